@@ -1,0 +1,94 @@
+"""The engine contract: what goes in (members) and what comes out (results).
+
+Every engine implements::
+
+    train(task, model, members, *, schedule, on_epoch=None, device="cpu") -> list[MemberResult]
+
+A :class:`Member` is one (trial, seed) pair with its own hyperparameters. ``on_epoch`` is called
+after each evaluation with the member's index and an :class:`EpochReport`; returning True stops
+that member (pruned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["EpochReport", "Hyperparams", "Member", "MemberResult", "OnEpoch", "Schedule"]
+
+
+@dataclass(frozen=True)
+class Hyperparams:
+    """Everything one member may vary. Defaults mean "regularizer off"."""
+
+    lr: float
+    momentum: float = 0.0
+    l1: float = 0.0
+    l2: float = 0.0
+    weight_decay: float = 0.0
+    dropout: tuple[float, ...] = ()  # one rate per hidden layer; () = no dropout
+    batch_norm: bool = False
+    patience: int | None = None  # early stopping off when None
+    min_delta: float = 0.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Training settings every member of one engine call shares."""
+
+    optimizer: str = "sgd"  # sgd | adam | adamw (decay is decoupled for all three)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    batch_size: int | None = None  # None = full batch
+    max_epochs: int = 1000
+    eval_every: int = 10
+    decay_all: bool = False  # decay biases and BN parameters too
+    restore_best: bool = True
+    order_seed: int = 0  # minibatch order, shared by all members (common random numbers)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One (trial, seed) pair: the unit an engine trains."""
+
+    trial: int
+    seed: int
+    hparams: Hyperparams
+    repeat: int = 0  # index of this seed within its trial
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One evaluation of one member, in evaluation mode on whole splits."""
+
+    epoch: int  # 1-based number of epochs trained so far
+    train_loss: float
+    val_loss: float
+    train_acc: float | None = None
+    val_acc: float | None = None
+
+
+OnEpoch = Callable[[int, EpochReport], bool]
+
+
+@dataclass
+class MemberResult:
+    """Outcome of one member.
+
+    ``final`` holds the metrics of the final weights (the restored best when early stopping is
+    on, else the last epoch): ``train_loss``, ``val_loss``, ``test_loss``, ``gap_loss`` and for
+    classification ``train_acc``, ``val_acc``, ``test_acc``, ``gap_acc``. ``curves`` holds the
+    same train/val/gap keys per evaluated epoch (``epochs``).
+    """
+
+    member: Member
+    state: str  # complete | pruned | failed
+    epochs: list[int] = field(default_factory=list)
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    final: dict[str, float] = field(default_factory=dict)
+    best_epoch: int = 0  # evaluated epoch with the lowest val loss
+    stopped_epoch: int = 0  # last epoch trained
+    weight_norm: float = float("nan")  # L2 norm of all weight matrices
+    sparsity: float = float("nan")  # fraction of weight entries with |w| < 1e-3
+    duration_s: float = 0.0
+    error: str = ""

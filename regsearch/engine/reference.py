@@ -1,0 +1,196 @@
+"""The reference engine: one member at a time with torch.nn and torch.optim — the oracle.
+
+It is deliberately plain so it can be read in one sitting and trusted; the population engine
+is tested against it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from regsearch.engine.members import EpochReport, Member, MemberResult, OnEpoch, Schedule
+from regsearch.engine.metrics import loss as task_loss
+from regsearch.engine.metrics import split_metrics
+from regsearch.models import ModelSpec, build_mlp
+from regsearch.regularizers import (
+    EarlyStopping,
+    decay_,
+    penalty,
+    split_decay_params,
+    weight_matrices,
+)
+from regsearch.tasks.bundle import TaskData
+
+__all__ = ["train"]
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLoss(ArithmeticError):
+    """The training or validation loss became NaN or infinite."""
+
+
+def train(
+    task: TaskData,
+    model: ModelSpec,
+    members: list[Member],
+    *,
+    schedule: Schedule,
+    on_epoch: OnEpoch | None = None,
+    device: str | torch.device = "cpu",
+) -> list[MemberResult]:
+    """Train each member in turn and return one result per member, in order.
+
+    A member whose loss turns NaN/inf, or whose training raises, comes back ``failed`` with the
+    error text; the others are unaffected.
+
+    Example:
+        >>> from regsearch.engine.members import Hyperparams
+        >>> results = train(task, ModelSpec(2, 1), [Member(0, 0, Hyperparams(lr=0.2))],
+        ...                 schedule=Schedule(max_epochs=50))  # doctest: +SKIP
+    """
+    task = task.to(device)
+    results = []
+    for index, member in enumerate(members):
+        start = time.perf_counter()
+        try:
+            result = _train_member(task, model, member, schedule, index, on_epoch, device)
+        except (NonFiniteLoss, RuntimeError, ValueError) as err:
+            log.warning("trial %d seed %d failed: %s", member.trial, member.seed, err)
+            result = MemberResult(
+                member=member, state="failed", error=f"{type(err).__name__}: {err}"
+            )
+        result.duration_s = time.perf_counter() - start
+        results.append(result)
+    return results
+
+
+def _batches(
+    n: int, batch_size: int | None, gen: torch.Generator, device: str | torch.device
+) -> Iterator[torch.Tensor | None]:
+    """Index batches of one epoch; None means "the whole split" (full batch, no copy)."""
+    if batch_size is None or batch_size >= n:
+        yield None
+        return
+    order = torch.randperm(n, generator=gen).to(device)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        # A lone last row would make batch norm fail (one value per channel) and adds noise.
+        if len(idx) > 1 or start == 0:
+            yield idx
+
+
+def _optimizer(net: nn.Module, member: Member, schedule: Schedule) -> torch.optim.Optimizer:
+    hp = member.hparams
+    # Weight decay is applied by decay_ (decoupled), so the optimizers themselves never decay.
+    if schedule.optimizer == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=hp.lr, momentum=hp.momentum)
+    return torch.optim.Adam(net.parameters(), lr=hp.lr, betas=schedule.betas, eps=schedule.eps)
+
+
+def _evaluate(net: nn.Module, task: TaskData, epoch: int) -> EpochReport:
+    net.eval()
+    train_loss, train_acc = split_metrics(net, task, "train")
+    val_loss, val_acc = split_metrics(net, task, "val")
+    net.train()
+    if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+        raise NonFiniteLoss(
+            f"loss is not finite at epoch {epoch} (train {train_loss}, val {val_loss})"
+        )
+    return EpochReport(epoch, train_loss, val_loss, train_acc, val_acc)
+
+
+def _record(result: MemberResult, report: EpochReport) -> None:
+    result.epochs.append(report.epoch)
+    values = {
+        "train_loss": report.train_loss,
+        "val_loss": report.val_loss,
+        "gap_loss": report.val_loss - report.train_loss,
+    }
+    if report.train_acc is not None and report.val_acc is not None:
+        values.update(
+            train_acc=report.train_acc,
+            val_acc=report.val_acc,
+            gap_acc=report.train_acc - report.val_acc,
+        )
+    for key, value in values.items():
+        result.curves.setdefault(key, []).append(value)
+
+
+def _train_member(
+    task: TaskData,
+    spec: ModelSpec,
+    member: Member,
+    schedule: Schedule,
+    index: int,
+    on_epoch: OnEpoch | None,
+    device: str | torch.device,
+) -> MemberResult:
+    hp = member.hparams
+    init_gen = torch.Generator().manual_seed(member.seed)
+    net = build_mlp(spec, dropout=hp.dropout, batch_norm=hp.batch_norm, generator=init_gen).to(
+        device
+    )
+    torch.manual_seed(member.seed)  # dropout masks come from the global generator
+    order_gen = torch.Generator().manual_seed(schedule.order_seed)
+    opt = _optimizer(net, member, schedule)
+    decayed, _ = split_decay_params(net, schedule.decay_all)
+    weights = weight_matrices(net)
+    stopper = (
+        EarlyStopping(hp.patience, hp.min_delta, schedule.restore_best) if hp.patience else None
+    )
+    result = MemberResult(member=member, state="complete")
+    best_val = math.inf
+    net.train()
+    for epoch in range(1, schedule.max_epochs + 1):
+        for idx in _batches(len(task.x_train), schedule.batch_size, order_gen, device):
+            xb = task.x_train if idx is None else task.x_train[idx]
+            yb = task.y_train if idx is None else task.y_train[idx]
+            batch_loss = task_loss(net(xb), yb, task.n_classes) + penalty(weights, hp.l1, hp.l2)
+            opt.zero_grad(set_to_none=True)
+            batch_loss.backward()
+            decay_(decayed, hp.lr, hp.weight_decay)
+            opt.step()
+        result.stopped_epoch = epoch
+        if epoch % schedule.eval_every and epoch != schedule.max_epochs:
+            continue
+        report = _evaluate(net, task, epoch)
+        _record(result, report)
+        if report.val_loss < best_val:
+            best_val, result.best_epoch = report.val_loss, epoch
+        if stopper is not None and stopper.update(report.val_loss, epoch, net):
+            break
+        if on_epoch is not None and on_epoch(index, report):
+            result.state = "pruned"
+            break
+    if stopper is not None:
+        stopper.restore(net)
+    _finish(net, task, result)
+    return result
+
+
+def _finish(net: nn.Module, task: TaskData, result: MemberResult) -> None:
+    """Final metrics of the final weights; the only place the test split is touched."""
+    net.eval()
+    final: dict[str, float] = {}
+    for split in ("train", "val", "test"):
+        value, acc = split_metrics(net, task, split)
+        final[f"{split}_loss"] = value
+        if acc is not None:
+            final[f"{split}_acc"] = acc
+    if not all(math.isfinite(v) for v in final.values()):
+        raise NonFiniteLoss(f"final metrics are not finite: {final}")
+    final["gap_loss"] = final["val_loss"] - final["train_loss"]
+    if "train_acc" in final:
+        final["gap_acc"] = final["train_acc"] - final["val_acc"]
+    result.final = final
+    with torch.no_grad():
+        flat = torch.cat([w.detach().reshape(-1) for w in weight_matrices(net)])
+        result.weight_norm = float(flat.norm())
+        result.sparsity = float((flat.abs() < 1e-3).float().mean())

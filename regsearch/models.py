@@ -1,0 +1,121 @@
+"""The MLP the reference engine trains: Linear → [BatchNorm1d] → activation → [Dropout]."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["ModelSpec", "build_mlp", "init_parameters_"]
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "identity": nn.Identity,
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture shared by every member of a sweep (regularization is per member).
+
+    ``hidden=()`` gives a linear model, as in the d2l regression setups.
+    """
+
+    in_features: int
+    out_features: int
+    hidden: tuple[int, ...] = (20, 3)
+    activation: str = "relu"
+    bias: bool = True
+    bn_momentum: float = 0.1
+    bn_eps: float = 1e-5
+    init: str = "default"  # default | normal | xavier | kaiming
+    init_std: float = 1.0  # std for init="normal"
+
+    @property
+    def widths(self) -> list[int]:
+        """Layer widths from input to output."""
+        return [self.in_features, *self.hidden, self.out_features]
+
+
+def build_mlp(
+    spec: ModelSpec,
+    *,
+    dropout: Sequence[float] = (),
+    batch_norm: bool = False,
+    generator: torch.Generator | None = None,
+) -> nn.Sequential:
+    """Build the MLP and initialize it from ``generator``.
+
+    Args:
+        spec: Architecture.
+        dropout: One inverted-dropout rate per hidden layer (empty = none).
+        batch_norm: Insert BatchNorm1d between each hidden Linear and its activation.
+        generator: Source of the initial weights, so a member's init depends on its seed only.
+
+    Example:
+        >>> net = build_mlp(ModelSpec(2, 1, hidden=(8,)), dropout=[0.2])
+        >>> net(torch.zeros(4, 2)).shape
+        torch.Size([4, 1])
+    """
+    if dropout and len(dropout) != len(spec.hidden):
+        raise ValueError(
+            f"{len(dropout)=} must equal the number of hidden layers {len(spec.hidden)}"
+        )
+    layers: list[nn.Module] = []
+    widths = spec.widths
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths[:-1])):
+        # BN's own shift makes the Linear bias redundant, but keeping it keeps layer shapes
+        # identical with BN on and off, which the population engine relies on.
+        layers.append(nn.Linear(fan_in, fan_out, bias=spec.bias))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(fan_out, eps=spec.bn_eps, momentum=spec.bn_momentum))
+        layers.append(_ACTIVATIONS[spec.activation]())
+        if dropout and dropout[i] > 0:
+            layers.append(nn.Dropout(dropout[i]))
+    layers.append(nn.Linear(widths[-2], widths[-1], bias=spec.bias))
+    net = nn.Sequential(*layers)
+    init_parameters_(net, spec, generator)
+    return net
+
+
+def init_parameters_(net: nn.Module, spec: ModelSpec, generator: torch.Generator | None) -> None:
+    """Draw every Linear's weight and bias in layer order from ``generator``.
+
+    ``default`` reproduces torch's own nn.Linear init (kaiming-uniform with a=√5, bias
+    U(±1/√fan_in)) but from an explicit generator; ``normal`` is the textbooks' N(0, init_std)
+    with zero bias.
+    """
+    with torch.no_grad():
+        for layer in net.modules():
+            if not isinstance(layer, nn.Linear):
+                continue
+            w, b = layer.weight, layer.bias
+            fan_in = w.shape[1]
+            if spec.init == "normal":
+                w.normal_(0.0, spec.init_std, generator=generator)
+                bound = 0.0
+            elif spec.init == "xavier":
+                a = math.sqrt(6.0 / (fan_in + w.shape[0]))
+                w.uniform_(-a, a, generator=generator)
+                bound = 0.0
+            elif spec.init == "kaiming":
+                w.normal_(0.0, math.sqrt(2.0 / fan_in), generator=generator)
+                bound = 0.0
+            else:
+                a = 1.0 / math.sqrt(fan_in)  # kaiming_uniform with a=√5 reduces to this bound
+                w.uniform_(-a, a, generator=generator)
+                bound = a
+            if b is not None:
+                if bound > 0:
+                    b.uniform_(-bound, bound, generator=generator)
+                else:
+                    b.zero_()

@@ -1,0 +1,44 @@
+"""Rebuild a finished sweep's report: ``python -m regsearch.report <run dir>``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from regsearch.report.html import build_report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Rebuild ``report.html`` in a run folder and print its path.
+
+    Args:
+        argv: Command-line arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns:
+        0 on success; 2 when the folder or one of its files is missing or unreadable.
+
+    Example:
+        >>> main(["sweeps/dropout-moons/2024-05-01_12-00-00"])
+        0
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m regsearch.report",
+        description="Rebuild report.html from trials.csv, summary.json and config.yaml.",
+    )
+    parser.add_argument("run_dir", type=Path, help="a sweep's run folder")
+    args = parser.parse_args(argv)
+    try:
+        path = build_report(args.run_dir)
+    # Bad input is the user's to fix: one line, no traceback (ValueError covers bad JSON/CSV).
+    except (OSError, ValueError) as exc:
+        message = " ".join(str(exc).split())  # parser errors can span lines
+        print(f"regsearch.report: error: {message}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,395 @@
+"""Optuna study set-up (storage, sampler, pruner) and the ask → train → tell loop.
+
+The whole study runs inside one process: trials are asked in batches of ``population``, their
+members (trial × seed) are handed to an engine in one call, and each trial is told its mean
+objective over seeds. Intermediate values go to the pruner through the engine's ``on_epoch``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
+
+from regsearch.config import ConfigError, SearchConfig
+from regsearch.engine.members import EpochReport, Member, MemberResult, OnEpoch
+from regsearch.search.space import SearchSpace
+
+__all__ = [
+    "Objective",
+    "TrialOutcome",
+    "count_finished",
+    "get_storage",
+    "make_pruner",
+    "make_sampler",
+    "member_record",
+    "open_study",
+    "run_trials",
+]
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+TrainFn = Callable[[list[Member], OnEpoch], list[MemberResult]]
+MembersFn = Callable[[int, dict[str, Any]], list[Member]]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What the study optimizes: one metric, or (metric, gap) for nsga2."""
+
+    metrics: tuple[str, ...]
+    directions: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, search: SearchConfig, classification: bool) -> Objective:
+        if search.metric.endswith("_acc") and not classification:
+            raise ConfigError(
+                f"search.metric={search.metric!r}: accuracy needs a classification task; "
+                "use val_loss or gap_loss"
+            )
+        direction = "maximize" if search.metric == "val_acc" else "minimize"
+        if search.sampler != "nsga2":
+            return cls((search.metric,), (direction,))
+        gap = "gap_acc" if classification else "gap_loss"
+        return cls((search.metric, gap), (direction, "minimize"))
+
+    def values(self, results: Sequence[MemberResult]) -> list[float]:
+        """Mean of each metric over the members' final metrics."""
+        return [sum(r.final[m] for r in results) / len(results) for m in self.metrics]
+
+    def intermediate(self, report: EpochReport) -> float:
+        """The first metric at one evaluation, for the pruner."""
+        name = self.metrics[0]
+        if name == "val_loss":
+            return report.val_loss
+        if name == "gap_loss":
+            return report.val_loss - report.train_loss
+        assert report.val_acc is not None and report.train_acc is not None
+        return report.val_acc if name == "val_acc" else report.train_acc - report.val_acc
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.directions[0] == "maximize" else a < b
+
+
+@dataclass
+class TrialOutcome:
+    """A told trial with its members' results, handed to tracking and results."""
+
+    number: int
+    params: dict[str, Any]
+    state: str  # complete | pruned | failed
+    values: list[float] | None
+    results: list[MemberResult]
+    family: str
+    phase: str = "tune"
+    error: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def make_sampler(
+    search: SearchConfig, seed: int, space: SearchSpace
+) -> optuna.samplers.BaseSampler:
+    """The seeded sampler named by ``search.sampler``."""
+    s = optuna.samplers
+    if search.sampler == "tpe":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return s.TPESampler(
+                seed=seed,
+                n_startup_trials=search.n_startup_trials,
+                multivariate=True,
+                group=True,  # conditional (flag) spaces: model each sub-space jointly
+                constant_liar=search.population > 1,  # keep a batch of asked trials diverse
+            )
+    if search.sampler == "random":
+        return s.RandomSampler(seed=seed)
+    if search.sampler == "grid":
+        return s.GridSampler(space.grid(search.grid_points), seed=seed)
+    if search.sampler == "cmaes":
+        return s.CmaEsSampler(seed=seed, n_startup_trials=search.n_startup_trials)
+    if search.sampler == "qmc":
+        return s.QMCSampler(seed=seed)
+    return s.NSGAIISampler(seed=seed, population_size=max(4, min(50, search.n_trials // 4)))
+
+
+def make_pruner(
+    search: SearchConfig, max_epochs: int, eval_every: int
+) -> optuna.pruners.BasePruner:
+    """The pruner named by ``search.pruner`` (steps are epochs)."""
+    if search.pruner == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=search.n_startup_trials, n_warmup_steps=max_epochs // 10
+        )
+    if search.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=eval_every, max_resource=max_epochs)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(
+    name: str,
+    storage_url: str,
+    objective: Objective,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    *,
+    resume: bool,
+    must_be_new: bool,
+) -> optuna.Study:
+    """Create the study ``name``, or load it when ``resume`` and it exists.
+
+    A resumed study first closes trials a killed process left RUNNING (as interrupted
+    failures, which resume redoes).
+
+    Raises:
+        ConfigError: ``must_be_new`` and the name is taken.
+    """
+    storage = get_storage(storage_url)
+    exists = name in {s.study_name for s in storage.get_all_studies()}
+    if exists and must_be_new:
+        raise ConfigError(
+            f"search.study_name={name!r}: already exists in {storage_url}; "
+            "continue it with search.resume=true or choose another name"
+        )
+    if exists and resume:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        _close_stale(study)
+        return study
+    if exists:
+        raise ConfigError(
+            f"study {name!r} already exists in {storage_url}; set search.resume=true to continue it"
+        )
+    return optuna.create_study(
+        study_name=name,
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        directions=list(objective.directions),
+    )
+
+
+_STORAGES: dict[str, optuna.storages.BaseStorage] = {}
+
+
+def get_storage(url: str) -> optuna.storages.BaseStorage:
+    """One storage object per URL and process: opening an RDB storage costs ~1 s."""
+    if url not in _STORAGES:
+        _STORAGES[url] = _make_storage(url)
+    return _STORAGES[url]
+
+
+def _make_storage(url: str) -> optuna.storages.BaseStorage:
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        # Several sweeps may share one sqlite file; wait for the lock instead of failing.
+        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    if url.endswith((".log", ".journal")) and "://" not in url:
+        from optuna.storages.journal import JournalFileBackend
+
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(url))
+    return optuna.storages.get_storage(url)
+
+
+def _close_stale(study: optuna.Study) -> None:
+    """Trials left RUNNING by a killed process count as interrupted failures."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+        study.tell(t.number, state=TrialState.FAIL)
+
+
+def count_finished(study: optuna.Study) -> int:
+    """Trials that ran to an end; interrupted ones do not count, so resume redoes them."""
+    trials = study.get_trials(deepcopy=False, states=FINISHED)
+    return sum(1 for t in trials if not t.user_attrs.get("interrupted"))
+
+
+class _Pruning:
+    """Routes each member's evaluations to its trial's pruner (first seed decides)."""
+
+    def __init__(
+        self,
+        trials: dict[int, optuna.Trial],
+        members: list[Member],
+        objective: Objective,
+        enabled: bool,
+        every: int,
+    ) -> None:
+        self.trials, self.members, self.objective = trials, members, objective
+        self.enabled, self.every = enabled, every
+        self.pruned: set[int] = set()
+        self.evals: dict[int, int] = {}
+
+    def __call__(self, index: int, report: EpochReport) -> bool:
+        member = self.members[index]
+        if member.trial in self.pruned:
+            return True
+        if not self.enabled or member.repeat != 0:
+            return False
+        count = self.evals[index] = self.evals.get(index, 0) + 1
+        if count % self.every:
+            return False
+        trial = self.trials[member.trial]
+        value = self.objective.intermediate(report)
+        if not math.isfinite(value):
+            return False  # the engine fails the member itself
+        trial.report(value, step=report.epoch)
+        if trial.should_prune():
+            self.pruned.add(member.trial)
+            return True
+        return False
+
+
+def run_trials(
+    study: optuna.Study,
+    space: SearchSpace,
+    *,
+    n_trials: int,
+    population: int,
+    objective: Objective,
+    build_members: MembersFn,
+    train: TrainFn,
+    on_outcome: Callable[[TrialOutcome], None],
+    family: str,
+    pruning: bool = False,
+    report_every: int = 1,
+    timeout: float | None = None,
+    progress: bool = True,
+) -> list[TrialOutcome]:
+    """Ask, train and tell until the study holds ``n_trials`` finished trials.
+
+    A KeyboardInterrupt tells the trials in flight FAIL (marked ``interrupted`` so a resume
+    redoes them) and is re-raised.
+    """
+    start = time.monotonic()
+    done = count_finished(study)
+    outcomes: list[TrialOutcome] = []
+    best = _best_so_far(study, objective)
+    bar = tqdm(
+        total=n_trials,
+        initial=min(done, n_trials),
+        desc=family,
+        unit="trial",
+        disable=not progress,
+        leave=True,
+        dynamic_ncols=True,
+    )
+    try:
+        while done < n_trials and (timeout is None or time.monotonic() - start < timeout):
+            batch = min(population, n_trials - done)
+            for outcome in _run_batch(
+                study, space, batch, objective, build_members, train, family, pruning, report_every
+            ):
+                on_outcome(outcome)
+                outcomes.append(outcome)
+                done += 1
+                if outcome.values is not None and (
+                    best is None or objective.better(outcome.values[0], best)
+                ):
+                    best = outcome.values[0]
+                bar.update(1)
+                bar.set_postfix_str(
+                    f"best {objective.metrics[0]} {best:.4g}"
+                    if best is not None
+                    else "no complete trial yet"
+                )
+    finally:
+        bar.close()
+    return outcomes
+
+
+def _best_so_far(study: optuna.Study, objective: Objective) -> float | None:
+    values = [t.values[0] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not values:
+        return None
+    return max(values) if objective.directions[0] == "maximize" else min(values)
+
+
+def _run_batch(
+    study: optuna.Study,
+    space: SearchSpace,
+    size: int,
+    objective: Objective,
+    build_members: MembersFn,
+    train: TrainFn,
+    family: str,
+    pruning: bool,
+    report_every: int,
+) -> list[TrialOutcome]:
+    trials: dict[int, optuna.Trial] = {}
+    told: set[int] = set()
+    try:
+        params: dict[int, dict[str, Any]] = {}
+        members: list[Member] = []
+        for _ in range(size):
+            trial = study.ask()
+            trials[trial.number] = trial
+            params[trial.number] = space.suggest(trial)
+            members.extend(build_members(trial.number, params[trial.number]))
+        router = _Pruning(trials, members, objective, pruning, report_every)
+        results = train(members, router)
+        outcomes = []
+        for number, trial in trials.items():
+            mine = [r for r in results if r.member.trial == number]
+            outcome = _tell(
+                study, trial, params[number], mine, objective, family, number in router.pruned
+            )
+            told.add(number)
+            outcomes.append(outcome)
+        return outcomes
+    except KeyboardInterrupt:
+        for number, trial in trials.items():
+            if number not in told:
+                trial.set_user_attr("interrupted", True)
+                study.tell(trial, state=TrialState.FAIL)
+        raise
+
+
+def _tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    params: dict[str, Any],
+    results: list[MemberResult],
+    objective: Objective,
+    family: str,
+    pruned: bool,
+) -> TrialOutcome:
+    trial.set_user_attr("family", family)
+    trial.set_user_attr("members", [member_record(r) for r in results])
+    failed = [r for r in results if r.state == "failed"]
+    if failed:
+        error = failed[0].error
+        trial.set_user_attr("error", error)
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialOutcome(trial.number, params, "failed", None, results, family, error=error)
+    if pruned:
+        study.tell(trial, state=TrialState.PRUNED)
+        return TrialOutcome(trial.number, params, "pruned", None, results, family)
+    values = objective.values(results)
+    study.tell(trial, values)
+    return TrialOutcome(trial.number, params, "complete", values, results, family)
+
+
+def member_record(result: MemberResult) -> dict[str, Any]:
+    """A member's final numbers as JSON-safe data (NaN → None), stored on the Optuna trial."""
+    record: dict[str, Any] = {
+        "seed": result.member.seed,
+        "state": result.state,
+        **result.final,
+        "best_epoch": result.best_epoch,
+        "stopped_epoch": result.stopped_epoch,
+        "weight_norm": result.weight_norm,
+        "sparsity": result.sparsity,
+        "duration_s": result.duration_s,
+    }
+    if result.error:
+        record["error"] = result.error
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()
+    }

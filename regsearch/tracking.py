@@ -1,0 +1,208 @@
+"""MLflow tracking: one parent run per sweep, one nested child run per trial.
+
+A trial's whole record (params, per-epoch curves, final metrics, tags) is written with one
+``log_batch`` per 1,000 metrics, on a background thread, so tracking never sits on the training
+path: per-value logging on sqlite is ~30× slower (see PERFORMANCE_NOTES.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from regsearch.search.study import TrialOutcome
+
+if TYPE_CHECKING:
+    from mlflow.entities import Metric
+
+__all__ = ["MlflowTracker", "NullTracker", "Tracker", "curve_means"]
+
+log = logging.getLogger(__name__)
+
+STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}
+MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100  # MLflow's log_batch limits
+
+
+class NullTracker:
+    """``tracking=none``: records nothing."""
+
+    parent_run_id: str | None = None
+    experiment_id: str | None = None
+    uri: str | None = None
+
+    def start(
+        self, run_name: str, params: dict[str, Any], tags: dict[str, str], config_yaml: str
+    ) -> None:
+        """Open the sweep's parent run."""
+
+    def log_trial(self, outcome: TrialOutcome) -> None:
+        """Record one told trial."""
+
+    def finish(
+        self,
+        status: str,
+        metrics: dict[str, float],
+        params: dict[str, Any],
+        artifacts: Iterable[Path] = (),
+    ) -> None:
+        """Close the parent run with the sweep's best values."""
+
+
+Tracker = NullTracker
+
+
+class MlflowTracker(NullTracker):
+    """Writes a sweep to an MLflow tracking store (sqlite by default).
+
+    Example:
+        >>> tracker = MlflowTracker("sqlite:///m.db", "art", "moons")  # doctest: +SKIP
+        >>> tracker.start("dropout-moons", {"seed": 0}, {}, "task: ...")  # doctest: +SKIP
+    """
+
+    def __init__(self, uri: str, artifact_root: str, experiment: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri
+        if uri.startswith("sqlite:///"):
+            Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        self.client = MlflowClient(tracking_uri=uri)
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            location = Path(artifact_root).resolve().as_uri()
+            self.experiment_id = self.client.create_experiment(
+                experiment, artifact_location=location
+            )
+        else:
+            self.experiment_id = found.experiment_id
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
+        self._pending: list[Future[None]] = []
+
+    def start(
+        self, run_name: str, params: dict[str, Any], tags: dict[str, str], config_yaml: str
+    ) -> None:
+        from mlflow.entities import Param
+
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        self.parent_run_id = run.info.run_id
+        items = [Param(k, _param_text(v)) for k, v in params.items()]
+        for chunk in _chunks(items, MAX_PARAMS):
+            self.client.log_batch(self.parent_run_id, params=chunk)
+        self.client.log_text(self.parent_run_id, config_yaml, "config.yaml")
+
+    def log_trial(self, outcome: TrialOutcome) -> None:
+        self._pending.append(self._pool.submit(self._write_trial, outcome))
+
+    def _write_trial(self, outcome: TrialOutcome) -> None:
+        from mlflow.entities import Param
+
+        assert self.parent_run_id is not None
+        tags = {
+            "mlflow.parentRunId": self.parent_run_id,
+            "optuna.trial_number": str(outcome.number),
+            "regsearch.state": outcome.state,
+            "regsearch.family": outcome.family,
+            "regsearch.phase": outcome.phase,
+            "regsearch.seeds": ",".join(str(r.member.seed) for r in outcome.results),
+        }
+        if outcome.error:
+            tags["regsearch.error"] = outcome.error[:5000]
+        name = f"{outcome.family}-{outcome.phase}-{outcome.number}"
+        run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+        params = [Param(k, _param_text(v)) for k, v in outcome.params.items()]
+        metrics = _trial_metrics(outcome)
+        for chunk in _chunks(params, MAX_PARAMS):
+            self.client.log_batch(run_id, params=chunk)
+        for chunk in _chunks(metrics, MAX_METRICS):
+            self.client.log_batch(run_id, metrics=chunk)
+        self.client.set_terminated(run_id, STATUS[outcome.state])
+
+    def finish(
+        self,
+        status: str,
+        metrics: dict[str, float],
+        params: dict[str, Any],
+        artifacts: Iterable[Path] = (),
+    ) -> None:
+        """Wait for queued trials, then close the parent (FINISHED, FAILED or KILLED)."""
+        from mlflow.entities import Metric, Param
+
+        for future in self._pending:
+            try:
+                future.result()
+            except Exception as err:  # a tracking failure must not lose the sweep's results
+                log.warning("MLflow could not record a trial: %s", err)
+        self._pool.shutdown(wait=True)
+        if self.parent_run_id is None:
+            return
+        now = int(time.time() * 1000)
+        clean = [
+            Metric(k, float(v), now, 0)
+            for k, v in metrics.items()
+            if v is not None and math.isfinite(v)
+        ]
+        items = [Param(f"best.{k}", _param_text(v)) for k, v in params.items()]
+        for chunk in _chunks(items, MAX_PARAMS):
+            self.client.log_batch(self.parent_run_id, params=chunk)
+        if clean:
+            self.client.log_batch(self.parent_run_id, metrics=clean)
+        for path in artifacts:
+            if path.exists():
+                self.client.log_artifact(self.parent_run_id, str(path))
+        self.client.set_terminated(self.parent_run_id, status)
+
+
+def curve_means(outcome: TrialOutcome) -> dict[str, dict[int, float]]:
+    """Per-epoch mean over the trial's members of each curve: {metric: {epoch: mean}}."""
+    sums: dict[str, dict[int, list[float]]] = {}
+    for result in outcome.results:
+        for key, values in result.curves.items():
+            for epoch, value in zip(result.epochs, values, strict=True):
+                sums.setdefault(key, {}).setdefault(epoch, []).append(value)
+    return {k: {e: sum(v) / len(v) for e, v in per.items()} for k, per in sums.items()}
+
+
+def _trial_metrics(outcome: TrialOutcome) -> list[Metric]:
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(key, value, now, epoch)
+        for key, per_epoch in curve_means(outcome).items()
+        for epoch, value in sorted(per_epoch.items())
+        if math.isfinite(value)
+    ]
+    done = [r for r in outcome.results if r.final]
+    if done:
+        finals: dict[str, list[float]] = {}
+        for r in done:
+            extra = {
+                "best_epoch": r.best_epoch,
+                "weight_norm": r.weight_norm,
+                "sparsity": r.sparsity,
+            }
+            for key, value in {**r.final, **extra}.items():
+                finals.setdefault(key, []).append(float(value))
+        for key, values in finals.items():
+            # Final train/val/gap differ from the curves' last point when early stopping
+            # restored earlier weights, so they get their own names.
+            name = f"final_{key}" if key.startswith(("train_", "val_", "gap_")) else key
+            mean = sum(values) / len(values)
+            if math.isfinite(mean):
+                metrics.append(Metric(name, mean, now, 0))
+    durations = sum(r.duration_s for r in outcome.results)
+    metrics.append(Metric("duration_s", durations, now, 0))
+    return metrics
+
+
+def _param_text(value: Any) -> str:
+    return str(value)[:6000]
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
