@@ -8,17 +8,16 @@ with status 1 and several lines), then Hydra runs the job.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 import hydra
-from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from regsearch.config import ConfigError, register_configs, validate
+from regsearch.config import ConfigError, register_configs, unknown_key_message, validate
 
 __all__ = ["main"]
 
@@ -61,22 +60,59 @@ def precheck(argv: Sequence[str]) -> None:
     overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
     from hydra import compose, initialize_config_dir
 
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        try:
             cfg = compose(config_name="config", overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as err:
-        _fail(_composition_message(str(err)))
+        except Exception as err:  # any failure to apply the command line is bad input
+            _fail(_composition_message(err, overrides))
     _validate_or_exit(cfg, check_files=True)
 
 
-def _composition_message(text: str) -> str:
-    """Hydra's composition errors span lines; keep the gist and add the allowed presets."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    first = lines[0] if lines else text
+def _composition_message(err: Exception, overrides: list[str]) -> str:
+    """Hydra's composition errors span lines; keep the gist, name the key, add what is allowed."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    first = lines[0] if lines else type(err).__name__
+    if first.startswith("Error parsing override") and len(lines) > 1:
+        first = f"{first}: {lines[1]}"  # the second line says what the parser expected
+    hint = next((line for line in lines if line.startswith("To append to your")), "")
+    missing = re.match(r"Could not override '([^']+)'", first)
+    if missing:
+        key = missing.group(1)
+        unknown = unknown_key_message(key, _task_name(overrides))
+        if unknown:
+            return unknown
+        if hint and "defaults list" in first:
+            group = key.lstrip("+~")
+            return (
+                f"{key}: not in the defaults list; choose one with {hint.rsplit(' use ', 1)[-1]} "
+                f"(allowed {group} values: {', '.join(_presets(group))})"
+            )
+        if hint:
+            return (
+                f"{key}: not set by the loaded presets; add it with {hint.rsplit(' use ', 1)[-1]}"
+            )
     for group in ("sweep", "task", "model", "train", "search", "tracking", "experiment"):
         if f"'{group}/" in first or f"in '{group}'" in first or f"{group}/" in first:
             return f"{first} — allowed {group} values: {', '.join(_presets(group))}"
-    return first
+    culprit = _culprit(overrides)
+    return f"{culprit}: {first}" if culprit and culprit not in first else first
+
+
+def _culprit(overrides: list[str]) -> str | None:
+    """The first override whose addition makes composition fail (None: the base config fails)."""
+    from hydra import compose
+
+    for i in range(len(overrides)):
+        try:
+            compose(config_name="config", overrides=overrides[: i + 1])
+        except Exception:
+            return overrides[i]
+    return None
+
+
+def _task_name(overrides: list[str]) -> str:
+    names = [a.split("=", 1)[1] for a in overrides if a.lstrip("+").startswith("task=")]
+    return names[-1] if names else "moons"
 
 
 def _validate_or_exit(cfg: DictConfig, check_files: bool) -> None:

@@ -14,13 +14,14 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import types
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 __all__ = [
     "TASK_SCHEMAS",
@@ -31,6 +32,8 @@ __all__ = [
     "SearchConfig",
     "SweepConfig",
     "TrainConfig",
+    "schema_keys",
+    "unknown_key_message",
     "validate",
 ]
 
@@ -296,6 +299,53 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _field_type(cls: type, name: str, task_name: str) -> Any:
+    """The declared type of ``cls.name`` with ``X | None`` unwrapped (None: no such field)."""
+    if cls is RegsearchConfig and name == "task":
+        return TASK_SCHEMAS.get(task_name, TaskConfig)
+    if name not in {f.name for f in fields(cls)}:
+        return None
+    hint = get_type_hints(cls)[name]
+    if get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        hint = args[0] if len(args) == 1 else Any
+    return hint
+
+
+def schema_keys(path: str, task_name: str = "moons") -> list[str] | None:
+    """Keys the schema allows directly under the dotted ``path`` ("" is the top level).
+
+    None when ``path`` is not a section of the schema (a leaf, a free-form mapping such as
+    ``sweep.params``, or a path the schema does not have).
+
+    Example:
+        >>> schema_keys("sweep.params.l2")[:3]
+        ['type', 'low', 'high']
+    """
+    node: Any = RegsearchConfig
+    parts = [p for p in path.split(".") if p]
+    while parts:
+        if not is_dataclass(node):
+            return None
+        node = _field_type(node, parts.pop(0), task_name)
+        if get_origin(node) is dict:
+            if not parts:
+                return None  # free-form names (searched params, families)
+            parts.pop(0)
+            node = get_args(node)[1]
+    return [f.name for f in fields(node)] if is_dataclass(node) else None
+
+
+def unknown_key_message(key: str, task_name: str = "moons") -> str | None:
+    """One line for a dotted ``key`` the schema does not have; None when the schema has it."""
+    parent, _, name = key.rpartition(".")
+    allowed = schema_keys(parent, task_name)
+    if allowed is None or name in allowed:
+        return None
+    where = f"in {parent}" if parent else "at the top level"
+    return f"{key}: unknown key; allowed {where}: {', '.join(allowed)}"
+
+
 def _typed(cfg: DictConfig) -> RegsearchConfig:
     """Merge the composed config onto the schemas; type errors and unknown keys fail here."""
     task_name = OmegaConf.select(cfg, "task.name", default="moons")
@@ -313,8 +363,10 @@ def _typed(cfg: DictConfig) -> RegsearchConfig:
         typed = OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "config"
-        msg = getattr(err, "msg", None) or str(err)
-        raise ConfigError(f"{key}: {_one_line(msg)}") from None
+        unknown = unknown_key_message(key, task_name) if isinstance(err, ConfigKeyError) else None
+        # OmegaConf appends "full_key: ... object_type=..." lines; the first line is the gist.
+        msg = (getattr(err, "msg", None) or str(err)).strip().splitlines()[0]
+        raise ConfigError(unknown or f"{key}: {_one_line(msg)}") from None
     assert isinstance(typed, RegsearchConfig)
     return typed
 
@@ -328,16 +380,57 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
     _check(value in allowed, key, value, f"allowed: {', '.join(allowed)}")
 
 
-def _check_param(key: str, spec: ParamSpec) -> None:
+#: Searched values must lie in [low, high) (open) or [low, high] (closed) for each name.
+_PARAM_BOUNDS: dict[str, tuple[float, float, bool, str]] = {
+    "dropout": (0.0, 1.0, True, "within [0, 1)"),
+    "momentum": (0.0, 1.0, True, "within [0, 1)"),
+    "patience": (1, math.inf, False, ">= 1"),
+    "lr": (0.0, math.inf, False, "> 0"),
+}
+#: Names whose flag can be off (what "off" means is regsearch.search.space.OFF_VALUES).
+_FLAGGABLE = ("l1", "l2", "weight_decay", "dropout", "batch_norm", "patience", "min_delta")
+
+
+def _in_bounds(base: str, value: Any) -> bool:
+    if base == "batch_norm":
+        return isinstance(value, bool) or value in (0, 1)
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return False
+    lo, hi, open_high, _ = _PARAM_BOUNDS.get(base, (0.0, math.inf, False, ">= 0"))
+    if value < lo or (base == "lr" and value <= 0):
+        return False
+    return value < hi if open_high else value <= hi
+
+
+def _check_param_name(key: str, spec: ParamSpec) -> str:
+    """The family of a searched name (``dropout`` for ``dropout_<layer>``), checked."""
     name = key.rsplit(".", 1)[-1]
-    base = name.split("_", 1)[0] if name.startswith("dropout_") else name
-    known = base in SEARCHABLE and (name == base or name[len("dropout_") :].isdigit())
+    base, _, layer = name.partition("_") if name.startswith("dropout_") else (name, "", "")
+    known = base in SEARCHABLE and (not layer or (layer.isdigit() and int(layer) >= 1))
     _check(
         known, key, name, f"unknown parameter; allowed: {', '.join(SEARCHABLE)}, dropout_<layer>"
     )
+    _check(
+        not spec.flag or base in _FLAGGABLE,
+        f"{key}.flag",
+        spec.flag,
+        f"{name} has no off value; flags work for {', '.join(_FLAGGABLE)}",
+    )
+    return base
+
+
+def _check_param(key: str, spec: ParamSpec) -> None:
+    name = key.rsplit(".", 1)[-1]
+    base = _check_param_name(key, spec)
     _choice(f"{key}.type", spec.type, PARAM_TYPES)
+    text = _PARAM_BOUNDS.get(base, (0, 0, False, ">= 0"))[3]
     if spec.type == "categorical" or name == "batch_norm":
         _check(bool(spec.choices), f"{key}.choices", spec.choices, "a categorical needs choices")
+    for attr in ("choices", "grid"):
+        values = getattr(spec, attr) or []
+        bad = [v for v in values if not _in_bounds(base, v)]
+        _check(not bad, f"{key}.{attr}", values, f"{name} must be {text} (bad: {bad})")
+    if spec.type == "categorical" or name == "batch_norm":
         return
     _check(
         spec.low is not None and spec.high is not None, key, "low/high", "low and high are required"
@@ -347,18 +440,18 @@ def _check_param(key: str, spec: ParamSpec) -> None:
     _check(not spec.log or spec.low > 0, f"{key}.low", spec.low, "a log range needs low > 0")
     _check(spec.step is None or spec.step > 0, f"{key}.step", spec.step, "must be > 0")
     _check(not (spec.log and spec.step), f"{key}.step", spec.step, "step cannot be used with log")
-    bounds = {
-        "dropout": (0.0, 1.0, "within [0, 1)"),
-        "patience": (1, math.inf, ">= 1"),
-        "lr": (0.0, math.inf, "> 0"),
-    }
-    lo, hi, text = bounds.get(base, (0.0, math.inf, ">= 0"))
-    below = (
-        spec.low < lo or (base == "lr" and spec.low <= 0) or (base == "patience" and spec.low < 1)
-    )
-    _check(not below, f"{key}.low", spec.low, f"{name} must be {text}")
-    too_high = spec.high >= hi if base == "dropout" else spec.high > hi
-    _check(not too_high, f"{key}.high", spec.high, f"{name} must be {text}")
+    if spec.type == "int" or base == "patience":
+        _check(spec.type == "int", f"{key}.type", spec.type, f"{name} is a count: use type: int")
+        for attr in ("low", "high", "step"):
+            value = getattr(spec, attr)
+            _check(
+                value is None or float(value).is_integer(),
+                f"{key}.{attr}",
+                value,
+                "an int parameter needs whole numbers",
+            )
+    _check(_in_bounds(base, spec.low), f"{key}.low", spec.low, f"{name} must be {text}")
+    _check(_in_bounds(base, spec.high), f"{key}.high", spec.high, f"{name} must be {text}")
 
 
 def _check_task(task: TaskConfig, check_files: bool) -> None:

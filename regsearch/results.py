@@ -92,7 +92,7 @@ def best_trial(
     numeric = rows.select_dtypes("number").columns.difference(["trial", "seed"])
     means = rows.groupby(["family", "trial"])[list(numeric)].mean()
     best = means[metric].idxmax() if direction == "maximize" else means[metric].idxmin()
-    out = means.loc[best].copy()
+    out = means.loc[best].astype(object)
     out["family"], out["trial"] = best
     out["n_seeds"] = int(((rows["family"] == best[0]) & (rows["trial"] == best[1])).sum())
     return out

@@ -19,7 +19,7 @@ import optuna
 import pandas as pd
 import torch
 
-from regsearch.config import ConfigError, FamilyConfig, RegsearchConfig
+from regsearch.config import ConfigError, FamilyConfig, RegsearchConfig, SearchConfig
 from regsearch.engine import Hyperparams, Member, MemberResult, OnEpoch, Schedule, resolve_engine
 from regsearch.models import ModelSpec
 from regsearch.results import best_trial, trials_frame
@@ -27,6 +27,7 @@ from regsearch.search.space import SearchSpace, apply_params, base_hparams
 from regsearch.search.study import (
     Objective,
     TrialOutcome,
+    enqueue_grid,
     get_storage,
     make_pruner,
     make_sampler,
@@ -196,6 +197,7 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says enough
     plan = _plan(cfg)
     _check_storage(cfg.search.storage, cfg.search.resume)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -269,6 +271,8 @@ def _open_studies(plan: _Plan, names: dict[str, str]) -> dict[str, optuna.Study]
             resume=search.resume,
             must_be_new=explicit and not search.resume,
         )
+        if search.sampler == "grid":
+            enqueue_grid(studies[family], space, search.grid_points, plan.cfg.seed)
     return studies
 
 
@@ -279,7 +283,7 @@ def _tune(plan: _Plan, studies: dict[str, optuna.Study], tracker: NullTracker) -
         run_trials(
             studies[family],
             SearchSpace(dict(fam.params)),
-            n_trials=fam.n_trials,
+            n_trials=_budget(fam, search),
             population=search.population,
             objective=plan.objective,
             build_members=lambda n, v: plan.members(n, v, seeds),
@@ -291,6 +295,13 @@ def _tune(plan: _Plan, studies: dict[str, optuna.Study], tracker: NullTracker) -
             timeout=search.timeout,
             progress=plan.cfg.progress,
         )
+
+
+def _budget(fam: FamilyConfig, search: SearchConfig) -> int:
+    """Trials to run: a grid never runs past its size."""
+    if search.sampler != "grid":
+        return fam.n_trials
+    return min(fam.n_trials, SearchSpace(dict(fam.params)).grid_size(search.grid_points))
 
 
 def _final_phase(

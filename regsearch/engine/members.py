@@ -86,7 +86,7 @@ class MemberResult:
     epochs: list[int] = field(default_factory=list)
     curves: dict[str, list[float]] = field(default_factory=dict)
     final: dict[str, float] = field(default_factory=dict)
-    best_epoch: int = 0  # evaluated epoch with the lowest val loss
+    best_epoch: int = 0  # lowest val loss; with early stopping the stopper's best (min_delta)
     stopped_epoch: int = 0  # last epoch trained
     weight_norm: float = float("nan")  # L2 norm of all weight matrices
     sparsity: float = float("nan")  # fraction of weight entries with |w| < 1e-3

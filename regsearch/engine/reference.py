@@ -170,6 +170,9 @@ def _train_member(
             result.state = "pruned"
             break
     if stopper is not None:
+        # With min_delta > 0 the stopper's best can come before the lowest val loss; report the
+        # epoch whose weights are restored so best_epoch and the final metrics agree.
+        result.best_epoch = stopper.best_epoch
         stopper.restore(net)
     _finish(net, task, result)
     return result

@@ -96,9 +96,9 @@ class SearchSpace:
     def log_params(self) -> list[str]:
         return [name for name, spec in self.params.items() if spec.log]
 
-    @property
-    def grid_size(self) -> int:
-        return int(np.prod([len(v) for v in self.grid(1).values()])) if self.params else 1
+    def grid_size(self, points: int) -> int:
+        """Number of grid points :meth:`grid` spans."""
+        return int(np.prod([len(v) for v in self.grid(points).values()]))
 
 
 def base_hparams(cfg: RegsearchConfig) -> Hyperparams:

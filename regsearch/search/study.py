@@ -7,7 +7,9 @@ objective over seeds. Intermediate values go to the pruner through the engine's 
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -27,6 +29,7 @@ __all__ = [
     "Objective",
     "TrialOutcome",
     "count_finished",
+    "enqueue_grid",
     "get_storage",
     "make_pruner",
     "make_sampler",
@@ -111,12 +114,27 @@ def make_sampler(
     if search.sampler == "random":
         return s.RandomSampler(seed=seed)
     if search.sampler == "grid":
-        return s.GridSampler(space.grid(search.grid_points), seed=seed)
+        # Optuna's GridSampler calls study.stop() when the grid is exhausted, which fails
+        # outside study.optimize(); the grid is enqueued instead (enqueue_grid).
+        return s.RandomSampler(seed=seed)
     if search.sampler == "cmaes":
         return s.CmaEsSampler(seed=seed, n_startup_trials=search.n_startup_trials)
     if search.sampler == "qmc":
         return s.QMCSampler(seed=seed)
     return s.NSGAIISampler(seed=seed, population_size=max(4, min(50, search.n_trials // 4)))
+
+
+def enqueue_grid(study: optuna.Study, space: SearchSpace, points: int, seed: int) -> int:
+    """Enqueue every grid point (in a seeded random order) not yet in ``study``; returns the grid size."""
+    grid = space.grid(points)
+    names = list(grid)
+    combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values())]
+    random.Random(seed).shuffle(combos)
+    seen = [t.params for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("interrupted")]
+    for combo in combos:
+        if combo not in seen:
+            study.enqueue_trial(combo, skip_if_exists=False)
+    return len(combos)
 
 
 def make_pruner(

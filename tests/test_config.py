@@ -1,0 +1,253 @@
+"""regsearch.config: every shipped preset validates; every bad input is one clear ConfigError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from regsearch.__main__ import CONF_DIR, precheck
+from regsearch.config import (
+    ConfigError,
+    RegsearchConfig,
+    schema_keys,
+    unknown_key_message,
+    validate,
+)
+
+SWEEPS = sorted(p.stem for p in (CONF_DIR / "sweep").glob("*.yaml"))
+TASKS = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
+#: Tasks that read files; their presets are checked without looking for the files.
+FILE_TASKS = {
+    "csv": ["task.path=table.csv", "task.target=y"],
+    "mnist": [],
+    "fashion_mnist": [],
+}
+
+
+def compose_cfg(*overrides: str) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def test_presets_found() -> None:
+    assert {"baseline", "compare", "cocktail", "dropout"} <= set(SWEEPS)
+    assert {"moons", "csv", "mnist", "digits"} <= set(TASKS)
+
+
+#: Every preset on the default task, and every task under the two widest presets (a sweep
+#: file sets search/sweep keys, a task file model/train keys, so they meet only in validate).
+PAIRS = [(s, "moons") for s in SWEEPS] + [
+    (s, t) for t in TASKS if t != "moons" for s in ("cocktail", "compare")
+]
+
+
+@pytest.mark.parametrize(("sweep", "task"), PAIRS)
+def test_every_preset_and_task_validates(sweep: str, task: str) -> None:
+    cfg = compose_cfg(f"+sweep={sweep}", f"task={task}", *FILE_TASKS.get(task, []))
+    typed = validate(cfg, check_files=task not in FILE_TASKS)
+    assert isinstance(typed, RegsearchConfig)
+    assert typed.sweep is not None and typed.sweep.name == sweep
+    assert typed.task.name == task
+    assert typed.search.storage == "sqlite:///sweeps/optuna.db"
+
+
+def test_paths_root_moves_both_stores(tmp_path: Path) -> None:
+    typed = validate(compose_cfg("+sweep=l2", f"paths.root={tmp_path}"))
+    assert typed.search.storage == f"sqlite:///{tmp_path}/optuna.db"
+    assert typed.tracking.uri == f"sqlite:///{tmp_path}/mlflow.db"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["+sweep=dropout", "sweep.params.dropout.low=0.0", "sweep.params.dropout.high=0.99"],
+        ["+sweep=l2", "model.dropout=[0.0]"],
+        ["+sweep=l2", "model.dropout=[0.1,0.2]"],
+        ["+sweep=l2", "+sweep.params.dropout_2={low:0.0,high:0.5}"],
+        ["+sweep=l2", "+sweep.params.momentum={low:0.0,high:0.9}"],
+        ["+sweep=early_stopping", "sweep.params.patience.low=1"],
+        ["+sweep=l2", "+train.patience=null"],
+        ["+sweep=l2", "+train.l2=0.0"],
+        ["+sweep=cocktail", "search.sampler=random", "search.pruner=median"],
+        ["+sweep=batchnorm", "search.sampler=grid"],
+    ],
+)
+def test_edge_values_accepted(overrides: list[str]) -> None:
+    validate(compose_cfg(*overrides))
+
+
+# (overrides, text the one-line message must contain: the key that is wrong)
+BAD = [
+    (["model.dropout=[1.0]"], "model.dropout"),
+    (["model.dropout=[-0.1]"], "model.dropout"),
+    (["model.dropout=[0.1,0.2,0.3]"], "model.dropout"),
+    (["+sweep=dropout", "sweep.params.dropout.high=1.0"], "sweep.params.dropout.high"),
+    (["+sweep=dropout", "sweep.params.dropout.low=-0.1"], "sweep.params.dropout.low"),
+    (["+train.l1=-1"], "train.l1"),
+    (["+train.l2=-0.1"], "train.l2"),
+    (["+train.weight_decay=-0.1"], "train.weight_decay"),
+    (["train=adamw", "train.weight_decay=-0.01"], "train.weight_decay"),
+    (["+train.l2=inf"], "train.l2"),
+    (["+train.patience=0"], "train.patience"),
+    (["train.lr=0"], "train.lr"),
+    (["train.lr=nan"], "train.lr"),
+    (["train.max_epochs=0"], "train.max_epochs"),
+    (["search.n_trials=0"], "search.n_trials"),
+    (["search.repeats=0"], "search.repeats"),
+    (["search.population=0"], "search.population"),
+    (["search.timeout=0"], "search.timeout"),
+    (["search.sampler=bayes"], "search.sampler"),
+    (["search.pruner=asha"], "search.pruner"),
+    (["train.optimizer=lbfgs"], "train.optimizer"),
+    (["model.activation=swish"], "model.activation"),
+    (["search.metric=accuracy"], "search.metric"),
+    (["model.hidden=[0]"], "model.hidden"),
+    (["engine=jax"], "engine"),
+    (["device=tpu"], "device"),
+    (["sweep.params.l2.low=2.0"], "sweep.params.l2.low"),
+    (["sweep.params.l2.low=1.0"], "sweep.params.l2.low"),
+    (["sweep.params.l2.low=0"], "sweep.params.l2.low"),
+    (["sweep.params.l2.low=-1e-3"], "sweep.params.l2.low"),
+    (["+sweep.params.lr={low:0.0,high:0.5}"], "sweep.params.lr.low"),
+    (["+sweep.params.momentum={low:0.0,high:1.5}"], "sweep.params.momentum.high"),
+    (["+sweep.params.min_delta={low:0.0,high:0.1,log:true}"], "sweep.params.min_delta.low"),
+    (["+sweep.params.min_delta={low:0.1,high:0.5,step:-0.1}"], "sweep.params.min_delta.step"),
+    (["+sweep.params.lr={low:0.01,high:0.5,log:true,step:0.1}"], "sweep.params.lr.step"),
+    (["+sweep.params.patience={type:int,low:0,high:10}"], "sweep.params.patience.low"),
+    (["+sweep.params.patience={type:int,low:1,high:10,step:0.5}"], "sweep.params.patience.step"),
+    (["+sweep.params.patience={type:float,low:1,high:10}"], "sweep.params.patience.type"),
+    (["+sweep.params.batch_norm={low:0,high:1}"], "sweep.params.batch_norm.choices"),
+    (["+sweep.params.lr={type:categorical,choices:[]}"], "sweep.params.lr.choices"),
+    (["+sweep.params.dropout={type:categorical,choices:[0.1,1.5]}"], "sweep.params.dropout"),
+    (["+sweep.params.l1={low:0.0,high:0.1,grid:[-1.0,0.1]}"], "sweep.params.l1.grid"),
+    (["+sweep.params.lr={low:0.01,high:0.1,flag:true}"], "sweep.params.lr.flag"),
+    (["+sweep.params.l3={low:0.0,high:1.0}"], "sweep.params.l3"),
+    (["+sweep.params.dropout_0={low:0.0,high:0.5}"], "sweep.params.dropout_0"),
+    (["+sweep.params.dropout_x={low:0.0,high:0.5}"], "sweep.params.dropout_x"),
+    (["+sweep.params.l2_on={low:0.0,high:0.5}"], "sweep.params.l2_on"),
+    (["search.sampler=nsga2", "search.pruner=median"], "search.pruner"),
+    (["+sweep=cocktail", "search.sampler=grid"], "sweep.params.l1"),
+    (["+sweep=compare", "sweep.families.l1.params.l1.low=0"], "sweep.families.l1.params.l1.low"),
+    (["+sweep=compare", "sweep.families.l1.n_trials=0"], "sweep.families.l1.n_trials"),
+    (["+sweep=compare", "sweep.final_seeds=0"], "sweep.final_seeds"),
+    (["task=csv", "task.target=y"], "task.path"),
+    (["task=csv", "task.path=MISSING/table.csv", "task.target=y"], "task.path"),
+    (["task=csv", "task.path=table.csv", "task.kind=ordinal"], "task.kind"),
+    (["task=mnist", "task.data_dir=MISSING/mnist"], "task.data_dir"),
+    (["task=mnist", "task.pixel_scale=bytes"], "task.pixel_scale"),
+    (["task.val_fraction=1.0"], "task.val_fraction"),
+    (["task.n_pool=300"], "task.n_pool"),
+    (["search.n_trials=abc"], "search.n_trials"),
+    (["sweep.params.l2.low=abc"], "sweep.params.l2.low"),
+    (["sweep.params.l2.log=maybe"], "sweep.params.l2.log"),
+    (["model.dropout=0.5"], "model.dropout"),
+    (["sweep.params.l2=3"], "sweep.params.l2"),
+    (["seed=abc"], "seed"),
+    (["+search.n_trails=3"], "search.n_trails"),
+    (["+model.widths=[3]"], "model.widths"),
+    (["+sweep.params.l2.lo=0.1"], "sweep.params.l2.lo"),
+    (["task=digits", "+task.n_samples=10"], "task.n_samples"),
+    (["paths.root="], "paths.root"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key"), BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_bad_config_names_the_key(overrides: list[str], key: str, tmp_path: Path) -> None:
+    overrides = [o.replace("MISSING", str(tmp_path / "missing")) for o in overrides]
+    if not any(o.startswith("+sweep=") for o in overrides):
+        overrides.insert(0, "+sweep=l2")
+    cfg = compose_cfg(*overrides)
+    with pytest.raises(ConfigError) as info:
+        validate(cfg, check_files=True)
+    message = str(info.value)
+    assert key in message
+    assert "\n" not in message and message.strip() == message
+    assert "full_key" not in message and "object_type" not in message
+
+
+def test_unknown_key_lists_what_is_allowed() -> None:
+    with pytest.raises(ConfigError, match=r"search\.n_trails: unknown key.*\bn_trials\b"):
+        validate(compose_cfg("+sweep=l2", "+search.n_trails=3"))
+
+
+@pytest.mark.parametrize(
+    ("path", "task", "expected"),
+    [
+        ("", "moons", ["task", "model", "train", "search", "sweep", "seed"]),
+        ("search", "moons", ["sampler", "pruner", "n_trials", "repeats"]),
+        ("task", "moons", ["n_samples", "noise", "n_pool"]),
+        ("task", "csv", ["path", "target", "impute"]),
+        ("sweep.params.l2", "moons", ["low", "high", "log", "flag", "grid"]),
+        ("sweep.families.l1", "moons", ["params", "n_trials"]),
+        ("sweep.families.l1.params.l1", "moons", ["low", "high"]),
+    ],
+)
+def test_schema_keys(path: str, task: str, expected: list[str]) -> None:
+    keys = schema_keys(path, task)
+    assert keys is not None
+    assert set(expected) <= set(keys)
+
+
+@pytest.mark.parametrize("path", ["sweep.params", "search.n_trials", "nope", "search.nope"])
+def test_schema_keys_of_non_sections(path: str) -> None:
+    assert schema_keys(path) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "task", "unknown"),
+    [
+        ("search.n_trails", "moons", True),
+        ("search.n_trials", "moons", False),
+        ("train.l1", "moons", False),
+        ("task.path", "moons", True),
+        ("task.path", "csv", False),
+        ("sweep.params.l2.lo", "moons", True),
+        ("sweep.params.l2.step", "moons", False),
+        ("n_trials", "moons", True),
+    ],
+)
+def test_unknown_key_message(key: str, task: str, unknown: bool) -> None:
+    message = unknown_key_message(key, task)
+    assert (message is not None) == unknown
+    if message:
+        assert message.startswith(f"{key}: unknown key; allowed")
+
+
+# Command lines that fail while Hydra composes them (precheck turns these into exit 2).
+COMPOSITION = [
+    (["+sweep=l2", "search.n_trails=3"], "search.n_trails"),
+    (["+sweep=l2", "train.l1=-1"], "+train.l1=-1"),
+    (["+sweep=l2", "train.patience=0"], "+train.patience=0"),
+    (["+sweep=l2", "task=nope"], "task"),
+    (["+sweep=nope"], "sweep"),
+    (["sweep=l2"], "+sweep=l2"),
+    (["+sweep=l2", "train=lbfgs"], "train"),
+    (["+sweep=l2", "model.hidden.x=1"], "model.hidden.x"),
+    (["+sweep=l2", "model.dropout=[0.5"], "model.dropout"),
+    (["+sweep=l2", "task.path"], "task.path"),
+    ([], "+sweep="),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "key"), COMPOSITION, ids=[" ".join(a) or "no-sweep" for a, _ in COMPOSITION]
+)
+def test_precheck_composition_errors(
+    argv: list[str], key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        precheck(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("regsearch: error: ")
+    assert key in lines[0]
+
+
+def test_precheck_passes_a_good_command_line(tmp_path: Path) -> None:
+    precheck(["+sweep=l2", "search.n_trials=2", f"paths.root={tmp_path}"])
+    assert not any(tmp_path.iterdir())
