@@ -325,7 +325,7 @@ def schema_keys(path: str, task_name: str = "moons") -> list[str] | None:
     node: Any = RegsearchConfig
     parts = [p for p in path.split(".") if p]
     while parts:
-        if not is_dataclass(node):
+        if not (isinstance(node, type) and is_dataclass(node)):
             return None
         node = _field_type(node, parts.pop(0), task_name)
         if get_origin(node) is dict:

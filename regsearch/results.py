@@ -91,8 +91,12 @@ def best_trial(
         return None
     numeric = rows.select_dtypes("number").columns.difference(["trial", "seed"])
     means = rows.groupby(["family", "trial"])[list(numeric)].mean()
-    best = means[metric].idxmax() if direction == "maximize" else means[metric].idxmin()
-    out = means.loc[best].astype(object)
-    out["family"], out["trial"] = best
-    out["n_seeds"] = int(((rows["family"] == best[0]) & (rows["trial"] == best[1])).sum())
+    scores = means[metric]
+    position = int(
+        scores.to_numpy().argmax() if direction == "maximize" else scores.to_numpy().argmin()
+    )
+    family, trial = means.index[position]
+    out = means.iloc[position].astype(object)
+    out["family"], out["trial"] = family, trial
+    out["n_seeds"] = int(((rows["family"] == family) & (rows["trial"] == trial)).sum())
     return out

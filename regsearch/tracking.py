@@ -32,7 +32,7 @@ class NullTracker:
     """``tracking=none``: records nothing."""
 
     parent_run_id: str | None = None
-    experiment_id: str | None = None
+    experiment_id: str = ""
     uri: str | None = None
 
     def start(

@@ -200,7 +200,7 @@ def val_metric_history(trials: pd.DataFrame, metric: str, direction: str) -> Fig
     fig, (ax,) = _panels(1, width=7.0)
     sns.scatterplot(x=rows["trial"], y=rows[metric], ax=ax, color="0.6", alpha=0.5, s=14)
     sns.scatterplot(x=per_trial.index, y=per_trial.values, ax=ax, color="C0", s=30, label="mean")
-    ax.step(best.index, best.values, where="post", color="C1", label="best so far")
+    ax.step(best.index.to_numpy(), best.to_numpy(), where="post", color="C1", label="best so far")
     ax.set_xlabel("trial")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)

@@ -130,7 +130,9 @@ def enqueue_grid(study: optuna.Study, space: SearchSpace, points: int, seed: int
     names = list(grid)
     combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values())]
     random.Random(seed).shuffle(combos)
-    seen = [t.params for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("interrupted")]
+    seen = [
+        t.params for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("interrupted")
+    ]
     for combo in combos:
         if combo not in seen:
             study.enqueue_trial(combo, skip_if_exists=False)
@@ -188,7 +190,7 @@ def open_study(
         storage=storage,
         sampler=sampler,
         pruner=pruner,
-        directions=list(objective.directions),
+        directions=[optuna.study.StudyDirection[d.upper()] for d in objective.directions],
     )
 
 
