@@ -272,7 +272,7 @@ def _open_studies(plan: _Plan, names: dict[str, str]) -> dict[str, optuna.Study]
             must_be_new=explicit and not search.resume,
         )
         if search.sampler == "grid":
-            enqueue_grid(studies[family], space, search.grid_points, plan.cfg.seed)
+            enqueue_grid(studies[family], space, search.grid_points, plan.cfg.seed, fam.n_trials)
     return studies
 
 

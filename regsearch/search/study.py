@@ -124,8 +124,14 @@ def make_sampler(
     return s.NSGAIISampler(seed=seed, population_size=max(4, min(50, search.n_trials // 4)))
 
 
-def enqueue_grid(study: optuna.Study, space: SearchSpace, points: int, seed: int) -> int:
-    """Enqueue every grid point (in a seeded random order) not yet in ``study``; returns the grid size."""
+def enqueue_grid(
+    study: optuna.Study, space: SearchSpace, points: int, seed: int, limit: int
+) -> int:
+    """Enqueue up to ``limit`` grid points not yet in ``study``, in a seeded order.
+
+    Only what the budget will use is enqueued, so no WAITING trial is left behind.
+    Returns the grid size.
+    """
     grid = space.grid(points)
     names = list(grid)
     combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values())]
@@ -133,9 +139,9 @@ def enqueue_grid(study: optuna.Study, space: SearchSpace, points: int, seed: int
     seen = [
         t.params for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("interrupted")
     ]
-    for combo in combos:
-        if combo not in seen:
-            study.enqueue_trial(combo, skip_if_exists=False)
+    missing = [combo for combo in combos if combo not in seen]
+    for combo in missing[: max(0, limit - count_finished(study))]:
+        study.enqueue_trial(combo)
     return len(combos)
 
 
