@@ -69,8 +69,8 @@ def test_paths_root_moves_both_stores(tmp_path: Path) -> None:
         ["+sweep=l2", "+sweep.params.dropout_2={low:0.0,high:0.5}"],
         ["+sweep=l2", "+sweep.params.momentum={low:0.0,high:0.9}"],
         ["+sweep=early_stopping", "sweep.params.patience.low=1"],
-        ["+sweep=l2", "+train.patience=null"],
-        ["+sweep=l2", "+train.l2=0.0"],
+        ["+sweep=l2", "train.patience=null"],
+        ["+sweep=l2", "train.l2=0.0"],
         ["+sweep=cocktail", "search.sampler=random", "search.pruner=median"],
         ["+sweep=batchnorm", "search.sampler=grid"],
     ],
@@ -86,12 +86,12 @@ BAD = [
     (["model.dropout=[0.1,0.2,0.3]"], "model.dropout"),
     (["+sweep=dropout", "sweep.params.dropout.high=1.0"], "sweep.params.dropout.high"),
     (["+sweep=dropout", "sweep.params.dropout.low=-0.1"], "sweep.params.dropout.low"),
-    (["+train.l1=-1"], "train.l1"),
-    (["+train.l2=-0.1"], "train.l2"),
-    (["+train.weight_decay=-0.1"], "train.weight_decay"),
+    (["train.l1=-1"], "train.l1"),
+    (["train.l2=-0.1"], "train.l2"),
+    (["train.weight_decay=-0.1"], "train.weight_decay"),
     (["train=adamw", "train.weight_decay=-0.01"], "train.weight_decay"),
-    (["+train.l2=inf"], "train.l2"),
-    (["+train.patience=0"], "train.patience"),
+    (["train.l2=inf"], "train.l2"),
+    (["train.patience=0"], "train.patience"),
     (["train.lr=0"], "train.lr"),
     (["train.lr=nan"], "train.lr"),
     (["train.max_epochs=0"], "train.max_epochs"),
@@ -216,11 +216,11 @@ def test_unknown_key_message(key: str, task: str, unknown: bool) -> None:
         assert message.startswith(f"{key}: unknown key; allowed")
 
 
-# Command lines that fail while Hydra composes them (precheck turns these into exit 2).
+# Command lines precheck rejects with exit 2 (while composing or validating).
 COMPOSITION = [
     (["+sweep=l2", "search.n_trails=3"], "search.n_trails"),
-    (["+sweep=l2", "train.l1=-1"], "+train.l1=-1"),
-    (["+sweep=l2", "train.patience=0"], "+train.patience=0"),
+    (["+sweep=l2", "train.l1=-1"], "train.l1=-1"),
+    (["+sweep=l2", "train.patience=0"], "train.patience=0"),
     (["+sweep=l2", "task=nope"], "task"),
     (["+sweep=nope"], "sweep"),
     (["sweep=l2"], "+sweep=l2"),
