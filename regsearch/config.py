@@ -234,7 +234,10 @@ class SweepConfig:
     description: str = ""  # one sentence shown in the report
     params: dict[str, ParamSpec] = field(default_factory=dict)  # searched values
     families: dict[str, FamilyConfig] = field(default_factory=dict)  # compare: tuned one by one
-    final_seeds: int = 5  # compare: fresh seeds for each family's best and the baseline
+    final_seeds: int = 5  # compare/settings: fresh seeds for each candidate, shared by all
+    # Fixed named settings trained side by side on final_seeds seeds, nothing tuned (the
+    # reference experiments), e.g. {none: {}, l2: {l2: 0.7}, dropout: {dropout: 0.3}}.
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -284,10 +287,33 @@ class RegsearchConfig:
     threads: int = 1  # torch CPU threads (0 = torch's default); small models run fastest on one
 
 
+@dataclass
+class _SweepNode:
+    """Composition-time shape of ``sweep``: every key exists, the nested maps stay loose.
+
+    OmegaConf refuses to assign a plain mapping into a typed ``dict[str, ParamSpec]``, which
+    would forbid ``'+sweep.params.lr={low: 0.01, high: 1}'``; validate() applies the strict
+    :class:`SweepConfig` afterwards.
+    """
+
+    name: str = "baseline"
+    description: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    families: dict[str, Any] = field(default_factory=dict)
+    final_seeds: int = 5
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
 def register_configs() -> None:
-    """Register the schemas in Hydra's ConfigStore (``schema/...``) for tooling and docs."""
+    """Register the schemas in Hydra's ConfigStore under ``schema/``.
+
+    Every sweep preset starts from ``/schema/sweep@sweep``, so each key of
+    :class:`SweepConfig` (and of every :class:`ParamSpec`) can be overridden on the command
+    line without ``+`` and is type-checked while Hydra composes.
+    """
     cs = ConfigStore.instance()
     cs.store(group="schema", name="config", node=RegsearchConfig)
+    cs.store(group="schema", name="sweep", node=_SweepNode)
     for task_name, schema in TASK_SCHEMAS.items():
         cs.store(group="schema/task", name=task_name, node=schema)
 
@@ -358,7 +384,9 @@ def _typed(cfg: DictConfig) -> RegsearchConfig:
     if OmegaConf.select(cfg, "sweep") is not None:
         schema.sweep = OmegaConf.structured(SweepConfig)
     try:
-        merged = OmegaConf.merge(schema, cfg)
+        # Plain containers: the composed sweep node is typed _SweepNode, not SweepConfig.
+        plain = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+        merged = OmegaConf.merge(schema, plain)
         OmegaConf.resolve(merged)
         typed = OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
@@ -588,6 +616,12 @@ def _check_search(search: SearchConfig, sweep: SweepConfig | None) -> None:
                 "sampler=grid cannot search on/off flags; use tpe or random",
             )
     _check(sweep.final_seeds >= 1, "sweep.final_seeds", sweep.final_seeds, "must be >= 1")
+    for setting, values in sweep.settings.items():
+        for name, value in values.items():
+            key = f"sweep.settings.{setting}.{name}"
+            base = _check_param_name(key, ParamSpec())
+            text = _PARAM_BOUNDS.get(base, (0, 0, False, ">= 0"))[3]
+            _check(_in_bounds(base, value), key, value, f"{name} must be {text}")
 
 
 def validate(cfg: DictConfig, *, check_files: bool = True) -> RegsearchConfig:
@@ -610,3 +644,6 @@ def validate(cfg: DictConfig, *, check_files: bool = True) -> RegsearchConfig:
     _check(typed.threads >= 0, "threads", typed.threads, "must be >= 0 (0 = torch's default)")
     _check(bool(typed.paths.root), "paths.root", typed.paths.root, "an output folder")
     return typed
+
+
+register_configs()  # composing any regsearch config needs the schemas in the store

@@ -10,7 +10,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +21,16 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-__all__ = ["METRIC_COLUMNS", "best_trial", "trials_frame"]
+__all__ = [
+    "METRIC_COLUMNS",
+    "SweepData",
+    "best_trial",
+    "curves_frame",
+    "load_sweep",
+    "studies_phases",
+    "summarize",
+    "trials_frame",
+]
 
 STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
 #: Final-metric columns of trials.csv, in order (accuracy columns only for classification).
@@ -100,3 +112,122 @@ def best_trial(
     out["family"], out["trial"] = family, trial
     out["n_seeds"] = int(((rows["family"] == family) & (rows["trial"] == trial)).sum())
     return out
+
+
+def curves_frame(
+    studies: Iterable[tuple[optuna.Study, str]], classification: bool = True
+) -> pd.DataFrame:
+    """Per-epoch curves in long form: one row per member and evaluated epoch.
+
+    Columns: ``trial, seed, family, phase, state, epoch, train_loss, val_loss, gap_loss`` (+
+    ``train_acc, val_acc, gap_acc`` for classification).
+    """
+    keys = ["train_loss", "val_loss", "gap_loss"]
+    if classification:
+        keys += ["train_acc", "val_acc", "gap_acc"]
+    rows: list[dict[str, Any]] = []
+    for study, phase in studies:
+        for trial in study.get_trials(deepcopy=False, states=tuple(STATES)):
+            if trial.user_attrs.get("interrupted"):
+                continue
+            family = trial.user_attrs.get("family", "")
+            for record in trial.user_attrs.get("members", []):
+                curves = record.get("curves") or {}
+                for i, epoch in enumerate(curves.get("epoch", [])):
+                    row = {"trial": trial.number, "seed": record.get("seed"), "family": family}
+                    row.update(phase=phase, state=record.get("state"), epoch=epoch)
+                    row.update({k: _at(curves.get(k), i) for k in keys})
+                    rows.append(row)
+    columns = ["trial", "seed", "family", "phase", "state", "epoch", *keys]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _at(values: list[Any] | None, i: int) -> float:
+    if not values or i >= len(values) or values[i] is None:
+        return float("nan")
+    return float(values[i])
+
+
+def summarize(static: dict[str, Any], trials: pd.DataFrame) -> dict[str, Any]:
+    """The sweep summary: ``static`` facts plus the best trial and the trial counts.
+
+    ``static`` holds what is fixed when the sweep starts (title, metric, direction, params, ...);
+    the rest is derived from ``trials`` so a running sweep can be summarized too.
+    """
+    summary = dict(static)
+    per_trial = trials[trials["phase"] == "tune"].drop_duplicates(["family", "trial"])
+    best = best_trial(trials, static["metric"], static["direction"])
+    summary.update(
+        best=_best_dict(best, trials, list(static.get("params", []))),
+        n_trials=len(per_trial),
+        n_complete=int((per_trial["state"] == "complete").sum()),
+        n_pruned=int((per_trial["state"] == "pruned").sum()),
+        n_failed=int((per_trial["state"] == "failed").sum()),
+    )
+    return summary
+
+
+def _best_dict(
+    best: pd.Series | None, frame: pd.DataFrame, params: list[str]
+) -> dict[str, Any] | None:
+    if best is None:
+        return None
+    mask = (frame["family"] == best["family"]) & (frame["trial"] == best["trial"])
+    rows = frame[mask & (frame["phase"] == "tune")]
+    values = {p: _plain(rows[p].iloc[0]) for p in params if p in rows and pd.notna(rows[p].iloc[0])}
+    skip = {"family", "trial", "n_seeds", "duration_s", *params}
+    return {
+        "trial": int(best["trial"]),
+        "family": str(best["family"]),
+        "n_seeds": int(best["n_seeds"]),
+        "params": values,
+        "metrics": {m: float(best[m]) for m in best.index if m not in skip and pd.notna(best[m])},
+    }
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+@dataclass
+class SweepData:
+    """Everything known about one sweep, finished or still running."""
+
+    run_dir: Path
+    summary: dict[str, Any]
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    studies: dict[str, optuna.Study] = field(default_factory=dict)  # family (or "final") → study
+
+
+def studies_phases(studies: dict[str, optuna.Study]) -> list[tuple[optuna.Study, str]]:
+    """(study, phase) pairs: the ``final`` study holds re-evaluations, the others tuning."""
+    return [(s, "final" if key == "final" else "tune") for key, s in studies.items()]
+
+
+def load_sweep(run_dir: Path) -> SweepData:
+    """Load a sweep's run folder and its Optuna studies into tidy frames.
+
+    Works while the sweep is still running: the tables then hold the trials told so far and
+    ``summary["partial"]`` stays true.
+
+    Example:
+        >>> data = load_sweep(Path("sweeps/dropout-moons/20261122-205932"))  # doctest: +SKIP
+        >>> data.trials.groupby("trial")["gap_acc"].mean().sort_values().head()  # doctest: +SKIP
+
+    Raises:
+        FileNotFoundError: The folder or its summary.json does not exist.
+    """
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no summary.json (is this a regsearch run folder?)")
+    static = json.loads(path.read_text())
+    studies = {
+        key: optuna.load_study(study_name=name, storage=static["storage"])
+        for key, name in static.get("studies", {}).items()
+    }
+    classification = static.get("kind") == "classification"
+    phases = studies_phases(studies)
+    trials = trials_frame(phases, static.get("params", []), classification)
+    curves = curves_frame(phases, classification)
+    return SweepData(Path(run_dir), summarize(static, trials), trials, curves, studies)

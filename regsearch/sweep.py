@@ -22,7 +22,7 @@ import torch
 from regsearch.config import ConfigError, FamilyConfig, RegsearchConfig, SearchConfig
 from regsearch.engine import Hyperparams, Member, MemberResult, OnEpoch, Schedule, resolve_engine
 from regsearch.models import ModelSpec
-from regsearch.results import best_trial, trials_frame
+from regsearch.results import curves_frame, studies_phases, summarize, trials_frame
 from regsearch.search.space import SearchSpace, apply_params, base_hparams
 from regsearch.search.study import (
     Objective,
@@ -68,8 +68,14 @@ class _Plan:
     objective: Objective
     engine_name: str
     device: str
-    families: dict[str, FamilyConfig]
+    families: dict[str, FamilyConfig]  # tuned one study each
     sweep_name: str
+    settings: dict[str, dict[str, Any]]  # fixed named settings (experiment presets)
+
+    @property
+    def final_candidates_known(self) -> bool:
+        """True for experiments: the candidates are given, nothing is tuned."""
+        return bool(self.settings)
 
     def train(self, members: list[Member], on_epoch: OnEpoch | None = None) -> list[MemberResult]:
         _, engine = resolve_engine(self.cfg.engine)
@@ -124,9 +130,11 @@ def _plan(cfg: RegsearchConfig) -> _Plan:
         restore_best=t.restore_best,
         order_seed=cfg.seed,
     )
-    families = dict(cfg.sweep.families) or {
-        cfg.sweep.name: FamilyConfig(params=dict(cfg.sweep.params), n_trials=cfg.search.n_trials)
-    }
+    settings = {k: dict(v) for k, v in cfg.sweep.settings.items()}
+    families = dict(cfg.sweep.families)
+    if not families and (cfg.sweep.params or not settings):
+        single = FamilyConfig(params=dict(cfg.sweep.params), n_trials=cfg.search.n_trials)
+        families = {cfg.sweep.name: single}
     for fam in families.values():
         for name in fam.params:
             if name.startswith("dropout_") and int(name.split("_")[1]) > n_hidden:
@@ -149,6 +157,7 @@ def _plan(cfg: RegsearchConfig) -> _Plan:
         device=resolve_device(cfg.device),
         families=families,
         sweep_name=cfg.sweep.name,
+        settings=settings,
     )
 
 
@@ -206,6 +215,8 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
         f: (base_name if len(plan.families) == 1 else f"{base_name}.{f}") for f in plan.families
     }
     studies = _open_studies(plan, names)
+    if plan.final_candidates_known or (plan.cfg.sweep and plan.cfg.sweep.families):
+        studies["final"] = _open_final(plan, f"{base_name}.final")
     run_dir = _run_dir(Path(cfg.paths.root) / f"{plan.sweep_name}-{plan.task.name}", stamp)
     (run_dir / "config.yaml").write_text(config_yaml)
     tracker = _tracker(cfg, plan)
@@ -219,20 +230,21 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
         },
         config_yaml=config_yaml,
     )
+    static = _static_summary(plan, studies, tracker)
+    _write_json(run_dir / "summary.json", {**static, "partial": True})
     start = time.perf_counter()
     status, interrupted = "FAILED", False
     result: SweepResult | None = None
     try:
         try:
             _tune(plan, studies, tracker)
-            if cfg.sweep and cfg.sweep.families:
-                studies["final"] = _final_phase(plan, studies, f"{base_name}.final", tracker)
+            if "final" in studies:
+                _final_phase(plan, studies, tracker)
             status = "FINISHED"
         except KeyboardInterrupt:
             status, interrupted = "KILLED", True
-        result = _write_outputs(
-            plan, studies, run_dir, tracker, time.perf_counter() - start, interrupted
-        )
+        static["duration_s"] = round(time.perf_counter() - start, 2)
+        result = _write_outputs(plan, studies, static, run_dir, interrupted)
     finally:
         best = result.summary.get("best") if result else None
         tracker.finish(
@@ -243,6 +255,7 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
         )
     if interrupted:
         raise KeyboardInterrupt(base_name)
+    assert result is not None
     return result
 
 
@@ -304,41 +317,48 @@ def _budget(fam: FamilyConfig, search: SearchConfig) -> int:
     return min(fam.n_trials, SearchSpace(dict(fam.params)).grid_size(search.grid_points))
 
 
-def _final_phase(
-    plan: _Plan, studies: dict[str, optuna.Study], name: str, tracker: NullTracker
-) -> optuna.Study:
-    """compare: retrain each family's best and the baseline on fresh seeds, side by side."""
-    assert plan.cfg.sweep is not None
-    search = plan.cfg.search
-    final = open_study(
+def _open_final(plan: _Plan, name: str) -> optuna.Study:
+    """The study holding re-evaluations on fresh seeds (compare) or fixed settings (experiments)."""
+    return open_study(
         name,
-        search.storage,
+        plan.cfg.search.storage,
         plan.objective,
-        optuna.samplers.RandomSampler(),
+        optuna.samplers.RandomSampler(seed=plan.cfg.seed),
         optuna.pruners.NopPruner(),
-        resume=True,
+        resume=True,  # a resumed sweep keeps the candidates it already re-evaluated
         must_be_new=False,
     )
-    done = {t.user_attrs.get("family") for t in final.get_trials(deepcopy=False)}
-    candidates: dict[str, optuna.trial.FrozenTrial | None] = {"baseline": None}
+
+
+def _candidates(plan: _Plan, studies: dict[str, optuna.Study]) -> dict[str, dict[str, Any]]:
+    """Name → parameter values to re-evaluate: fixed settings, or each family's best + baseline."""
+    if plan.final_candidates_known:
+        return {name: dict(values) for name, values in plan.settings.items()}
+    candidates: dict[str, dict[str, Any]] = {"baseline": {}}
     for family, study in studies.items():
-        best = _best_frozen(study, plan.objective)
+        best = _best_frozen(study, plan.objective) if family != "final" else None
         if best is not None:
-            candidates[family] = best
+            candidates[family] = dict(best.params)
+    return candidates
+
+
+def _final_phase(plan: _Plan, studies: dict[str, optuna.Study], tracker: NullTracker) -> None:
+    """Train every candidate on the same fresh seeds, side by side, in one engine call."""
+    assert plan.cfg.sweep is not None
+    final = studies["final"]
+    done = {t.user_attrs.get("family") for t in final.get_trials(deepcopy=False)}
+    todo = {k: v for k, v in _candidates(plan, studies).items() if k not in done}
+    if not todo:
+        return
     seeds = [plan.cfg.seed + FINAL_SEED_OFFSET + k for k in range(plan.cfg.sweep.final_seeds)]
-    todo = {f: t for f, t in candidates.items() if f not in done}
     members: list[Member] = []
-    for i, frozen in enumerate(todo.values()):
-        members.extend(plan.members(i, dict(frozen.params) if frozen else {}, seeds))
-    if not members:
-        return final
-    log.info("compare: retraining %d candidates on %d fresh seeds", len(todo), len(seeds))
+    for i, values in enumerate(todo.values()):
+        members.extend(plan.members(i, values, seeds))
+    log.info("retraining %d candidates on %d fresh seeds", len(todo), len(seeds))
     results = plan.train(members)
-    for i, (family, frozen) in enumerate(todo.items()):
+    for i, (name, values) in enumerate(todo.items()):
         mine = [r for r in results if r.member.trial == i]
-        outcome = _add_final_trial(final, plan.objective, family, frozen, mine)
-        tracker.log_trial(outcome)
-    return final
+        tracker.log_trial(_add_final_trial(final, plan.objective, name, values, mine))
 
 
 def _best_frozen(study: optuna.Study, objective: Objective) -> optuna.trial.FrozenTrial | None:
@@ -349,40 +369,36 @@ def _best_frozen(study: optuna.Study, objective: Objective) -> optuna.trial.Froz
     return min(complete, key=lambda t: sign * t.values[0])
 
 
+def _fixed(value: Any) -> optuna.distributions.BaseDistribution:
+    """A one-point distribution, so a fixed value can be stored as an Optuna param."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return optuna.distributions.CategoricalDistribution([value])
+    if isinstance(value, int):
+        return optuna.distributions.IntDistribution(value, value)
+    return optuna.distributions.FloatDistribution(value, value)
+
+
 def _add_final_trial(
     study: optuna.Study,
     objective: Objective,
-    family: str,
-    frozen: optuna.trial.FrozenTrial | None,
+    name: str,
+    values: dict[str, Any],
     results: list[MemberResult],
 ) -> TrialOutcome:
     failed = [r for r in results if r.state != "complete"]
-    values = None if failed else objective.values(results)
-    attrs = {
-        "family": family,
-        "members": [member_record(r) for r in results],
-        "source_trial": frozen.number if frozen else None,
-    }
+    scores = None if failed else objective.values(results)
     trial = optuna.trial.create_trial(
         state=optuna.trial.TrialState.FAIL if failed else optuna.trial.TrialState.COMPLETE,
-        values=values,
-        params=dict(frozen.params) if frozen else {},
-        distributions=dict(frozen.distributions) if frozen else {},
-        user_attrs=attrs,
+        values=scores,
+        params=values,
+        distributions={k: _fixed(v) for k, v in values.items()},
+        user_attrs={"family": name, "members": [member_record(r) for r in results]},
     )
     study.add_trial(trial)
     number = study.get_trials(deepcopy=False)[-1].number
+    error = failed[0].error if failed else ""
     state = "failed" if failed else "complete"
-    return TrialOutcome(
-        number,
-        dict(trial.params),
-        state,
-        values,
-        results,
-        family,
-        phase="final",
-        error=failed[0].error if failed else "",
-    )
+    return TrialOutcome(number, values, state, scores, results, name, phase="final", error=error)
 
 
 def _columns(plan: _Plan) -> tuple[list[str], list[str]]:
@@ -392,97 +408,77 @@ def _columns(plan: _Plan) -> tuple[list[str], list[str]]:
         space = SearchSpace(dict(fam.params))
         cols.extend(c for c in space.columns if c not in cols)
         logs.extend(c for c in space.log_params if c not in logs)
+    for values in plan.settings.values():
+        cols.extend(c for c in values if c not in cols)
     return cols, logs
 
 
-def _write_outputs(
-    plan: _Plan,
-    studies: dict[str, optuna.Study],
-    run_dir: Path,
-    tracker: NullTracker,
-    duration: float,
-    partial: bool,
-) -> SweepResult:
+def _static_summary(
+    plan: _Plan, studies: dict[str, optuna.Study], tracker: NullTracker
+) -> dict[str, Any]:
+    """What is fixed when the sweep starts; results.summarize adds the rest."""
     params, log_params = _columns(plan)
-    phases = [(s, "final" if f == "final" else "tune") for f, s in studies.items()]
-    frame = trials_frame(phases, params, plan.task.is_classification)
-    frame.to_csv(run_dir / "trials.csv", index=False)
-    metric, direction = plan.objective.metrics[0], plan.objective.directions[0]
-    best = best_trial(frame, metric, direction)
-    per_trial = frame[frame["phase"] == "tune"].drop_duplicates(["family", "trial"])
-    summary: dict[str, Any] = {
+    mlflow = None
+    if tracker.parent_run_id:
+        mlflow = {
+            "uri": tracker.uri,
+            "experiment_id": tracker.experiment_id,
+            "parent_run_id": tracker.parent_run_id,
+        }
+    return {
         "title": f"{plan.sweep_name} on {plan.task.name}",
         "sweep": plan.sweep_name,
         "task": plan.task.name,
         "description": plan.cfg.sweep.description if plan.cfg.sweep else "",
         "kind": plan.task.kind,
-        "metric": metric,
-        "direction": direction,
+        "metric": plan.objective.metrics[0],
+        "direction": plan.objective.directions[0],
         "params": params,
         "log_params": log_params,
-        "best": _best_dict(best, frame, params),
-        "n_trials": len(per_trial),
-        "n_complete": int((per_trial["state"] == "complete").sum()),
-        "n_pruned": int((per_trial["state"] == "pruned").sum()),
-        "n_failed": int((per_trial["state"] == "failed").sum()),
+        "studies": {key: s.study_name for key, s in studies.items()},
         "study_name": ", ".join(s.study_name for s in studies.values()),
         "storage": plan.cfg.search.storage,
-        "mlflow": {
-            "uri": tracker.uri,
-            "experiment_id": tracker.experiment_id,
-            "parent_run_id": tracker.parent_run_id,
-        }
-        if tracker.parent_run_id
-        else None,
+        "mlflow": mlflow,
         "engine": plan.engine_name,
         "device": plan.device,
-        "duration_s": round(duration, 2),
-        "partial": partial,
+        "duration_s": 0.0,
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    tmp.replace(path)  # a report rebuilt mid-run never reads half a file
+
+
+def _write_outputs(
+    plan: _Plan,
+    studies: dict[str, optuna.Study],
+    static: dict[str, Any],
+    run_dir: Path,
+    partial: bool,
+) -> SweepResult:
+    phases = studies_phases(studies)
+    classification = plan.task.is_classification
+    frame = trials_frame(phases, static["params"], classification)
+    frame.to_csv(run_dir / "trials.csv", index=False)
+    curves = curves_frame(phases, classification)
+    curves.to_csv(run_dir / "curves.csv", index=False)
+    summary = summarize({**static, "partial": partial}, frame)
+    _write_json(run_dir / "summary.json", summary)
     files = {
         "config": run_dir / "config.yaml",
         "trials": run_dir / "trials.csv",
+        "curves": run_dir / "curves.csv",
         "summary": run_dir / "summary.json",
     }
     if plan.cfg.report:
         from regsearch.report import write_report
 
-        files["report"] = write_report(
-            run_dir, frame, summary, (run_dir / "config.yaml").read_text()
-        )
-    return SweepResult(
-        run_dir, [s.study_name for s in studies.values()], frame, summary, partial, files
-    )
-
-
-def _best_dict(
-    best: pd.Series | None, frame: pd.DataFrame, params: list[str]
-) -> dict[str, Any] | None:
-    if best is None:
-        return None
-    rows = frame[
-        (frame["family"] == best["family"])
-        & (frame["trial"] == best["trial"])
-        & (frame["phase"] == "tune")
-    ]
-    values = {p: _plain(rows[p].iloc[0]) for p in params if p in rows and pd.notna(rows[p].iloc[0])}
-    metric_names = [
-        c
-        for c in best.index
-        if c not in ("family", "trial", "n_seeds", "duration_s") and c not in params
-    ]
-    return {
-        "trial": int(best["trial"]),
-        "family": str(best["family"]),
-        "n_seeds": int(best["n_seeds"]),
-        "params": values,
-        "metrics": {m: float(best[m]) for m in metric_names if pd.notna(best[m])},
-    }
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
+        config_text = (run_dir / "config.yaml").read_text()
+        files["report"] = write_report(run_dir, frame, summary, config_text)
+    names = [s.study_name for s in studies.values()]
+    return SweepResult(run_dir, names, frame, summary, partial, files)
 
 
 def _flat_params(config_yaml: str) -> dict[str, Any]:

@@ -416,6 +416,17 @@ def member_record(result: MemberResult) -> dict[str, Any]:
     }
     if result.error:
         record["error"] = result.error
-    return {
-        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()
-    }
+    if result.epochs:
+        # Curves ride along so the tables and figures can be rebuilt from the storage alone.
+        record["curves"] = {"epoch": result.epochs, **result.curves}
+    return {k: _json_safe(v) for k, v in record.items()}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
