@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 import pandas as pd
 import torch
+from optuna.trial import TrialState
 
 from regsearch.config import ConfigError, FamilyConfig, RegsearchConfig, SearchConfig
 from regsearch.engine import Hyperparams, Member, MemberResult, OnEpoch, Schedule, resolve_engine
@@ -472,6 +473,8 @@ def _write_outputs(
         "curves": run_dir / "curves.csv",
         "summary": run_dir / "summary.json",
     }
+    if plan.cfg.report and plan.task.n_features == 2 and plan.task.n_classes == 2:
+        files["boundaries"] = _write_boundaries(plan, studies, summary, run_dir)
     if plan.cfg.report:
         from regsearch.report import write_report
 
@@ -479,6 +482,25 @@ def _write_outputs(
         files["report"] = write_report(run_dir, frame, summary, config_text)
     names = [s.study_name for s in studies.values()]
     return SweepResult(run_dir, names, frame, summary, partial, files)
+
+
+def _write_boundaries(
+    plan: _Plan, studies: dict[str, optuna.Study], summary: dict[str, Any], run_dir: Path
+) -> Path:
+    """Decision-boundary grids of the candidates (2-D tasks): retrained once on one seed."""
+    from regsearch.boundaries import boundary_grids, save_boundaries
+
+    if "final" in studies:
+        seed = plan.cfg.seed + FINAL_SEED_OFFSET
+        complete = studies["final"].get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        chosen = {t.user_attrs.get("family", str(t.number)): dict(t.params) for t in complete}
+    else:
+        seed = plan.cfg.seed
+        best = summary.get("best")
+        chosen = {"baseline": {}, **({"best": dict(best["params"])} if best else {})}
+    members = {name: plan.members(0, values, [seed])[0] for name, values in chosen.items()}
+    grids = boundary_grids(plan.task, plan.spec, plan.schedule, members)
+    return save_boundaries(run_dir / "boundaries.npz", grids)
 
 
 def _flat_params(config_yaml: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from regsearch.regularizers import (
 )
 from regsearch.tasks.bundle import TaskData
 
-__all__ = ["train"]
+__all__ = ["NonFiniteLoss", "fit", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ def train(
     for index, member in enumerate(members):
         start = time.perf_counter()
         try:
-            result = _train_member(task, model, member, schedule, index, on_epoch, device)
+            _, result = fit(
+                task, model, member, schedule, index=index, on_epoch=on_epoch, device=device
+            )
         except (NonFiniteLoss, RuntimeError, ValueError) as err:
             log.warning("trial %d seed %d failed: %s", member.trial, member.seed, err)
             result = MemberResult(
@@ -123,15 +125,20 @@ def _record(result: MemberResult, report: EpochReport) -> None:
         result.curves.setdefault(key, []).append(value)
 
 
-def _train_member(
+def fit(
     task: TaskData,
     spec: ModelSpec,
     member: Member,
     schedule: Schedule,
-    index: int,
-    on_epoch: OnEpoch | None,
-    device: str | torch.device,
-) -> MemberResult:
+    *,
+    index: int = 0,
+    on_epoch: OnEpoch | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[nn.Sequential, MemberResult]:
+    """Train one member and return its final network (in eval mode) with its result.
+
+    ``task`` must already be on ``device``. Raises NonFiniteLoss when the loss diverges.
+    """
     hp = member.hparams
     init_gen = torch.Generator().manual_seed(member.seed)
     net = build_mlp(spec, dropout=hp.dropout, batch_norm=hp.batch_norm, generator=init_gen).to(
@@ -175,7 +182,7 @@ def _train_member(
         result.best_epoch = stopper.best_epoch
         stopper.restore(net)
     _finish(net, task, result)
-    return result
+    return net, result
 
 
 def _finish(net: nn.Module, task: TaskData, result: MemberResult) -> None:
