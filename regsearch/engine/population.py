@@ -1,0 +1,757 @@
+"""The population engine: K members of one architecture trained together, vectorised.
+
+Same contract and result semantics as :mod:`regsearch.engine.reference` (the oracle it is tested
+against), but one training step serves every member of a group at once:
+
+- Each parameter is stacked over members and all of them live in one flat buffer (one
+  contiguous ``[K, *shape]`` block per parameter), so the optimizer step is a handful of
+  elementwise ops over the whole population, whatever the depth of the network.
+- Activations are kept feature-major, ``[K, features, batch]``: the batched matmuls then have
+  the batch as their long inner dimension, which CPU BLAS handles far better than outputs only
+  1–3 wide (the moons net's last layers).
+- Forward and backward are written out by hand (the backward kernels are torch's own:
+  ``threshold_backward``, ``native_batch_norm_backward``, ...), so there is no autograd graph to
+  build per step; per-member hyperparameters are tensors that broadcast over the stack.
+- Members stop (early stopping, pruning, failure) through an active mask that zeroes their
+  update and freezes their batch-norm statistics; no Python loop over members runs per step.
+  Evaluation (every ``eval_every`` epochs) is the only host sync and the only per-member loop.
+
+Differences from the reference, all by design:
+
+- Dropout masks come from one generator per (seed, hidden layer), not torch's global RNG: a
+  member's masks depend on its own seed and rate only (members sharing a seed get nested masks:
+  common random numbers), so they differ from the reference's masks but have the same law.
+- Members are split into groups by structure (batch norm on/off); each group is its own stack.
+  ``on_epoch`` is called epoch by epoch across members, not member after member.
+- ``duration_s`` is the group's wall time divided evenly among its members.
+- A training error that is not specific to one member (e.g. features that do not fit the
+  model) fails the whole group with the error text; the reference fails each member alike.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from regsearch.engine.members import EpochReport, Member, MemberResult, OnEpoch, Schedule
+from regsearch.models import ModelSpec, build_mlp
+from regsearch.regularizers import EarlyStopping
+from regsearch.tasks.bundle import TaskData
+
+__all__ = ["train"]
+
+log = logging.getLogger(__name__)
+
+aten = torch.ops.aten
+
+#: Activations whose backward can be computed from the dropout-masked output itself.
+_SIGN_ACTIVATIONS = ("relu", "leaky_relu", "identity")
+_ACTIVATIONS = (*_SIGN_ACTIVATIONS, "tanh", "sigmoid", "elu", "gelu")
+_LEAKY_SLOPE = 0.01  # nn.LeakyReLU's default, which models.build_mlp uses
+_EVAL_ELEMENTS = 1 << 24  # activation elements per evaluation chunk (64 MiB in float32)
+
+
+def train(
+    task: TaskData,
+    model: ModelSpec,
+    members: list[Member],
+    *,
+    schedule: Schedule,
+    on_epoch: OnEpoch | None = None,
+    device: str | torch.device = "cpu",
+) -> list[MemberResult]:
+    """Train all members together and return one result per member, in input order.
+
+    Members with batch norm on and off are trained as separate stacks. A member whose loss
+    turns NaN/inf, or whose hyperparameters are invalid, comes back ``failed`` with the error
+    text; the others are unaffected.
+
+    Example:
+        >>> from regsearch.engine.members import Hyperparams
+        >>> members = [Member(t, 0, Hyperparams(lr=0.2, l2=l2)) for t, l2 in enumerate([0, 1e-3])]
+        >>> results = train(task, ModelSpec(2, 1), members,
+        ...                 schedule=Schedule(max_epochs=50))  # doctest: +SKIP
+    """
+    if model.activation not in _ACTIVATIONS:
+        raise ValueError(f"{model.activation=} is not supported; allowed: {_ACTIVATIONS}")
+    task = task.to(device)
+    results: list[MemberResult | None] = [None] * len(members)
+    groups: dict[bool, list[int]] = {}
+    nets: dict[int, nn.Sequential] = {}
+    for index, member in enumerate(members):
+        try:
+            nets[index] = _initial_net(model, member, schedule)
+        except ValueError as err:
+            results[index] = _failed(member, err)
+        else:
+            groups.setdefault(member.hparams.batch_norm, []).append(index)
+    for indices in groups.values():
+        start = time.perf_counter()
+        try:
+            group = _Group(task, model, members, indices, nets, schedule, device)
+            group_results = group.run(on_epoch)
+        except (RuntimeError, ValueError) as err:
+            group_results = [_failed(members[i], err) for i in indices]
+        share = (time.perf_counter() - start) / len(indices)
+        for index, result in zip(indices, group_results, strict=True):
+            result.duration_s = share
+            results[index] = result
+    return [r for r in results if r is not None]
+
+
+def _initial_net(spec: ModelSpec, member: Member, schedule: Schedule) -> nn.Sequential:
+    """The member's initial network, validated exactly as the reference engine validates it."""
+    hp = member.hparams
+    net = build_mlp(
+        spec,
+        dropout=hp.dropout,
+        batch_norm=hp.batch_norm,
+        generator=torch.Generator().manual_seed(member.seed),
+    )
+    # Built for their argument checks only (lr, momentum, betas, patience, min_delta).
+    if schedule.optimizer == "sgd":
+        torch.optim.SGD(net.parameters(), lr=hp.lr, momentum=hp.momentum)
+    else:
+        torch.optim.Adam(net.parameters(), lr=hp.lr, betas=schedule.betas, eps=schedule.eps)
+    if hp.patience:
+        EarlyStopping(hp.patience, hp.min_delta, schedule.restore_best)
+    return net
+
+
+def _failed(member: Member, err: Exception) -> MemberResult:
+    log.warning("trial %d seed %d failed: %s", member.trial, member.seed, err)
+    return MemberResult(member=member, state="failed", error=f"{type(err).__name__}: {err}")
+
+
+def _batches(
+    n: int, batch_size: int | None, gen: torch.Generator, device: str | torch.device
+) -> Iterator[Tensor | None]:
+    """The reference engine's batching rule: full batch (None), or shuffled index batches
+    without a lone last row."""
+    if batch_size is None or batch_size >= n:
+        yield None
+        return
+    order = torch.randperm(n, generator=gen).to(device)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        if len(idx) > 1 or start == 0:
+            yield idx
+
+
+def _seed_stream(seed: int, layer: int) -> int:
+    """A 64-bit seed for the dropout generator of (member seed, hidden layer) (splitmix64)."""
+    z = (seed * 0x9E3779B97F4A7C15 + (layer + 1) * 0xBF58476D1CE4E5B9) & (2**64 - 1)
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & (2**64 - 1)
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & (2**64 - 1)
+    return (z ^ (z >> 31)) & (2**63 - 1)
+
+
+# --------------------------------------------------------------------------- the stacked network
+
+
+@dataclass
+class _Layer:
+    """One Linear (+ BatchNorm1d + activation + dropout for hidden layers) of the stack."""
+
+    fan_in: int
+    fan_out: int
+    weight: int  # block index of the [K, fan_out, fan_in] weight
+    bias: int | None  # block index of the [K, fan_out, 1] bias
+    bn: tuple[int, int, int, int] | None = None  # blocks: gamma, beta, running mean, running var
+    rate: Tensor | None = None  # [K, 1, 1] dropout rate; None when no member drops here
+    scale: Tensor | None = None  # [K, 1, 1] 1/(1 - rate)
+    generators: list[torch.Generator] = field(default_factory=list)  # one per distinct seed
+
+
+class _Blocks:
+    """Stacked tensors living in one flat buffer, one contiguous ``[K, *shape]`` block each."""
+
+    def __init__(self, k: int, shapes: list[tuple[int, ...]]) -> None:
+        self.k, self.shapes = k, shapes
+        self.sizes = [math.prod(s) for s in shapes]
+        self.offsets = [k * o for o in itertools.accumulate([0, *self.sizes[:-1]])]
+        self.numel = k * sum(self.sizes)
+
+    def views(self, flat: Tensor) -> list[Tensor]:
+        return [
+            flat[o : o + self.k * n].view(self.k, *s)
+            for o, n, s in zip(self.offsets, self.sizes, self.shapes, strict=True)
+        ]
+
+    def per_element(self, values: Tensor, mask: list[bool] | None = None) -> Tensor:
+        """Expand per-member ``values`` [K] to the flat layout, zero in blocks not in mask."""
+        parts = [
+            values.repeat_interleave(n) * (1.0 if mask is None or mask[j] else 0.0)
+            for j, n in enumerate(self.sizes)
+        ]
+        return torch.cat(parts) if parts else values.new_zeros(0)
+
+
+class _Group:
+    """One stack of members that share their structure (architecture and batch norm)."""
+
+    def __init__(
+        self,
+        task: TaskData,
+        spec: ModelSpec,
+        members: list[Member],
+        indices: list[int],
+        nets: dict[int, nn.Sequential],
+        schedule: Schedule,
+        device: str | torch.device,
+    ) -> None:
+        self.task, self.spec, self.schedule = task, spec, schedule
+        self.members = [members[i] for i in indices]
+        self.indices = indices
+        self.k = k = len(indices)
+        self.device = device
+        self.dtype = dtype = task.x_train.dtype
+        self.batch_norm = self.members[0].hparams.batch_norm
+        self._build_layout([nets[i] for i in indices])
+        hps = [m.hparams for m in self.members]
+
+        def column(values: list[float]) -> Tensor:
+            return torch.tensor(values, dtype=torch.float64, device=device)
+
+        self.lr = column([hp.lr for hp in hps])
+        self.weight_decay = column([hp.weight_decay for hp in hps])
+        self.active = torch.ones(k, dtype=torch.bool, device=device)
+        self.all_active = True
+        is_weight = [len(s) == 3 and j in self.weight_blocks for j, s in enumerate(self.shapes)]
+        decayed = [True] * len(self.shapes) if schedule.decay_all else is_weight
+        self.decayed = decayed
+        blocks = self.blocks
+        self.l1 = self._factor([hp.l1 for hp in hps], is_weight)
+        self.l2 = self._factor([hp.l2 for hp in hps], is_weight)
+        self.momentum = (
+            self._factor([hp.momentum for hp in hps], None) if schedule.optimizer == "sgd" else None
+        )
+        zeros = torch.zeros(blocks.numel, dtype=dtype, device=device)
+        self.grad = zeros.clone()
+        self.grads = blocks.views(self.grad)
+        if schedule.optimizer == "sgd":
+            self.buf = zeros.clone() if self.momentum is not None else None
+        else:
+            self.exp_avg, self.exp_avg_sq = zeros.clone(), zeros.clone()
+        self.steps = 0
+        self.best: tuple[Tensor, Tensor] | None = None
+        if any(hp.patience and schedule.restore_best for hp in hps):
+            self.best = (self.params.clone(), self.stats.clone())
+        self._build_dropout(hps)
+        self._set_factors()
+        x_t = task.x_train.T.contiguous()
+        self.x_t = x_t
+        self.target_t = self._targets(task.y_train)
+
+    # ------------------------------------------------------------------ construction
+
+    def _build_layout(self, nets: list[nn.Sequential]) -> None:
+        """Stack the members' initial parameters and BN statistics into flat buffers."""
+        shapes: list[tuple[int, ...]] = []
+        stat_shapes: list[tuple[int, ...]] = []
+        param_source: list[list[Tensor]] = []
+        stat_source: list[list[Tensor]] = []
+        self.layers: list[_Layer] = []
+        self.weight_blocks: set[int] = set()
+        per_net = [list(net.children()) for net in nets]
+        for position, module in enumerate(per_net[0]):
+            same = [mods[position] for mods in per_net]
+            if isinstance(module, nn.Linear):
+                w = len(shapes)
+                shapes.append((module.out_features, module.in_features))
+                param_source.append([m.weight for m in same])
+                self.weight_blocks.add(w)
+                b = None
+                if module.bias is not None:
+                    b = len(shapes)
+                    shapes.append((module.out_features, 1))
+                    param_source.append([m.bias for m in same])
+                self.layers.append(_Layer(module.in_features, module.out_features, w, b))
+            elif isinstance(module, nn.BatchNorm1d):
+                g = len(shapes)
+                shapes += [(module.num_features,), (module.num_features,)]
+                param_source += [[m.weight for m in same], [m.bias for m in same]]
+                s = len(stat_shapes)
+                stat_shapes += [(module.num_features,), (module.num_features,)]
+                stat_source += [[m.running_mean for m in same], [m.running_var for m in same]]
+                self.layers[-1].bn = (g, g + 1, s, s + 1)
+        self.shapes = shapes
+        self.blocks = _Blocks(self.k, shapes)
+        self.stat_blocks = _Blocks(self.k, stat_shapes)
+        self.params = self._stack(self.blocks, param_source)
+        self.stats = self._stack(self.stat_blocks, stat_source)
+        self.views = self.blocks.views(self.params)
+        self.stat_views = self.stat_blocks.views(self.stats)
+
+    def _stack(self, blocks: _Blocks, sources: list[list[Tensor]]) -> Tensor:
+        flat = torch.empty(blocks.numel, dtype=self.dtype, device=self.device)
+        with torch.no_grad():
+            for view, tensors in zip(blocks.views(flat), sources, strict=True):
+                view.copy_(torch.stack([t.detach().reshape(view.shape[1:]) for t in tensors]))
+        return flat
+
+    def _factor(self, values: list[float], mask: list[bool] | None) -> Tensor | None:
+        """Per-element factor in the flat layout, or None when every member's value is 0."""
+        if not any(values):
+            return None
+        column = torch.tensor(values, dtype=torch.float64, device=self.device)
+        return self.blocks.per_element(column, mask).to(self.dtype)
+
+    def _build_dropout(self, hps: list) -> None:
+        seeds = sorted({m.seed for m in self.members})
+        where = {s: i for i, s in enumerate(seeds)}
+        self.n_seeds = len(seeds)
+        self.seed_index = torch.tensor([where[m.seed] for m in self.members], device=self.device)
+        self.seed_identity = seeds == [m.seed for m in self.members]
+        for h, layer in enumerate(self.layers[:-1]):
+            rates = [hp.dropout[h] if hp.dropout else 0.0 for hp in hps]
+            if not any(rates):
+                continue
+            rate = torch.tensor(rates, dtype=self.dtype, device=self.device).view(-1, 1, 1)
+            layer.rate = rate
+            layer.scale = torch.where(rate < 1, 1 / (1 - rate), torch.zeros_like(rate))
+            layer.generators = [
+                torch.Generator(device=self.device).manual_seed(_seed_stream(s, h)) for s in seeds
+            ]
+
+    def _targets(self, y: Tensor) -> Tensor:
+        """Training targets, feature-major: [outputs, n] (one-hot for multi-class)."""
+        if self.task.n_classes > 2:
+            return F.one_hot(y, self.task.n_classes).to(self.dtype).T.contiguous()
+        return y.T.contiguous()
+
+    def _set_factors(self) -> None:
+        """Per-element step factors from lr, decay and the active mask (on every change)."""
+        lr = self.lr * self.active
+        self.neg_lr = self.blocks.per_element(-lr).to(self.dtype)
+        self.decay: Tensor | None = None
+        if bool(self.weight_decay.any()):
+            shrink = self.blocks.per_element(lr * self.weight_decay, self.decayed)
+            self.decay = (1 - shrink).to(self.dtype)
+        self.active_elements = self.blocks.per_element(self.active.to(self.dtype)) > 0
+        self.active_stats = self.stat_blocks.per_element(self.active.to(self.dtype)) > 0
+        self.frozen_stats = self.stats.clone()
+        self.all_active = bool(self.active.all())
+
+    # ------------------------------------------------------------------ one training step
+
+    def step(self, idx: Tensor | None) -> None:
+        """One minibatch (idx) or full-batch (None) step for every member."""
+        x_t = self.x_t if idx is None else self.x_t.index_select(1, idx)
+        target = self.target_t if idx is None else self.target_t.index_select(1, idx)
+        out, saved = self._forward_train(x_t)
+        self._backward(out, target, saved, x_t)
+        self._update()
+
+    def _forward_train(self, x_t: Tensor) -> tuple[Tensor, list[tuple]]:
+        k, n = self.k, x_t.shape[1]
+        act = self.spec.activation
+        a = x_t.expand(k, *x_t.shape)
+        saved: list[tuple] = []
+        for layer in self.layers[:-1]:
+            z = self._linear(layer, a)
+            bn_saved = None
+            y = z
+            if layer.bn is not None:
+                y, bn_saved = self._batch_norm_train(layer, z)
+            mask = self._dropout_mask(layer, n)
+            if act in _SIGN_ACTIVATIONS:
+                d = _activate(act, y)
+                if mask is not None:
+                    d.mul_(mask)
+                keep = d
+            else:
+                a_out = _activate(act, y)
+                keep = y if act == "gelu" else a_out
+                d = a_out if mask is None else a_out * mask
+            saved.append((a, z, bn_saved, mask, keep))
+            a = d
+        saved.append((a, None, None, None, None))
+        return self._linear(self.layers[-1], a), saved
+
+    def _linear(self, layer: _Layer, a: Tensor, views: list[Tensor] | None = None) -> Tensor:
+        views = self.views if views is None else views
+        w = views[layer.weight]
+        if layer.bias is None:
+            return torch.bmm(w, a)
+        return torch.baddbmm(views[layer.bias], w, a)
+
+    def _batch_norm_train(self, layer: _Layer, z: Tensor) -> tuple[Tensor, tuple]:
+        assert layer.bn is not None
+        g, b, rm, rv = layer.bn
+        k, f, n = z.shape
+        gamma, beta = self.views[g].view(-1), self.views[b].view(-1)
+        mean, var = self.stat_views[rm].view(-1), self.stat_views[rv].view(-1)
+        y, save_mean, save_invstd = torch.native_batch_norm(
+            z.view(1, k * f, n), gamma, beta, mean, var, True, self.spec.bn_momentum,
+            self.spec.bn_eps,
+        )  # fmt: skip
+        return y.view(k, f, n), (gamma, mean, var, save_mean, save_invstd)
+
+    def _dropout_mask(self, layer: _Layer, n: int) -> Tensor | None:
+        """[K, F, n] inverted-dropout mask (0 or 1/(1-rate)) from each member's seed stream."""
+        if layer.rate is None or layer.scale is None:
+            return None
+        u = torch.empty(self.n_seeds, layer.fan_out, n, dtype=self.dtype, device=self.device)
+        for row, gen in zip(u, layer.generators, strict=True):
+            row.uniform_(generator=gen)
+        if not self.seed_identity:
+            u = u.expand(self.k, -1, -1) if self.n_seeds == 1 else u[self.seed_index]
+        return torch.ge(u, layer.rate).mul(layer.scale)
+
+    def _backward(self, out: Tensor, target: Tensor, saved: list[tuple], x_t: Tensor) -> None:
+        """Gradients of each member's mean loss into self.grads (penalties come in _update)."""
+        n = out.shape[2]
+        kind = self.task.n_classes
+        if kind == 2:
+            g = out.sigmoid_().sub_(target).mul_(1.0 / (n * out.shape[1]))
+        elif kind > 2:
+            g = torch.softmax(out, dim=1).sub_(target).mul_(1.0 / n)
+        else:
+            g = out.sub_(target).mul_(2.0 / (n * out.shape[1]))
+        act = self.spec.activation
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            a_in = saved[i][0]
+            torch.bmm(g, a_in.transpose(1, 2), out=self.grads[layer.weight])
+            if layer.bias is not None:
+                torch.sum(g, dim=2, keepdim=True, out=self.grads[layer.bias])
+            if i == 0:
+                break
+            g = torch.bmm(self.views[layer.weight].transpose(1, 2), g)
+            _, z, bn_saved, mask, keep = saved[i - 1]
+            prev = self.layers[i - 1]
+            if mask is not None:
+                g.mul_(mask)
+            g = _activation_grad(act, g, keep)
+            if prev.bn is not None:
+                g = self._batch_norm_backward(prev, g, z, bn_saved)
+
+    def _batch_norm_backward(self, layer: _Layer, g: Tensor, z: Tensor, saved: tuple) -> Tensor:
+        assert layer.bn is not None
+        k, f, n = z.shape
+        gamma, mean, var, save_mean, save_invstd = saved
+        gz, ggamma, gbeta = aten.native_batch_norm_backward(
+            g.view(1, k * f, n), z.view(1, k * f, n), gamma, mean, var, save_mean, save_invstd,
+            True, self.spec.bn_eps, [True, True, True],
+        )  # fmt: skip
+        self.grads[layer.bn[0]].copy_(ggamma.view(k, f))
+        self.grads[layer.bn[1]].copy_(gbeta.view(k, f))
+        return gz.view(k, f, n)
+
+    @torch.no_grad()
+    def _update(self) -> None:
+        """Penalty gradients, decoupled decay, then torch.optim's SGD/Adam formulas."""
+        p, g = self.params, self.grad
+        if self.l2 is not None:
+            g.addcmul_(self.l2, p)
+        if self.l1 is not None:
+            g.addcmul_(self.l1, p.sign())
+        if self.decay is not None:
+            p.mul_(self.decay)
+        if self.schedule.optimizer == "sgd":
+            update = g
+            if self.buf is not None and self.momentum is not None:
+                update = self.buf.mul_(self.momentum).add_(g)
+            if not self.all_active:
+                update = torch.where(self.active_elements, update, 0.0)
+            p.addcmul_(self.neg_lr, update)
+        else:
+            self._adam(p, g)
+        if not self.all_active and self.batch_norm:
+            torch.where(self.active_stats, self.stats, self.frozen_stats, out=self.stats)
+
+    def _adam(self, p: Tensor, g: Tensor) -> None:
+        beta1, beta2 = self.schedule.betas
+        self.steps += 1
+        bias1 = 1 - beta1**self.steps
+        bias2_sqrt = math.sqrt(1 - beta2**self.steps)
+        self.exp_avg.lerp_(g, 1 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        denom = self.exp_avg_sq.sqrt().div_(bias2_sqrt).add_(self.schedule.eps)
+        update = torch.div(self.exp_avg, denom, out=denom)
+        if not self.all_active:
+            update = torch.where(self.active_elements, update, 0.0)
+        p.addcmul_(self.neg_lr, update, value=1 / bias1)
+
+    # ------------------------------------------------------------------ evaluation
+
+    def _forward_eval(self, x_t: Tensor, views: list[Tensor], stat_views: list[Tensor]) -> Tensor:
+        """Evaluation mode: no dropout, batch norm from running statistics."""
+        k, n = self.k, x_t.shape[1]
+        a = x_t.expand(k, *x_t.shape)
+        for layer in self.layers[:-1]:
+            z = self._linear(layer, a, views)
+            if layer.bn is not None:
+                g, b, rm, rv = layer.bn
+                f = layer.fan_out
+                z = F.batch_norm(
+                    z.view(1, k * f, n), stat_views[rm].view(-1), stat_views[rv].view(-1),
+                    views[g].view(-1), views[b].view(-1), training=False, eps=self.spec.bn_eps,
+                ).view(k, f, n)  # fmt: skip
+            a = _activate(self.spec.activation, z)
+        return self._linear(self.layers[-1], a, views)
+
+    def _split_metrics(
+        self, split: str, views: list[Tensor], stat_views: list[Tensor]
+    ) -> tuple[Tensor, Tensor | None]:
+        """Per-member (mean loss, accuracy or None) on a whole split, in row chunks."""
+        x, y = getattr(self.task, f"x_{split}"), getattr(self.task, f"y_{split}")
+        n_classes = self.task.n_classes
+        n = len(x)
+        rows = max(1, _EVAL_ELEMENTS // (self.k * max(self.spec.widths)))
+        loss = torch.zeros(self.k, dtype=self.dtype, device=self.device)
+        correct = torch.zeros_like(loss)
+        for start in range(0, n, rows):
+            xc, yc = x[start : start + rows], y[start : start + rows]
+            out = self._forward_eval(xc.T.contiguous(), views, stat_views)
+            if n_classes > 2:
+                target = yc.expand(self.k, -1)
+                loss += F.cross_entropy(out, target, reduction="none").sum(1)
+                correct += (out.argmax(dim=1) == target).sum(1)
+                continue
+            target = yc.T.expand_as(out)
+            if n_classes == 2:
+                bce = F.binary_cross_entropy_with_logits(out, target, reduction="none")
+                loss += bce.sum((1, 2))
+                correct += ((out > 0).to(self.dtype) == target).sum((1, 2))
+            else:
+                loss += (out - target).square_().sum((1, 2))
+        per_row = n if n_classes > 2 else n * self.layers[-1].fan_out
+        return loss / per_row, (correct / per_row if self.task.is_classification else None)
+
+    def _metrics(
+        self, splits: tuple[str, ...], params: Tensor, stats: Tensor
+    ) -> dict[str, list[float]]:
+        """``{split_loss, split_acc}`` per member, fetched with one host sync."""
+        views, stat_views = self.blocks.views(params), self.stat_blocks.views(stats)
+        names, rows = [], []
+        for split in splits:
+            loss, acc = self._split_metrics(split, views, stat_views)
+            names.append(f"{split}_loss")
+            rows.append(loss)
+            if acc is not None:
+                names.append(f"{split}_acc")
+                rows.append(acc)
+        return dict(zip(names, torch.stack(rows).tolist(), strict=True))
+
+    def _weight_stats(self, params: Tensor) -> tuple[list[float], list[float]]:
+        """Per-member L2 norm and share of |w| < 1e-3 over all weight matrices."""
+        views = self.blocks.views(params)
+        weights = [views[j].reshape(self.k, -1) for j in sorted(self.weight_blocks)]
+        flat = torch.cat(weights, dim=1)
+        norm = flat.square().sum(1).sqrt()
+        sparsity = (flat.abs() < 1e-3).to(self.dtype).mean(1)
+        both = torch.stack([norm, sparsity]).tolist()
+        return both[0], both[1]
+
+    # ------------------------------------------------------------------ the training loop
+
+    def run(self, on_epoch: OnEpoch | None) -> list[MemberResult]:
+        """Train the stack for schedule.max_epochs (or until no member is active)."""
+        tracks = [
+            _Track(i, MemberResult(member=m, state="complete"), _stopper(m, self.schedule))
+            for i, m in zip(self.indices, self.members, strict=True)
+        ]
+        schedule = self.schedule
+        order_gen = torch.Generator().manual_seed(schedule.order_seed)
+        n = len(self.task.x_train)
+        epoch = 0
+        with torch.no_grad():
+            for epoch in range(1, schedule.max_epochs + 1):
+                for idx in _batches(n, schedule.batch_size, order_gen, self.device):
+                    self.step(idx)
+                if epoch % schedule.eval_every and epoch != schedule.max_epochs:
+                    continue
+                self._evaluate(epoch, tracks, on_epoch)
+                if not any(t.active for t in tracks):
+                    break
+            for t in tracks:
+                if t.active:
+                    t.result.stopped_epoch = epoch
+            self._finish(tracks)
+        return [t.result for t in tracks]
+
+    def _evaluate(self, epoch: int, tracks: list[_Track], on_epoch: OnEpoch | None) -> None:
+        """Record one evaluation per active member; stop, prune or fail members."""
+        values = self._metrics(("train", "val"), self.params, self.stats)
+        improved = [False] * self.k
+        for k, t in enumerate(tracks):
+            if not t.active:
+                continue
+            train_loss, val_loss = values["train_loss"][k], values["val_loss"][k]
+            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                msg = f"loss is not finite at epoch {epoch} (train {train_loss}, val {val_loss})"
+                t.fail(NonFiniteLoss(msg), epoch)
+                continue
+            report = EpochReport(
+                epoch,
+                train_loss,
+                val_loss,
+                values["train_acc"][k] if "train_acc" in values else None,
+                values["val_acc"][k] if "val_acc" in values else None,
+            )
+            _record(t.result, report)
+            if val_loss < t.best_val:
+                t.best_val, t.result.best_epoch = val_loss, epoch
+            if t.stopper is not None:
+                stop = t.stopper.update(val_loss, epoch)
+                improved[k] = t.stopper.best_epoch == epoch
+                if stop:
+                    t.stop(epoch)
+                    continue
+            if on_epoch is not None and t.prune(on_epoch, report):
+                t.stop(epoch, "pruned")
+        if self.best is not None and any(improved):
+            self._snapshot(improved)
+        active = [t.active for t in tracks]
+        if active != self.active.tolist():
+            self.active = torch.tensor(active, device=self.device)
+            self._set_factors()
+
+    def _snapshot(self, improved: list[bool]) -> None:
+        """Keep the current weights and BN statistics of the members that improved."""
+        assert self.best is not None
+        flags = torch.tensor(improved, dtype=self.dtype, device=self.device)
+        for current, best, blocks in zip(
+            (self.params, self.stats), self.best, (self.blocks, self.stat_blocks), strict=True
+        ):
+            torch.where(blocks.per_element(flags) > 0, current, best, out=best)
+
+    def _finish(self, tracks: list[_Track]) -> None:
+        """Final metrics of the final weights (restored best where early stopping restores)."""
+        params, stats = self.params, self.stats
+        restore = [t.restores for t in tracks]
+        if self.best is not None and any(restore):
+            flags = torch.tensor(restore, dtype=self.dtype, device=self.device)
+            params = torch.where(self.blocks.per_element(flags) > 0, self.best[0], params)
+            stats = torch.where(self.stat_blocks.per_element(flags) > 0, self.best[1], stats)
+        values = self._metrics(("train", "val", "test"), params, stats)
+        norms, sparsity = self._weight_stats(params)
+        for k, t in enumerate(tracks):
+            if t.result.state == "failed":
+                continue
+            if t.stopper is not None:
+                t.result.best_epoch = t.stopper.best_epoch
+            final = {key: column[k] for key, column in values.items()}
+            if not all(math.isfinite(v) for v in final.values()):
+                t.fail(NonFiniteLoss(f"final metrics are not finite: {final}"), t.epoch)
+                continue
+            final["gap_loss"] = final["val_loss"] - final["train_loss"]
+            if "train_acc" in final:
+                final["gap_acc"] = final["train_acc"] - final["val_acc"]
+            t.result.final = final
+            t.result.weight_norm, t.result.sparsity = norms[k], sparsity[k]
+
+
+class NonFiniteLoss(ArithmeticError):
+    """The training or validation loss became NaN or infinite."""
+
+
+@dataclass
+class _Track:
+    """Per-member bookkeeping between evaluations (host side)."""
+
+    index: int  # position in the caller's member list (what on_epoch receives)
+    result: MemberResult
+    stopper: EarlyStopping | None
+    best_val: float = math.inf
+    active: bool = True
+
+    @property
+    def epoch(self) -> int:
+        return self.result.stopped_epoch
+
+    @property
+    def restores(self) -> bool:
+        s = self.stopper
+        return s is not None and s.restore_best and s.best_epoch >= 0
+
+    def stop(self, epoch: int, state: str = "complete") -> None:
+        self.active = False
+        self.result.state = state
+        self.result.stopped_epoch = epoch
+
+    def fail(self, err: Exception, epoch: int) -> None:
+        self.result = _failed(self.result.member, err)
+        self.active = False
+
+    def prune(self, on_epoch: OnEpoch, report: EpochReport) -> bool:
+        """Ask the caller; an error it raises fails this member alone, as in the reference."""
+        try:
+            return bool(on_epoch(self.index, report))
+        except (RuntimeError, ValueError) as err:
+            self.fail(err, report.epoch)
+            return False
+
+
+def _stopper(member: Member, schedule: Schedule) -> EarlyStopping | None:
+    hp = member.hparams
+    return EarlyStopping(hp.patience, hp.min_delta, schedule.restore_best) if hp.patience else None
+
+
+def _record(result: MemberResult, report: EpochReport) -> None:
+    """Append one evaluation to the curves, with the reference engine's keys."""
+    result.epochs.append(report.epoch)
+    values = {
+        "train_loss": report.train_loss,
+        "val_loss": report.val_loss,
+        "gap_loss": report.val_loss - report.train_loss,
+    }
+    if report.train_acc is not None and report.val_acc is not None:
+        values.update(
+            train_acc=report.train_acc,
+            val_acc=report.val_acc,
+            gap_acc=report.train_acc - report.val_acc,
+        )
+    for key, value in values.items():
+        result.curves.setdefault(key, []).append(value)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def _activate(name: str, y: Tensor) -> Tensor:
+    """nn's activation; relu and leaky_relu act in place (their input is not needed again)."""
+    if name == "relu":
+        return y.relu_()
+    if name == "leaky_relu":
+        return F.leaky_relu_(y, _LEAKY_SLOPE)
+    if name == "identity":
+        return y
+    if name == "tanh":
+        return torch.tanh(y)
+    if name == "sigmoid":
+        return torch.sigmoid(y)
+    if name == "elu":
+        return F.elu(y)
+    return F.gelu(y)
+
+
+def _activation_grad(name: str, g: Tensor, keep: Tensor) -> Tensor:
+    """Gradient through the activation; ``keep`` is its output (its input for gelu).
+
+    For relu and leaky_relu the dropout-masked output has the sign of the unmasked one wherever
+    the mask is non-zero, and the incoming gradient is zero where it is zero.
+    """
+    if name == "relu":
+        return aten.threshold_backward(g, keep, 0.0)
+    if name == "leaky_relu":
+        return aten.leaky_relu_backward(g, keep, _LEAKY_SLOPE, True)
+    if name == "identity":
+        return g
+    if name == "tanh":
+        return aten.tanh_backward(g, keep)
+    if name == "sigmoid":
+        return aten.sigmoid_backward(g, keep)
+    if name == "elu":
+        return aten.elu_backward(g, 1.0, 1.0, 1.0, True, keep)
+    return aten.gelu_backward(g, keep)
