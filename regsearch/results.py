@@ -222,8 +222,9 @@ def load_sweep(run_dir: Path) -> SweepData:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no summary.json (is this a regsearch run folder?)")
     static = json.loads(path.read_text())
+    storage = static.get("storage_resolved") or static["storage"]
     studies = {
-        key: optuna.load_study(study_name=name, storage=static["storage"])
+        key: optuna.load_study(study_name=name, storage=storage)
         for key, name in static.get("studies", {}).items()
     }
     classification = static.get("kind") == "classification"

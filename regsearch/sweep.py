@@ -245,6 +245,7 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
         except KeyboardInterrupt:
             status, interrupted = "KILLED", True
         static["duration_s"] = round(time.perf_counter() - start, 2)
+        tracker.flush()  # the report looks up the trials' MLflow run ids
         result = _write_outputs(plan, studies, static, run_dir, interrupted)
     finally:
         best = result.summary.get("best") if result else None
@@ -439,11 +440,20 @@ def _static_summary(
         "studies": {key: s.study_name for key, s in studies.items()},
         "study_name": ", ".join(s.study_name for s in studies.values()),
         "storage": plan.cfg.search.storage,
+        "storage_resolved": _absolute_sqlite(plan.cfg.search.storage),
         "mlflow": mlflow,
         "engine": plan.engine_name,
         "device": plan.device,
         "duration_s": 0.0,
     }
+
+
+def _absolute_sqlite(url: str) -> str:
+    """A relative sqlite URL made absolute, so the run folder can be reopened from anywhere."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
+        return prefix + str(Path(url[len(prefix) :]).resolve())
+    return url
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -479,7 +489,10 @@ def _write_outputs(
         from regsearch.report import write_report
 
         config_text = (run_dir / "config.yaml").read_text()
-        files["report"] = write_report(run_dir, frame, summary, config_text)
+        tuned = {k: s for k, s in studies.items() if k != "final"}
+        files["report"] = write_report(
+            run_dir, frame, summary, config_text, curves=curves, studies=tuned
+        )
     names = [s.study_name for s in studies.values()]
     return SweepResult(run_dir, names, frame, summary, partial, files)
 

@@ -43,6 +43,9 @@ class NullTracker:
     def log_trial(self, outcome: TrialOutcome) -> None:
         """Record one told trial."""
 
+    def flush(self) -> None:
+        """Wait until every recorded trial is written."""
+
     def finish(
         self,
         status: str,
@@ -121,6 +124,15 @@ class MlflowTracker(NullTracker):
             self.client.log_batch(run_id, metrics=chunk)
         self.client.set_terminated(run_id, STATUS[outcome.state])
 
+    def flush(self) -> None:
+        """Wait until every queued trial is written (a failure is logged, never raised)."""
+        for future in self._pending:
+            try:
+                future.result()
+            except Exception as err:  # a tracking failure must not lose the sweep's results
+                log.warning("MLflow could not record a trial: %s", err)
+        self._pending.clear()
+
     def finish(
         self,
         status: str,
@@ -131,11 +143,7 @@ class MlflowTracker(NullTracker):
         """Wait for queued trials, then close the parent (FINISHED, FAILED or KILLED)."""
         from mlflow.entities import Metric, Param
 
-        for future in self._pending:
-            try:
-                future.result()
-            except Exception as err:  # a tracking failure must not lose the sweep's results
-                log.warning("MLflow could not record a trial: %s", err)
+        self.flush()
         self._pool.shutdown(wait=True)
         if self.parent_run_id is None:
             return

@@ -6,28 +6,45 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
+from html import escape
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
+from regsearch.comparison import compare
+from regsearch.config import validate
 from regsearch.report import build_report, write_report
 from regsearch.report.figures import (
+    comparison_chart,
+    curve_groups,
+    decision_boundaries,
     gap_by_family,
     gap_vs_params,
+    importance_skip_reason,
+    learning_curves,
+    param_importance,
     param_kind,
+    penalty_effects,
     val_metric_history,
+    weakest_trial,
 )
 from regsearch.report.html import format_value
+from regsearch.sweep import SweepResult, run_sweep
+from tests.conftest import TINY, compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 MALICIOUS = "<script>alert(1)</script>"
-SECTIONS = ("Best parameters", "Run facts", "Figures", "Trials", "Configuration")
+SECTIONS = ("Verdict", "Setup", "Comparison", "Figures", "Trials", "MLflow runs")
 CONFIG = "task:\n  name: moons\nsearch:\n  n_trials: 6  # <tiny>\n"
 
 
@@ -145,7 +162,7 @@ def test_report_embeds_figures_and_saves_pngs(report: tuple[Path, str]) -> None:
     path, html = report
     assert 'src="data:image/png;base64,' in html
     pngs = sorted(p.name for p in (path.parent / "figures").glob("*.png"))
-    assert pngs == ["gap_vs_params.png", "val_metric_history.png"]
+    assert pngs == ["gap_vs_params.png", "penalty_effects.png", "val_metric_history.png"]
 
 
 def test_report_is_self_contained(report: tuple[Path, str]) -> None:
@@ -163,20 +180,31 @@ def test_report_escapes_user_text(report: tuple[Path, str]) -> None:
 def test_trials_table_rounds_and_marks_sortable(report: tuple[Path, str]) -> None:
     _, html = report
     table = html[html.index('<table class="sortable">') :]
+    table = table[: table.index("</table>")]
     assert table.count("<tr") == 1 + 12  # header + one row per member
     assert 'class="state-failed"' in table and 'class="state-pruned"' in table
     numbers = re.findall(r"<td data-v=[^>]*>([^<]*)</td>", table)
     assert numbers and all(n == f"{float(n):.4g}" for n in numbers)
 
 
-def test_compare_sweep_adds_family_figure(tmp_path: Path) -> None:
+def test_final_rows_add_comparison(tmp_path: Path) -> None:
     trials = make_trials()
-    trials.loc[6:, "family"] = "dropout"
     trials.loc[8:, "phase"] = "final"
+    trials.loc[8:9, "family"] = "baseline"
+    trials.loc[10:, "family"] = "dropout"
+    trials.loc[[8, 9], "state"] = "complete"
     path = write_report(tmp_path, trials, make_summary(best=None, mlflow=None), CONFIG)
     html = path.read_text(encoding="utf-8")
-    assert (tmp_path / "figures" / "gap_by_family.png").is_file()
-    assert "no best result" in html and "Tracking was off" in html
+    assert (tmp_path / "figures" / "comparison.png").is_file()
+    assert not (tmp_path / "figures" / "gap_by_family.png").exists()
+    assert '<table class="compare">' in html and '<tr class="baseline">' in html
+    assert "Tracking was off" in html
+
+
+def test_tuning_sweep_verdict_says_untested(report: tuple[Path, str]) -> None:
+    _, html = report
+    assert "untested" in html and "+sweep=compare" in html
+    assert "did not retrain candidates" in html
 
 
 def test_bad_summary_kind_names_the_key(tmp_path: Path) -> None:
@@ -272,3 +300,190 @@ def test_param_kind(values: pd.Series, is_log: bool, expected: str) -> None:
 )
 def test_format_value(value: object, expected: str) -> None:
     assert format_value(value) == expected
+
+
+# --- a real tiny compare sweep (three families, tracked in MLflow) --------------------------
+
+TINY_COMPARE = [
+    "+sweep=compare",
+    *TINY,
+    "sweep.final_seeds=3",
+    "~sweep.families.l1",
+    "~sweep.families.weight_decay",
+    "~sweep.families.batchnorm",
+    *(f"sweep.families.{f}.n_trials=3" for f in ("l2", "dropout", "early_stopping")),
+]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
+    cfg = compose_config(tmp_path_factory.mktemp("sweeps"), *TINY_COMPARE)
+    return run_sweep(validate(cfg), OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def copy_run(result: SweepResult, dest: Path, **summary_changes: Any) -> Path:
+    """A copy of the run folder (same stores) with summary.json changed."""
+    run_dir = dest / "run"
+    shutil.copytree(result.run_dir, run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text()) | summary_changes
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    return run_dir
+
+
+def test_sweep_report_leads_with_the_verdict(swept: SweepResult) -> None:
+    html = (swept.run_dir / "report.html").read_text(encoding="utf-8")
+    positions = [html.index(f">{heading}</h2>") for heading in SECTIONS]
+    assert positions == sorted(positions)
+    found = compare(swept.trials, "classification", swept.summary["params"])
+    assert found is not None and found.baseline == "baseline"
+    assert html.index("Verdict</h2>") < html.index('class="verdict') < html.index("Setup</h2>")
+    assert escape(found.verdict) in html
+    for cand in found.candidates:
+        assert f"{cand.name}" in html[html.index('<table class="compare">') :]
+    pngs = {p.stem for p in (swept.run_dir / "figures").glob("*.png")}
+    assert {"comparison", "learning_curves", "decision_boundaries"} <= pngs
+
+
+def test_build_report_from_stores_lists_mlflow_runs(swept: SweepResult, tmp_path: Path) -> None:
+    run_dir = copy_run(swept, tmp_path)
+    (run_dir / "trials.csv").unlink()  # the stores alone must do
+    html = build_report(run_dir).read_text(encoding="utf-8")
+    mlflow = swept.summary["mlflow"]
+    assert mlflow["parent_run_id"] in html
+    client = MlflowClient(tracking_uri=mlflow["uri"])
+    parent = f"tags.mlflow.parentRunId = '{mlflow['parent_run_id']}'"
+    finals = client.search_runs(
+        [mlflow["experiment_id"]], f"{parent} AND tags.`regsearch.phase` = 'final'"
+    )
+    assert len(finals) == 4  # baseline + three families
+    for run in finals:
+        assert run.info.run_id in html
+    assert "Partial results" not in html and "rebuilt from CSV" not in html
+
+
+def test_build_report_of_a_running_sweep(swept: SweepResult, tmp_path: Path) -> None:
+    # What a sweep leaves at its start: summary.json with partial=true, no CSV files yet.
+    static = {k: v for k, v in swept.summary.items() if not k.startswith("n_") and k != "best"}
+    run_dir = copy_run(swept, tmp_path)
+    (run_dir / "summary.json").write_text(json.dumps({**static, "partial": True}))
+    for name in ("trials.csv", "curves.csv", "report.html"):
+        (run_dir / name).unlink()
+    html = build_report(run_dir).read_text(encoding="utf-8")
+    assert "Partial results" in html
+    table = html[html.index('<table class="sortable">') :]
+    assert table[: table.index("</table>")].count("<tr") == 1 + len(swept.trials)
+
+
+def test_build_report_falls_back_to_csv(swept: SweepResult, tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    run_dir = copy_run(
+        swept,
+        tmp_path,
+        storage=f"sqlite:///{gone}/optuna.db",
+        storage_resolved=f"sqlite:///{gone}/optuna.db",
+        mlflow={"uri": f"sqlite:///{gone}/mlflow.db", "experiment_id": "1", "parent_run_id": "p"},
+    )
+    html = build_report(run_dir).read_text(encoding="utf-8")
+    assert "rebuilt from CSV" in html and "run ids of the trials not looked up" in html
+    assert not gone.exists()  # neither store was created by looking
+    assert escape(swept.summary["title"]) in html and '<table class="compare">' in html
+    (run_dir / "trials.csv").unlink()
+    with pytest.raises(FileNotFoundError, match=r"trials\.csv"):
+        build_report(run_dir)
+
+
+def test_unreachable_mlflow_server_only_adds_a_note(tmp_path: Path) -> None:
+    summary = make_summary(
+        mlflow={"uri": "http://127.0.0.1:9", "experiment_id": "1", "parent_run_id": "abc"}
+    )
+    html = write_report(tmp_path, make_trials(), summary, CONFIG).read_text(encoding="utf-8")
+    assert "MLflow store not readable" in html and "abc" in html
+
+
+def test_figures_from_a_real_sweep(swept: SweepResult) -> None:
+    curves = pd.read_csv(swept.run_dir / "curves.csv")
+    trials, params = swept.trials, swept.summary["params"]
+    groups = curve_groups(curves, trials, params)
+    assert next(iter(groups)) == "baseline" and len(groups) == 4
+    fig = learning_curves(curves, trials, params)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert len(titles) == 4 and titles[0].startswith("baseline · unregularized · 3 seeds")
+    found = compare(trials, "classification", params)
+    assert found is not None
+    chart = comparison_chart(found)
+    assert [t.get_text() for t in chart.axes[0].get_yticklabels()] == [
+        c.name for c in found.candidates
+    ]
+    boundaries = decision_boundaries(swept.run_dir / "boundaries.npz")
+    assert sum(ax.get_visible() for ax in boundaries.axes) == 4
+    assert isinstance(penalty_effects(trials, {"l2"}), Figure)
+
+
+def test_learning_curves_of_a_tuning_sweep_pick_best_and_weakest() -> None:
+    rows = []
+    for trial, l2 in enumerate([0.1, 0.001, 0.01]):
+        for epoch in (10, 20):
+            rows.append(
+                {"trial": trial, "seed": 0, "family": "l2", "phase": "tune", "state": "complete"}
+                | {"epoch": epoch, "train_loss": 0.5 - l2, "val_loss": 0.6, "gap_loss": 0.1 + l2}
+            )
+    curves = pd.DataFrame(rows)
+    trials = curves.drop_duplicates("trial").assign(l2=[0.1, 0.001, 0.01])
+    groups = curve_groups(curves, trials, ["l2"], best=("l2", 2))
+    assert list(groups) == ["weakest regularization (trial 1)", "best (trial 2)"]
+    fig = learning_curves(curves, trials, ["l2"], best=("l2", 2))
+    assert fig.axes[0].get_title().startswith("weakest regularization (trial 1) · l2=0.001")
+    empty = learning_curves(curves.iloc[0:0])
+    assert "no learning curves recorded" in [t.get_text() for t in empty.axes[0].texts]
+
+
+@pytest.mark.parametrize(
+    ("columns", "params", "expected"),
+    [
+        ({"l2": [0.1, 0.001, 0.01]}, ["l2"], 1),
+        ({"patience": [5, 30, np.nan]}, ["patience"], 2),  # off (NaN) is weakest
+        ({"dropout": [0.5, 0.0, 0.2], "l2_on": [True, False, False]}, ["dropout", "l2_on"], 1),
+        ({"batch_norm": ["True", "False", "True"]}, ["batch_norm"], 1),
+        ({"lr": [0.1, 0.2, 0.3]}, ["lr"], None),  # not a regularization strength
+    ],
+)
+def test_weakest_trial(
+    columns: dict[str, list[Any]], params: list[str], expected: int | None
+) -> None:
+    trials = pd.DataFrame({"trial": [0, 1, 2], "state": "complete", "family": "f", **columns})
+    pick = weakest_trial(trials, params)
+    assert (pick[1] if pick else None) == expected
+
+
+def test_param_importance_on_a_real_study() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        return 10 * trial.suggest_float("l2", 0, 1) + trial.suggest_float("dropout", 0, 1) * 0.1
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective, n_trials=12)
+    assert importance_skip_reason(study) is None
+    fig = param_importance(study)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[-1] == "l2"  # drawn last = largest bar on top
+
+    single = optuna.create_study()
+    single.optimize(lambda t: t.suggest_float("l2", 0, 1), n_trials=6)
+    assert "2+ parameters" in (importance_skip_reason(single) or "")
+    texts = [t.get_text() for t in param_importance(single).axes[0].texts]
+    assert any("2+ parameters" in t for t in texts)
+
+
+def test_decision_boundaries_from_arrays() -> None:
+    xx, yy = np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 4))
+    arrays = {
+        "xx": xx,
+        "yy": yy,
+        "x": np.array([[0.0, 0.0], [0.5, 0.5]]),
+        "y": np.array([0.0, 1.0]),
+        "prob__dropout": 1 / (1 + np.exp(-xx)),
+        "prob__none": 1 / (1 + np.exp(-yy)),
+    }
+    fig = decision_boundaries(arrays)
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["none", "dropout"]
+    empty = decision_boundaries({"xx": xx})
+    assert "no decision boundaries recorded" in [t.get_text() for t in empty.axes[0].texts]

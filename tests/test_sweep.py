@@ -178,12 +178,13 @@ def _running_runs(db: Path) -> int:
 def test_ctrl_c_leaves_stores_consistent_and_resume_reaches_n_trials(
     tmp_path: Path, make_config
 ) -> None:
-    n_trials = 8
+    n_trials = 12
     overrides = [
         "+sweep=dropout",
         "progress=false",
-        "train.max_epochs=200",
-        "train.eval_every=20",
+        "train.max_epochs=1000",  # ~0.5 s a trial: the watcher thread gets its turn
+        "train.eval_every=50",
+        "search.population=1",  # one trial per batch, so the sweep can stop between trials
         f"search.n_trials={n_trials}",
         "search.repeats=1",
         "search.study_name=stopme",

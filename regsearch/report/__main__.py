@@ -1,4 +1,4 @@
-"""Rebuild a finished sweep's report: ``python -m regsearch.report <run dir>``."""
+"""Rebuild a sweep's report, finished or running: ``python -m regsearch.report <run dir>``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from regsearch.report.html import build_report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Rebuild ``report.html`` in a run folder and print its path.
+    """Rebuild ``report.html`` in a run folder (see :func:`build_report`) and print its path.
 
     Args:
         argv: Command-line arguments without the program name; ``sys.argv[1:]`` when None.
@@ -25,7 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(
         prog="python -m regsearch.report",
-        description="Rebuild report.html from trials.csv, summary.json and config.yaml.",
+        description=(
+            "Rebuild report.html of a sweep (finished or still running) from its Optuna "
+            "studies; falls back to trials.csv when the storage cannot be read."
+        ),
     )
     parser.add_argument("run_dir", type=Path, help="a sweep's run folder")
     args = parser.parse_args(argv)

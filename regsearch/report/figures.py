@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Collection
-from typing import Literal
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -19,11 +20,28 @@ from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
-__all__ = ["gap_by_family", "gap_vs_params", "val_metric_history"]
+from regsearch.comparison import BASELINE_NAMES, Comparison
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "comparison_chart",
+    "curve_groups",
+    "decision_boundaries",
+    "gap_by_family",
+    "gap_vs_params",
+    "importance_skip_reason",
+    "learning_curves",
+    "param_importance",
+    "penalty_effects",
+    "val_metric_history",
+    "weakest_trial",
+]
 
 ParamKind = Literal["log", "numeric", "categorical"]
 
@@ -243,6 +261,400 @@ def gap_by_family(trials: pd.DataFrame, kind: str) -> Figure:
     return fig
 
 
+#: How each regularization parameter's value maps to strength (+1: larger is stronger).
+STRENGTH_SIGN = {"l1": 1, "l2": 1, "weight_decay": 1, "dropout": 1, "patience": -1}
+#: Parameters whose strength is a penalty λ, drawn by :func:`penalty_effects`.
+PENALTY_PARAMS = ("l1", "l2", "weight_decay")
+#: Fewer complete trials than this and :func:`param_importance` draws a note instead.
+MIN_IMPORTANCE_TRIALS = 5
+_SPLIT_COLORS = {"train": "C0", "val": "C1"}
+
+
+def _strength_sign(param: str) -> int:
+    """+1 when a larger value regularizes more, -1 when less, 0 when it is not a strength."""
+    if param.startswith("dropout"):
+        return 1
+    if param.endswith("_on") or param == "batch_norm":
+        return 1
+    return STRENGTH_SIGN.get(param, 0)
+
+
+def weakest_trial(trials: pd.DataFrame, params: Sequence[str]) -> tuple[str, int] | None:
+    """``(family, trial)`` of the complete tune trial with the weakest regularization.
+
+    Each known regularization parameter (l1, l2, weight_decay, dropout*, patience, *_on flags,
+    batch_norm) ranks the trials from weakest to strongest; a missing value (the regularizer
+    is off) counts as weakest. The trial with the lowest mean rank wins; ties go to the lowest
+    trial number. None when no trial completed or no parameter is a known strength.
+
+    Example:
+        >>> rows = pd.DataFrame({"trial": [0, 1], "state": "complete", "l2": [0.1, 0.001]})
+        >>> weakest_trial(rows, ["l2"])
+        ('', 1)
+    """
+    rows = complete_rows(trials)
+    known = [p for p in params if p in rows.columns and _strength_sign(p)]
+    if rows.empty or not known or "trial" not in rows.columns:
+        return None
+    family = rows["family"].astype(str) if "family" in rows.columns else pd.Series("", rows.index)
+    first = rows.assign(family=family).drop_duplicates(["family", "trial"])
+    ranks = pd.DataFrame(index=first.index)
+    for param in known:
+        # Off (NaN) is weakest, below every finite strength.
+        values = first[param].map(_strength_value).astype(float) * _strength_sign(param)
+        ranks[param] = values.fillna(-np.inf).rank(method="min")
+    score = ranks.mean(axis=1)
+    order = first.assign(_score=score).sort_values(["_score", "trial"], kind="stable")
+    pick = order.iloc[0]
+    return str(pick["family"]), int(pick["trial"])
+
+
+def _strength_value(value: object) -> float:
+    if isinstance(value, str):
+        return {"true": 1.0, "false": 0.0}.get(value.lower(), math.nan)
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def curve_groups(
+    curves: pd.DataFrame,
+    trials: pd.DataFrame | None = None,
+    params: Sequence[str] = (),
+    best: tuple[str, int] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The curves to draw, label → rows of ``curves``.
+
+    With ``final`` rows: one group per re-evaluated candidate, the baseline first. Otherwise
+    the best trial (``best`` = (family, trial)) and the trial with the weakest regularization
+    (see :func:`weakest_trial`, which needs ``trials``).
+
+    Example:
+        >>> list(curve_groups(curves))  # doctest: +SKIP
+        ['baseline', 'l2', 'dropout']
+    """
+    if curves.empty or "phase" not in curves.columns:
+        return {}
+    usable = curves
+    if "state" in curves.columns:
+        usable = curves.loc[curves["state"].astype(str) != "failed"]
+    final = usable.loc[usable["phase"] == "final"]
+    if not final.empty:
+        names = list(dict.fromkeys(final.sort_values("trial", kind="stable")["family"].astype(str)))
+        names.sort(key=lambda n: n not in BASELINE_NAMES)
+        return {n: final.loc[final["family"].astype(str) == n] for n in names}
+    tune = usable.loc[usable["phase"] == "tune"]
+    picks: dict[str, tuple[str, int]] = {}
+    weakest = weakest_trial(trials, params) if trials is not None else None
+    if weakest is not None and weakest != best:
+        picks[f"weakest regularization (trial {weakest[1]})"] = weakest
+    if best is not None:
+        picks[f"best (trial {best[1]})"] = best
+    groups = {}
+    for label, (family, trial) in picks.items():
+        mask = (tune["trial"] == trial) & (tune["family"].fillna("").astype(str) == family)
+        if mask.any():
+            groups[label] = tune.loc[mask]
+    return groups
+
+
+def learning_curves(
+    curves: pd.DataFrame,
+    trials: pd.DataFrame | None = None,
+    params: Sequence[str] = (),
+    best: tuple[str, int] | None = None,
+    metric: str = "loss",
+) -> Figure:
+    """Train and validation curves per candidate, mean over seeds with a ±1 s.d. band.
+
+    The groups come from :func:`curve_groups`: every re-evaluated candidate of a compare sweep
+    (or experiment), else the best trial next to the most weakly regularized one. Panels share
+    the y axis, so the widening of the train/validation gap reads across them.
+
+    Args:
+        curves: Per-epoch curves, as in ``curves.csv`` (:func:`regsearch.results.curves_frame`).
+        trials: One row per member; gives each panel its parameter values.
+        params: Searched parameter names.
+        best: ``(family, trial)`` of the best trial, for a sweep without a final phase.
+        metric: ``"loss"`` or ``"acc"``.
+
+    Returns:
+        The figure; nothing is shown.
+
+    Example:
+        >>> fig = learning_curves(data.curves, data.trials, ["dropout"], ("dropout", 7))
+    """
+    if metric not in ("loss", "acc"):
+        raise ValueError(f"metric must be 'loss' or 'acc', got {metric=}")
+    groups = curve_groups(curves, trials, params, best)
+    keys = [f"{split}_{metric}" for split in _SPLIT_COLORS]
+    groups = {k: g for k, g in groups.items() if all(c in g and g[c].notna().any() for c in keys)}
+    if not groups:
+        return _note_figure("no learning curves recorded")
+    fig, axes = _panels(len(groups), sharey=True)
+    for ax, (label, rows) in zip(axes, groups.items(), strict=False):
+        for split, color in _SPLIT_COLORS.items():
+            stat = rows.groupby("epoch")[f"{split}_{metric}"].agg(["mean", "std", "count"])
+            epochs = stat.index.to_numpy(dtype=float)
+            ax.plot(epochs, stat["mean"], color=color, label=split)
+            band = stat["std"].fillna(0.0).to_numpy()
+            mean = stat["mean"].to_numpy()
+            ax.fill_between(epochs, mean - band, mean + band, color=color, alpha=0.2, lw=0)
+        n_seeds = rows["seed"].nunique() if "seed" in rows else 1
+        ax.set_title(_group_title(label, rows, trials, params, n_seeds), fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+    axes[0].legend(loc="best", frameon=False)
+    for ax in axes[len(groups) :]:
+        ax.set_visible(False)
+    return fig
+
+
+def _group_title(
+    label: str, rows: pd.DataFrame, trials: pd.DataFrame | None, params: Sequence[str], n: int
+) -> str:
+    seeds = f"{n} seed{'s' * (n != 1)}"
+    if trials is None or trials.empty or rows.empty:
+        return f"{label} · {seeds}"
+    first = rows.iloc[0]
+    mask = (trials["trial"] == first["trial"]) & (trials["phase"] == first["phase"])
+    match = trials.loc[mask]
+    values = []
+    if not match.empty:
+        row = match.iloc[0]
+        values = [f"{p}={_category_label(_round(row[p]))}" for p in params if pd.notna(row.get(p))]
+    detail = ", ".join(values) or "unregularized"
+    return f"{label} · {detail} · {seeds}"
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float) and not value.is_integer():
+        return float(f"{value:.3g}")
+    return value
+
+
+def comparison_chart(comparison: Comparison) -> Figure:
+    """Test metric and gap per candidate, mean with 95% confidence intervals over seeds.
+
+    The baseline's mean is a dashed line in each panel; the winner (chosen on validation data,
+    see :mod:`regsearch.comparison`) is green, the baseline grey. A candidate with one seed has
+    no error bar.
+
+    Args:
+        comparison: From :func:`regsearch.comparison.compare`.
+
+    Returns:
+        The figure; nothing is shown.
+
+    Example:
+        >>> fig = comparison_chart(compare(trials, "classification"))
+    """
+    basis = comparison.basis
+    cands = [c for c in comparison.candidates if f"gap_{basis}" in c.metrics]
+    if not cands:
+        return _note_figure("no complete final members")
+    height = max(2.6, 0.45 * len(cands) + 1.4)
+    fig = Figure(figsize=(10.0, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2, sharey=True)
+    names = [c.name for c in cands]
+    colors = [
+        "C2" if n == comparison.winner else "0.55" if n == comparison.baseline else "C0"
+        for n in names
+    ]
+    for ax, key in zip(axes, (f"test_{basis}", f"gap_{basis}"), strict=True):
+        ests = [c.metrics.get(key) for c in cands]
+        for y, (est, color) in enumerate(zip(ests, colors, strict=True)):
+            if est is None:
+                continue
+            err = est.half_width
+            ax.errorbar(est.mean, y, xerr=err, fmt="o", color=color, capsize=4, ms=7, lw=2)
+        if comparison.baseline is not None:
+            base = comparison.candidate(comparison.baseline).metrics.get(key)
+            if base is not None:
+                ax.axvline(base.mean, color="0.55", linestyle="--", linewidth=1)
+        better = (
+            "higher is better" if basis == "acc" and key.startswith("test") else "lower is better"
+        )
+        ax.set_title(f"{key} ({better})", fontsize=10)
+        ax.grid(axis="x", color="0.9")
+    axes[0].set_yticks(range(len(names)), names)
+    axes[0].invert_yaxis()
+    n = max(c.n_seeds for c in cands)
+    fig.suptitle(f"Final re-evaluation: mean and 95% CI over up to {n} fresh seeds", fontsize=11)
+    return fig
+
+
+def importance_skip_reason(study: optuna.Study, params: Sequence[str] | None = None) -> str | None:
+    """Why :func:`param_importance` cannot rank ``study``'s parameters, or None when it can.
+
+    Example:
+        >>> importance_skip_reason(study_with_one_param)  # doctest: +SKIP
+        'importance needs 2+ parameters searched in every complete trial'
+    """
+    import optuna
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < MIN_IMPORTANCE_TRIALS:
+        return f"importance needs {MIN_IMPORTANCE_TRIALS}+ complete trials"
+    if len(_shared_params(complete, params)) < 2:
+        return "importance needs 2+ parameters searched in every complete trial"
+    return None
+
+
+def _shared_params(
+    complete: Sequence[optuna.trial.FrozenTrial], params: Sequence[str] | None
+) -> list[str]:
+    shared = set.intersection(*(set(t.params) for t in complete)) if complete else set()
+    return [p for p in (params or sorted(shared)) if p in shared]
+
+
+def param_importance(study: optuna.Study, params: Sequence[str] | None = None) -> Figure:
+    """Hyperparameter importance of one study (Optuna's fANOVA evaluator, fixed seed).
+
+    Draws a note instead when fewer than two parameters were searched in every complete trial
+    or fewer than :data:`MIN_IMPORTANCE_TRIALS` trials completed (see
+    :func:`importance_skip_reason`).
+
+    Args:
+        study: A tuning study (e.g. ``load_sweep(run_dir).studies["cocktail"]``).
+        params: Parameters to assess; those in every complete trial if None.
+
+    Returns:
+        The figure; nothing is shown.
+
+    Example:
+        >>> fig = param_importance(data.studies["cocktail"])
+    """
+    import optuna
+
+    reason = importance_skip_reason(study, params)
+    if reason is not None:
+        return _note_figure(reason)
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    names = _shared_params(complete, params)
+    target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    try:
+        scores = optuna.importance.get_param_importances(
+            study, evaluator=evaluator, params=names, target=target
+        )
+    except (RuntimeError, ValueError) as exc:  # e.g. every trial has the same value
+        return _note_figure(f"importance not available: {exc}")
+    fig, (ax,) = _panels(1, width=6.0)
+    order = sorted(scores, key=scores.__getitem__)
+    ax.barh(order, [scores[k] for k in order], color="C0")
+    ax.set_xlabel("importance (fANOVA, sums to 1)")
+    ax.set_title(f"{study.study_name}", fontsize=10)
+    return fig
+
+
+def decision_boundaries(boundaries: Mapping[str, np.ndarray] | str | Path) -> Figure:
+    """Decision boundaries of each candidate side by side, over the training points.
+
+    The filled contours are the predicted probability of class 1 on the grid, the black line
+    its 0.5 level (the boundary), the points the training set coloured by label — as the NNDL
+    book draws them for make_moons.
+
+    Args:
+        boundaries: The arrays of ``boundaries.npz`` (``xx``, ``yy``, ``x``, ``y`` and one
+            ``prob__<name>`` per candidate), or the path of that file.
+
+    Returns:
+        The figure; nothing is shown.
+
+    Example:
+        >>> fig = decision_boundaries(run_dir / "boundaries.npz")
+    """
+    if isinstance(boundaries, str | Path):
+        with np.load(boundaries) as npz:
+            boundaries = {k: npz[k] for k in npz.files}
+    names = [k.removeprefix("prob__") for k in boundaries if k.startswith("prob__")]
+    names.sort(key=lambda n: n not in BASELINE_NAMES)
+    if not names or any(k not in boundaries for k in ("xx", "yy", "x", "y")):
+        return _note_figure("no decision boundaries recorded")
+    xx, yy, x, y = (boundaries[k] for k in ("xx", "yy", "x", "y"))
+    span = np.ptp(xx), np.ptp(yy)
+    width = 3.8
+    fig, axes = _panels(len(names), width=width, height=0.25 + width * span[1] / max(span[0], 1e-9))
+    levels = np.linspace(0.0, 1.0, 11)
+    classes = ListedColormap(["#2166ac", "#b2182b"])
+    for ax, name in zip(axes, names, strict=False):
+        prob = boundaries[f"prob__{name}"]
+        ax.contourf(xx, yy, prob, levels=levels, cmap="RdBu_r", alpha=0.45)
+        ax.contour(xx, yy, prob, levels=[0.5], colors="k", linewidths=1.5)
+        ax.scatter(
+            x[:, 0],
+            x[:, 1],
+            c=y,
+            cmap=classes,
+            vmin=0,
+            vmax=1,
+            s=14,
+            edgecolors="k",
+            linewidths=0.4,
+        )
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_aspect("equal", adjustable="box")
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    return fig
+
+
+def penalty_effects(trials: pd.DataFrame, log_params: Collection[str] = PENALTY_PARAMS) -> Figure:
+    """Weight norm and sparsity of the trained weights against each penalty strength λ.
+
+    One column per searched penalty (``l1``, ``l2``, ``weight_decay``), complete tune members;
+    L1 should drive sparsity up, L2 and weight decay the norm down. The dashed line is the
+    unregularized candidate's mean when the sweep re-evaluated one.
+
+    Args:
+        trials: One row per member, as in ``trials.csv``.
+        log_params: Parameters drawn on a log axis.
+
+    Returns:
+        The figure; nothing is shown.
+
+    Example:
+        >>> fig = penalty_effects(trials, {"l2"})
+    """
+    rows = complete_rows(trials)
+    present = [p for p in PENALTY_PARAMS if p in rows.columns and (rows[p] > 0).any()]
+    stats = [s for s in ("weight_norm", "sparsity") if s in rows.columns]
+    if not present or not stats:
+        return _note_figure("no penalty strength (l1, l2, weight_decay) searched")
+    fig = Figure(figsize=(_PANEL_W * len(present), _PANEL_H * len(stats)), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(stats), len(present), squeeze=False)
+    final = complete_rows(trials, "final")
+    base = (
+        final.loc[final["family"].astype(str).isin(BASELINE_NAMES)]
+        if "family" in final
+        else final.iloc[0:0]
+    )
+    for col, param in enumerate(present):
+        data = rows.loc[rows[param] > 0]
+        for row, stat in enumerate(stats):
+            ax = axes[row][col]
+            ax.scatter(data[param], data[stat], s=24, color="C0")
+            if param in log_params:
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # labels collide on short spans
+            if not base.empty and base[stat].notna().any():
+                ax.axhline(
+                    base[stat].mean(), color="0.4", linestyle="--", lw=1, label="unregularized"
+                )
+                ax.legend(loc="best", frameon=False, fontsize=8)
+            ax.set_xlabel(f"{param} (λ)")
+            ax.set_ylabel(stat)
+    return fig
+
+
 def _box_strip(ax: Axes, data: pd.DataFrame, x: str, y: str, order: list[str]) -> None:
     # seaborn 0.13.2 passes matplotlib's deprecated `vert=`; the warning is theirs to fix.
     with warnings.catch_warnings():
@@ -262,12 +674,14 @@ def _category_label(value: object) -> str:
     return str(value)
 
 
-def _panels(n: int, width: float = _PANEL_W) -> tuple[Figure, list[Axes]]:
+def _panels(
+    n: int, width: float = _PANEL_W, height: float = _PANEL_H, sharey: bool = False
+) -> tuple[Figure, list[Axes]]:
     ncols = min(n, _MAX_COLS)
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(width * ncols, _PANEL_H * nrows), layout="constrained")
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey)
     return fig, list(axes.ravel())
 
 

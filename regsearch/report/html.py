@@ -1,36 +1,43 @@
-"""The sweep's HTML report: one self-contained file with figures, facts and every trial.
+"""The sweep's HTML report: one self-contained file with the verdict, evidence and every trial.
 
 The page makes no network request of any kind (figures are base64 data URIs, CSS and the small
 table-sorting script are inline, and a Content-Security-Policy forbids anything else), so it can
-be mailed, archived or opened offline and still look the same.
+be mailed, archived or opened offline and still look the same. Sections, top to bottom: verdict,
+setup, comparison, figures, trials, MLflow runs.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
-import math
-import shlex
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regsearch.report import figures
+from regsearch.comparison import Comparison, compare
+from regsearch.report import figures, runs, views
+from regsearch.report.views import format_value
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = ["build_report", "format_value", "write_report"]
 
+log = logging.getLogger(__name__)
+
 TEMPLATE = "template.html.j2"
-_INPUTS = ("trials.csv", "summary.json", "config.yaml")
 _KINDS = ("classification", "regression")
 _DIRECTIONS = ("minimize", "maximize")
 _DPI = 110
+FigureSpec = tuple[str, str, str, Callable[[], Figure]]  # name, title, caption, draw
 
 
 @dataclass(frozen=True)
@@ -49,15 +56,28 @@ class _FigureView:
 
 
 def write_report(
-    run_dir: Path, trials: pd.DataFrame, summary: dict[str, Any], config_yaml: str
+    run_dir: Path,
+    trials: pd.DataFrame,
+    summary: dict[str, Any],
+    config_yaml: str,
+    *,
+    curves: pd.DataFrame | None = None,
+    studies: Mapping[str, optuna.Study] | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Save the figures under ``run_dir/figures/`` and write ``run_dir/report.html``.
 
     Args:
-        run_dir: The sweep's run folder; created if missing.
+        run_dir: The sweep's run folder; created if missing. A ``boundaries.npz`` there adds
+            the decision-boundary figure.
         trials: One row per member, as in ``trials.csv``.
         summary: The sweep summary, as in ``summary.json``.
         config_yaml: The resolved config, shown verbatim.
+        curves: Per-epoch curves (``results.curves_frame``); read from ``run_dir/curves.csv``
+            when None and that file exists.
+        studies: The sweep's Optuna studies by key (``SweepData.studies``), for the
+            hyperparameter-importance figures; skipped when None.
+        notes: Extra lines for the banner at the top (e.g. where the data came from).
 
     Returns:
         Path of the written ``report.html``.
@@ -74,8 +94,18 @@ def write_report(
     run_dir = Path(run_dir)
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    views = [_save_figure(fig_dir, *spec) for spec in _figure_specs(trials, summary)]
+    if curves is None:
+        curves = _read_csv(run_dir / "curves.csv")
+    kind = summary.get("kind", "regression")
+    params = [str(p) for p in summary.get("params") or []]
+    comparison = compare(trials, kind, params) if not trials.empty else None
+    other = None
+    if comparison is not None and kind == "classification" and "test_loss" in trials:
+        other = compare(trials, kind, params, basis="loss")
+    specs = _figure_specs(run_dir, trials, summary, curves, comparison, studies or {})
+    views_ = [_save_figure(fig_dir, *spec) for spec in specs]
     columns, rows = _table(trials)
+    candidates = [c.name for c in comparison.candidates] if comparison else []
     html = (
         _environment()
         .get_template(TEMPLATE)
@@ -83,13 +113,17 @@ def write_report(
             title=str(summary.get("title") or f"{summary.get('sweep', 'sweep')} report"),
             description=str(summary.get("description") or ""),
             partial=bool(summary.get("partial")),
-            best=_best(summary),
-            facts=_facts(summary),
-            mlflow=_mlflow(summary.get("mlflow")),
-            figures=views,
+            notes=[str(n) for n in notes],
+            verdict=views.verdict(comparison, summary, trials),
+            best=views.best_view(summary),
+            setup=views.setup_cards(summary, config_yaml),
+            comparison=_comparison_view(comparison),
+            other=_comparison_view(other),
+            figures=views_,
             columns=columns,
             rows=rows,
             config_yaml=config_yaml,
+            mlflow=runs.mlflow_view(summary, candidates),
         )
     )
     path = run_dir / "report.html"
@@ -98,16 +132,22 @@ def write_report(
 
 
 def build_report(run_dir: Path) -> Path:
-    """Rebuild ``report.html`` from the ``trials.csv``, ``summary.json`` and ``config.yaml`` there.
+    """Rebuild ``report.html`` of a sweep, finished or still running, from its stores.
+
+    The trials and curves come from the Optuna studies named in ``summary.json``
+    (:func:`regsearch.results.load_sweep`), so a running sweep gets a partial report. When the
+    storage cannot be read (moved, deleted, or a relative sqlite path seen from another
+    directory), the report falls back to ``trials.csv`` and ``curves.csv`` and says so.
 
     Args:
-        run_dir: A finished (or partial) sweep's run folder.
+        run_dir: A sweep's run folder.
 
     Returns:
         Path of the written ``report.html``.
 
     Raises:
-        FileNotFoundError: ``run_dir`` or one of its three input files is missing.
+        FileNotFoundError: ``run_dir``, its ``summary.json`` or ``config.yaml`` is missing, or
+            the stores are unreadable and there is no ``trials.csv``.
         ValueError: ``summary.json`` is not a JSON object or has a bad ``kind``/``direction``.
 
     Example:
@@ -117,41 +157,60 @@ def build_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder not found: {run_dir}")
-    for name in _INPUTS:
+    for name in ("summary.json", "config.yaml"):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{name} not found in {run_dir}")
-    try:
-        trials = pd.read_csv(run_dir / "trials.csv")
-    except pd.errors.EmptyDataError:
-        trials = pd.DataFrame()
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     if not isinstance(summary, dict):
         # Bad file content, like malformed JSON (itself a ValueError), not a caller's type bug.
         raise ValueError(f"{run_dir / 'summary.json'} must hold a JSON object")
+    _check_summary(summary)
     config_yaml = (run_dir / "config.yaml").read_text(encoding="utf-8")
-    return write_report(run_dir, trials, summary, config_yaml)
+    data, note = _from_stores(run_dir, summary)
+    if data is not None:
+        trials, curves, studies, summary = data
+        return write_report(run_dir, trials, summary, config_yaml, curves=curves, studies=studies)
+    if not (run_dir / "trials.csv").is_file():
+        raise FileNotFoundError(f"trials.csv not found in {run_dir} ({note or 'no stores'})")
+    csv_trials = _read_csv(run_dir / "trials.csv")
+    assert csv_trials is not None  # checked above
+    notes = [note] if note else []
+    return write_report(run_dir, csv_trials, summary, config_yaml, notes=notes)
 
 
-def format_value(value: object) -> str:
-    """Text for one table cell: numbers to 4 significant digits, missing values empty.
+_Loaded = tuple[pd.DataFrame, pd.DataFrame, dict[str, "optuna.Study"], dict[str, Any]]
 
-    Example:
-        >>> format_value(0.123456), format_value(3.0), format_value(float("nan"))
-        ('0.1235', '3', '')
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, int | float) or hasattr(value, "dtype"):
-        try:
-            number = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return str(value)
-        if math.isnan(number):
-            return ""
-        return f"{number:.4g}"
-    return str(value)
+
+def _from_stores(run_dir: Path, summary: dict[str, Any]) -> tuple[_Loaded | None, str]:
+    """The sweep from its Optuna studies, or None and why not (empty: no studies named)."""
+    storage = summary.get("storage_resolved") or summary.get("storage")
+    names = summary.get("studies")
+    if not storage or not isinstance(names, dict) or not names:
+        return None, ""
+    missing = runs.missing_sqlite(str(storage))
+    if missing:
+        return None, f"Optuna storage {missing} not found from {Path.cwd()}: rebuilt from CSV."
+    from regsearch.results import load_sweep
+
+    try:
+        data = load_sweep(run_dir)
+    except Exception as exc:  # any storage problem: the CSV files still tell the story
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        log.warning("could not load the studies of %s: %s", run_dir, first)
+        return None, f"Optuna studies not readable ({first}): rebuilt from CSV."
+    csv = run_dir / "trials.csv"
+    if data.trials.empty and csv.is_file() and csv.stat().st_size > 200:
+        return None, "The Optuna studies hold no trials: rebuilt from CSV."
+    return (data.trials, data.curves, data.studies, data.summary), ""
+
+
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
 
 
 def _check_summary(summary: dict[str, Any]) -> None:
@@ -162,37 +221,135 @@ def _check_summary(summary: dict[str, Any]) -> None:
         raise ValueError(f"summary 'direction' must be one of {_DIRECTIONS}, got {direction!r}")
 
 
+def _comparison_view(comparison: Comparison | None) -> dict[str, Any] | None:
+    if comparison is None:
+        return None
+    label = "accuracy" if comparison.basis == "acc" else "loss"
+    return {
+        "basis": comparison.basis,
+        "label": label,
+        "baseline": comparison.baseline or "baseline",
+        "rows": views.compare_rows(comparison),
+        "n_failed": comparison.n_failed,
+    }
+
+
 def _figure_specs(
-    trials: pd.DataFrame, summary: dict[str, Any]
-) -> list[tuple[str, str, str, Callable[[], Figure]]]:
+    run_dir: Path,
+    trials: pd.DataFrame,
+    summary: dict[str, Any],
+    curves: pd.DataFrame | None,
+    comparison: Comparison | None,
+    studies: Mapping[str, optuna.Study],
+) -> list[FigureSpec]:
+    params = [str(p) for p in summary.get("params") or []]
+    best_info = summary.get("best")
+    best = (str(best_info.get("family") or ""), int(best_info["trial"])) if best_info else None
+    specs: list[FigureSpec] = []
+    if comparison is not None:
+        specs.append(_comparison_spec(comparison))
+    if curves is not None and figures.curve_groups(curves, trials, params, best):
+        specs.append(_curves_spec(curves, trials, params, best, comparison is not None))
+    npz = run_dir / "boundaries.npz"
+    if npz.is_file():
+        specs.append(
+            (
+                "decision_boundaries",
+                "Decision boundaries",
+                "Colour: predicted probability of class 1; black line: the 0.5 boundary; "
+                "points: the training set. One seed per candidate.",
+                lambda: figures.decision_boundaries(npz),
+            )
+        )
+    specs += _search_specs(trials, summary, params, comparison)
+    for key, study in studies.items():
+        if key != "final" and figures.importance_skip_reason(study) is None:
+            specs.append(
+                (
+                    f"importance_{key}",
+                    f"Hyperparameter importance ({key})",
+                    "Share of the objective's variance each parameter explains (fANOVA).",
+                    functools.partial(figures.param_importance, study),
+                )
+            )
+    return specs
+
+
+def _comparison_spec(comparison: Comparison) -> FigureSpec:
+    return (
+        "comparison",
+        "Candidates on fresh seeds",
+        "Mean and 95% confidence interval over the final seeds; dashed: the baseline; "
+        "green: the winner (chosen on validation data).",
+        lambda: figures.comparison_chart(comparison),
+    )
+
+
+def _curves_spec(
+    curves: pd.DataFrame,
+    trials: pd.DataFrame,
+    params: list[str],
+    best: tuple[str, int] | None,
+    final: bool,
+) -> FigureSpec:
+    who = (
+        "each re-evaluated candidate" if final else "the best and the most weakly regularized trial"
+    )
+    return (
+        "learning_curves",
+        "Learning curves",
+        f"Train (blue) and validation (orange) loss of {who}: mean over seeds, band ±1 s.d. "
+        "A widening gap between them is overfitting.",
+        lambda: figures.learning_curves(curves, trials, params, best),
+    )
+
+
+def _search_specs(
+    trials: pd.DataFrame,
+    summary: dict[str, Any],
+    params: list[str],
+    comparison: Comparison | None,
+) -> list[FigureSpec]:
     kind = summary.get("kind", "regression")
     metric = summary.get("metric") or figures.val_column(kind)
     direction = summary.get("direction", "minimize")
-    params = list(summary.get("params") or [])
+    log_params = list(summary.get("log_params") or [])
     gap = figures.gap_column(kind)
-    specs: list[tuple[str, str, str, Callable[[], Figure]]] = [
+    specs: list[FigureSpec] = [
         (
             "gap_vs_params",
             "Gap against each parameter",
             (
-                f"{gap} of complete members; colour is {figures.val_column(kind)}; "
+                f"{gap} of complete tuning members; colour is {figures.val_column(kind)}; "
                 "below the dashed line the model does not overfit."
             ),
-            lambda: figures.gap_vs_params(trials, params, summary.get("log_params") or [], kind),
-        ),
+            lambda: figures.gap_vs_params(trials, params, log_params, kind),
+        )
+    ]
+    if any(p in figures.PENALTY_PARAMS for p in params):
+        specs.append(
+            (
+                "penalty_effects",
+                "Weights against the penalty strength",
+                "L2 norm of the weight matrices and the share of weights below 1e-3 against λ "
+                "(complete tuning members).",
+                lambda: figures.penalty_effects(trials, log_params),
+            )
+        )
+    specs.append(
         (
             "val_metric_history",
             f"{metric} per trial",
             "Grey: each seed; blue: mean over seeds; orange: best so far.",
             lambda: figures.val_metric_history(trials, metric, direction),
-        ),
-    ]
-    if "family" in trials.columns and trials["family"].nunique() > 1:
+        )
+    )
+    if comparison is None and "family" in trials.columns and trials["family"].nunique() > 1:
         specs.append(
             (
                 "gap_by_family",
                 "Gap by regularizer family",
-                f"{gap} of each family's members; final-phase rows use fresh seeds.",
+                f"{gap} of each family's tuning members.",
                 lambda: figures.gap_by_family(trials, kind),
             )
         )
@@ -208,61 +365,6 @@ def _save_figure(
     (fig_dir / f"{name}.png").write_bytes(png)
     uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     return _FigureView(name=name, title=title, caption=caption, data_uri=uri)
-
-
-def _metric_order(name: str) -> tuple[int, str]:
-    prefixes = ("val_", "test_", "gap_", "train_")
-    rank = next((i for i, p in enumerate(prefixes) if name.startswith(p)), len(prefixes))
-    return rank, name
-
-
-def _best(summary: dict[str, Any]) -> dict[str, Any] | None:
-    best = summary.get("best")
-    if not isinstance(best, dict):
-        return None
-    metrics = best.get("metrics") or {}
-    baseline = summary.get("baseline") or {}
-    return {
-        "trial": best.get("trial"),
-        "params": [(k, format_value(v)) for k, v in (best.get("params") or {}).items()],
-        "metrics": [
-            (k, format_value(metrics[k]), format_value(baseline.get(k)))
-            for k in sorted(metrics, key=_metric_order)
-        ],
-        "has_baseline": bool(baseline),
-        "objective": summary.get("metric"),
-        "direction": summary.get("direction"),
-    }
-
-
-def _facts(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    duration = summary.get("duration_s")
-    keys = [
-        ("Sweep", summary.get("sweep")),
-        ("Task", f"{summary.get('task', '')} ({summary.get('kind', '')})"),
-        ("Objective", f"{summary.get('direction', '')} {summary.get('metric', '')}"),
-        ("Trials", summary.get("n_trials")),
-        ("Complete", summary.get("n_complete")),
-        ("Pruned", summary.get("n_pruned")),
-        ("Failed", summary.get("n_failed")),
-        ("Duration", None if duration is None else f"{format_value(duration)} s"),
-        ("Engine", summary.get("engine")),
-        ("Optuna study", summary.get("study_name")),
-        ("Optuna storage", summary.get("storage")),
-    ]
-    return [(k, v if isinstance(v, str) else format_value(v)) for k, v in keys if v is not None]
-
-
-def _mlflow(mlflow: Any) -> dict[str, str] | None:
-    if not isinstance(mlflow, dict) or not mlflow.get("uri"):
-        return None
-    uri = str(mlflow["uri"])
-    return {
-        "uri": uri,
-        "experiment_id": str(mlflow.get("experiment_id") or ""),
-        "parent_run_id": str(mlflow.get("parent_run_id") or ""),
-        "command": f"mlflow ui --backend-store-uri {shlex.quote(uri)}",
-    }
 
 
 def _table(trials: pd.DataFrame) -> tuple[list[str], list[list[_Cell]]]:

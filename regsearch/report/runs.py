@@ -1,0 +1,153 @@
+"""MLflow run ids for the report: the sweep's parent run and the runs of its best trials.
+
+The lookup is best effort: a report must never fail because the tracking store moved, is
+served by a host that is down, or has not received a trial yet. Every problem becomes a note.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MlflowView", "RunView", "missing_sqlite", "mlflow_view", "wanted_runs"]
+
+# Keep an unreachable tracking server from stalling the report with retries.
+_HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One child run found (or not) in the tracking store."""
+
+    label: str  # what the run is, e.g. "dropout (final)"
+    run_id: str  # empty when not found
+    run_name: str = ""
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class MlflowView:
+    """The MLflow section: where the store is, the parent run and the looked-up children."""
+
+    uri: str
+    experiment_id: str
+    parent_run_id: str
+    command: str
+    runs: list[RunView] = field(default_factory=list)
+    note: str = ""
+
+
+def wanted_runs(
+    summary: dict[str, Any], candidates: Sequence[str]
+) -> list[tuple[str, dict[str, str]]]:
+    """(label, tags) of the child runs to look up: each final candidate, then the best trial.
+
+    Example:
+        >>> wanted_runs({"best": {"trial": 3, "family": "l2"}}, ["baseline"])
+        [('baseline (final)', {'regsearch.family': 'baseline', 'regsearch.phase': 'final'}), \
+('best trial 3 (l2)', {'optuna.trial_number': '3', 'regsearch.family': 'l2', \
+'regsearch.phase': 'tune'})]
+    """
+    wanted = [
+        (f"{name} (final)", {"regsearch.family": name, "regsearch.phase": "final"})
+        for name in candidates
+    ]
+    best = summary.get("best")
+    if isinstance(best, dict) and best.get("trial") is not None:
+        family = str(best.get("family") or "")
+        tags = {"optuna.trial_number": str(best["trial"]), "regsearch.family": family}
+        tags["regsearch.phase"] = "tune"
+        wanted.append((f"best trial {best['trial']} ({family})", tags))
+    return wanted
+
+
+def mlflow_view(summary: dict[str, Any], candidates: Sequence[str] = ()) -> MlflowView | None:
+    """The MLflow section of a sweep that was tracked; None when tracking was off.
+
+    Looks each wanted run up with ``MlflowClient.search_runs`` filtered on the parent run id
+    and the trial's tags. A sqlite store that does not exist from the current directory is not
+    opened (that would create an empty one); any error leaves the ids empty with a note.
+    """
+    info = summary.get("mlflow")
+    if not isinstance(info, dict) or not info.get("uri"):
+        return None
+    uri, parent = str(info["uri"]), str(info.get("parent_run_id") or "")
+    experiment = str(info.get("experiment_id") or "")
+    wanted = wanted_runs(summary, candidates)
+    view = MlflowView(
+        uri=uri,
+        experiment_id=experiment,
+        parent_run_id=parent,
+        command=f"mlflow ui --backend-store-uri {shlex.quote(uri)}",
+    )
+    missing = missing_sqlite(uri)
+    if missing:
+        note = f"{missing} not found from {Path.cwd()}; run ids of the trials not looked up."
+        return _with(view, [RunView(label, "") for label, _ in wanted], note)
+    if not parent or not experiment or not wanted:
+        return view
+    try:
+        runs = _search(uri, experiment, parent, wanted)
+    except Exception as exc:  # any store problem: the report still gets written
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        note = f"MLflow store not readable ({first[:200]}); run ids not looked up."
+        return _with(view, [RunView(label, "") for label, _ in wanted], note)
+    note = "" if all(r.run_id for r in runs) else "Runs without an id were not (yet) recorded."
+    return _with(view, runs, note)
+
+
+def _with(view: MlflowView, runs: list[RunView], note: str) -> MlflowView:
+    return MlflowView(view.uri, view.experiment_id, view.parent_run_id, view.command, runs, note)
+
+
+def missing_sqlite(uri: str) -> str:
+    """The sqlite file a URI names when that file does not exist, else ``""``."""
+    if not uri.startswith("sqlite:///"):
+        return ""
+    path = uri[len("sqlite:///") :]
+    return "" if path in ("", ":memory:") or Path(path).exists() else path
+
+
+def _search(
+    uri: str, experiment: str, parent: str, wanted: list[tuple[str, dict[str, str]]]
+) -> list[RunView]:
+    with _quiet_http():
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri)
+        found = []
+        for label, tags in wanted:
+            if any("'" in v for v in tags.values()):
+                found.append(RunView(label, ""))  # no quoting in MLflow's filter language
+                continue
+            clauses = [f"tags.mlflow.parentRunId = '{parent}'"]
+            clauses += [f"tags.`{k}` = '{v}'" for k, v in tags.items()]
+            runs = client.search_runs(
+                [experiment],
+                " AND ".join(clauses),
+                max_results=1,
+                order_by=["attributes.start_time DESC"],
+            )
+            if runs:
+                info = runs[0].info
+                found.append(RunView(label, info.run_id, info.run_name or "", info.status))
+            else:
+                found.append(RunView(label, ""))
+    return found
+
+
+@contextmanager
+def _quiet_http() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in _HTTP_ENV}
+    os.environ.update({k: v for k, v in _HTTP_ENV.items() if saved[k] is None})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)

@@ -1,0 +1,342 @@
+"""Plain data for the report's sections: the verdict, the setup and the comparison table.
+
+Each function turns the sweep's summary, config and comparison into strings the template only
+has to place, so the wording can be tested without rendering HTML.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from regsearch.comparison import (
+    MIN_SEEDS,
+    Comparison,
+    Difference,
+    Estimate,
+    format_estimate,
+    format_p,
+)
+from regsearch.report import figures
+
+__all__ = [
+    "CompareRow",
+    "Verdict",
+    "best_view",
+    "compare_rows",
+    "format_value",
+    "setup_cards",
+    "verdict",
+]
+
+_LABELS = {"acc": "accuracy", "loss": "loss"}
+# Keys shown per setup card, in order; anything else is in the resolved config below them.
+_MODEL_KEYS = ("hidden", "activation", "batch_norm", "dropout", "init", "init_std", "bias")
+_TRAIN_KEYS = ("optimizer", "lr", "momentum", "batch_size", "max_epochs", "eval_every")
+_SEARCH_KEYS = ("sampler", "pruner", "n_trials", "repeats", "population", "metric")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer at the top of the report."""
+
+    sentence: str
+    conclusive: bool  # strong enough evidence to act on
+    rule: str  # how the answer was chosen, one sentence
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One candidate's row in the comparison table (cells already formatted)."""
+
+    name: str
+    params: str
+    n: str  # complete seeds, with failed members when any
+    train: tuple[str, str]  # (mean, "± half-width"); the second is empty with one seed
+    val: tuple[str, str]
+    test: tuple[str, str]
+    gap: tuple[str, str]
+    d_gap: str  # paired difference vs the baseline (mean)
+    ci_gap: str  # its 95% interval, "[-0.05, -0.01]"
+    p_gap: str  # "p=0.037", "p<0.001", or empty without a test
+    d_val: str
+    ci_val: str
+    p_val: str
+    d_test: str
+    ci_test: str
+    role: str  # "baseline", "winner" or ""
+
+
+def format_value(value: object) -> str:
+    """Text for one table cell: numbers to 4 significant digits, missing values empty.
+
+    Example:
+        >>> format_value(0.123456), format_value(3.0), format_value(float("nan"))
+        ('0.1235', '3', '')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | float) or hasattr(value, "dtype"):
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return str(value)
+        if math.isnan(number):
+            return ""
+        return f"{number:.4g}"
+    return str(value)
+
+
+def verdict(
+    comparison: Comparison | None, summary: dict[str, Any], trials: pd.DataFrame
+) -> Verdict:
+    """The verdict: the comparison's sentence, or a plain account of a tuning-only sweep.
+
+    A sweep without a final phase never re-trained its best trial on fresh seeds, so its
+    numbers carry the optimism of selection; the sentence says so and points to compare.
+
+    Example:
+        >>> verdict(None, {"best": None}, trials).sentence  # doctest: +SKIP
+        'No trial completed, so there is no answer yet.'
+    """
+    if comparison is not None:
+        rule = (
+            f"Chosen on validation data only: the largest paired reduction of the "
+            f"{_LABELS[comparison.basis]} gap against {comparison.baseline or 'the baseline'} "
+            f"among candidates whose validation {_LABELS[comparison.basis]} is not significantly "
+            f"worse (paired t-test, α={comparison.alpha}); weak below {MIN_SEEDS} seeds or at "
+            "p ≥ α. Test numbers are reported, never used to choose."
+        )
+        return Verdict(comparison.verdict, comparison.conclusive, rule)
+    rule = (
+        f"Best trial by mean {summary.get('metric', 'validation metric')} over its seeds "
+        "(validation data only); test numbers are reported, never used to choose."
+    )
+    return Verdict(_tuning_sentence(summary, trials), False, rule)
+
+
+def _tuning_sentence(summary: dict[str, Any], trials: pd.DataFrame) -> str:
+    best = summary.get("best")
+    if not isinstance(best, dict):
+        return "No trial completed, so there is no answer yet."
+    kind = summary.get("kind", "regression")
+    basis = "acc" if kind == "classification" else "loss"
+    gap = figures.gap_column(kind)
+    metrics = best.get("metrics") or {}
+    params = _params_text(best.get("params") or {})
+    n = best.get("n_seeds")
+    parts = [
+        f"{k} {_num(metrics[k])}" for k in (gap, f"val_{basis}", f"test_{basis}") if k in metrics
+    ]
+    seeds = f" (mean of {n} seed{'s' * (n != 1)})" if isinstance(n, int) else ""
+    text = (
+        f"Best of {summary.get('n_complete', '?')} complete trials: {params}"
+        f" — {', '.join(parts)}{seeds}."
+    )
+    weak = figures.weakest_trial(trials, list(summary.get("params") or []))
+    if weak is not None and (weak[1] != best.get("trial") or weak[0] != best.get("family")):
+        rows = figures.complete_rows(trials)
+        rows = rows.loc[(rows["trial"] == weak[1]) & (rows["family"].astype(str) == weak[0])]
+        if not rows.empty and gap in rows:
+            values = {p: rows[p].iloc[0] for p in summary.get("params") or [] if p in rows}
+            weak_params = _params_text({k: v for k, v in values.items() if pd.notna(v)})
+            text += f" The most weakly regularized trial ({weak_params}) had {gap} "
+            text += f"{_num(rows[gap].mean())}."
+    return (
+        text + " Not re-trained on fresh seeds, so there is no confidence interval: run "
+        "+sweep=compare for a tested verdict."
+    )
+
+
+def best_view(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The best tuning trial's parameters and metrics (with the unregularized ones if known)."""
+    best = summary.get("best")
+    if not isinstance(best, dict):
+        return None
+    metrics = best.get("metrics") or {}
+    baseline = summary.get("baseline") or {}
+    return {
+        "trial": best.get("trial"),
+        "family": best.get("family") or "",
+        "params": [(k, format_value(v)) for k, v in (best.get("params") or {}).items()],
+        "metrics": [
+            (k, format_value(metrics[k]), format_value(baseline.get(k)))
+            for k in sorted(metrics, key=_metric_order)
+        ],
+        "has_baseline": bool(baseline),
+        "objective": summary.get("metric"),
+        "direction": summary.get("direction"),
+    }
+
+
+def compare_rows(comparison: Comparison) -> list[CompareRow]:
+    """The comparison table: mean ± 95% CI per split, paired differences vs the baseline.
+
+    Example:
+        >>> [r.name for r in compare_rows(compare(trials, "classification"))]  # doctest: +SKIP
+        ['baseline', 'l2', 'dropout']
+    """
+    b = comparison.basis
+    rows = []
+    for c in comparison.candidates:
+        diffs = c.vs_baseline
+        role = (
+            "baseline"
+            if c.name == comparison.baseline
+            else "winner"
+            if c.name == comparison.winner
+            else ""
+        )
+        n = str(c.n_seeds) + (f" ({c.n_failed} failed)" if c.n_failed else "")
+        rows.append(
+            CompareRow(
+                name=c.name,
+                params=c.params_text,
+                n=n,
+                train=_est(c.metrics.get(f"train_{b}")),
+                val=_est(c.metrics.get(f"val_{b}")),
+                test=_est(c.metrics.get(f"test_{b}")),
+                gap=_est(c.metrics.get(f"gap_{b}")),
+                d_gap=_diff(diffs.get(f"gap_{b}")),
+                ci_gap=_ci(diffs.get(f"gap_{b}")),
+                p_gap=_p(diffs.get(f"gap_{b}")),
+                d_val=_diff(diffs.get(f"val_{b}")),
+                ci_val=_ci(diffs.get(f"val_{b}")),
+                p_val=_p(diffs.get(f"val_{b}")),
+                d_test=_diff(diffs.get(f"test_{b}")),
+                ci_test=_ci(diffs.get(f"test_{b}")),
+                role=role,
+            )
+        )
+    return rows
+
+
+def setup_cards(
+    summary: dict[str, Any], config_yaml: str
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(title, [(key, value)]) cards: task, model, training, search budget, run.
+
+    Values come from the resolved config where the summary does not have them; a config that
+    cannot be parsed only leaves those cards shorter.
+    """
+    try:
+        cfg = yaml.safe_load(config_yaml) or {}
+    except yaml.YAMLError:
+        cfg = {}
+    cfg = cfg if isinstance(cfg, dict) else {}
+    task = _section(cfg, "task")
+    task_items = [
+        ("task", f"{summary.get('task', task.get('name', ''))} ({summary.get('kind', '')})")
+    ]
+    task_items += [
+        (k, _text(v)) for k, v in task.items() if k != "name" and not isinstance(v, dict)
+    ]
+    search = _section(cfg, "search")
+    sweep = _section(cfg, "sweep")
+    budget = [("sweep", _text(summary.get("sweep", sweep.get("name", ""))))]
+    skip = {"n_trials"} if sweep.get("families") else set()
+    budget += [(k, _text(search[k])) for k in _SEARCH_KEYS if k in search and k not in skip]
+    if sweep.get("families"):
+        per = {k: (v or {}).get("n_trials") for k, v in sweep["families"].items()}
+        budget.append(("trials per family", ", ".join(f"{k} {n}" for k, n in per.items())))
+    if sweep.get("final_seeds") and (sweep.get("families") or sweep.get("settings")):
+        budget.append(("final seeds", _text(sweep["final_seeds"])))
+    duration = summary.get("duration_s")
+    run = [
+        ("engine", f"{summary.get('engine', '')}/{summary.get('device', '')}".strip("/")),
+        ("duration", "" if duration is None else f"{format_value(duration)} s"),
+        ("trials", _counts(summary)),
+        ("Optuna storage", _text(summary.get("storage", ""))),
+        ("studies", _studies_text(summary.get("studies"))),
+    ]
+    cards = [
+        ("Task", task_items),
+        ("Model", _pick(_section(cfg, "model"), _MODEL_KEYS)),
+        ("Training", _pick(_section(cfg, "train"), _TRAIN_KEYS)),
+        ("Search budget", budget),
+        ("Run", [(k, v) for k, v in run if v]),
+    ]
+    return [(title, items) for title, items in cards if items]
+
+
+def _studies_text(studies: Any) -> str:
+    """``"base.{l1, l2, final}"`` when the study names share a base, else the names."""
+    names = [str(v) for v in (studies or {}).values()] if isinstance(studies, dict) else []
+    bases = {n.rsplit(".", 1)[0] for n in names}
+    if len(names) > 1 and len(bases) == 1 and all("." in n for n in names):
+        return f"{bases.pop()}.{{{', '.join(n.rsplit('.', 1)[1] for n in names)}}}"
+    return ", ".join(names)
+
+
+def _section(cfg: dict[str, Any], key: str) -> dict[str, Any]:
+    value = cfg.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _pick(section: dict[str, Any], keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(k, _text(section[k])) for k in keys if k in section]
+
+
+def _counts(summary: dict[str, Any]) -> str:
+    if summary.get("n_trials") is None:
+        return ""
+    return (
+        f"{summary.get('n_trials')} ({summary.get('n_complete', 0)} complete, "
+        f"{summary.get('n_pruned', 0)} pruned, {summary.get('n_failed', 0)} failed)"
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    return format_value(value)
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    """Active settings only: a switched-off flag (``l2_on=false``) says nothing new."""
+    active = {k: v for k, v in params.items() if not _is_off(v)}
+    return ", ".join(f"{k}={format_value(v)}" for k, v in active.items()) or "no regularizer"
+
+
+def _is_off(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() == "false"
+    return isinstance(value, bool | np.bool_) and not value
+
+
+def _num(value: Any) -> str:
+    return f"{float(value):.3g}"
+
+
+def _est(est: Estimate | None) -> tuple[str, str]:
+    mean, _, half = format_estimate(est).partition(" ± ")
+    return mean, f"± {half}" if half else ""
+
+
+def _diff(diff: Difference | None) -> str:
+    return "" if diff is None else f"{diff.mean:+.2g}"
+
+
+def _ci(diff: Difference | None) -> str:
+    if diff is None or diff.low is None or diff.high is None:
+        return ""
+    return f"[{diff.low:+.2g}, {diff.high:+.2g}]"
+
+
+def _p(diff: Difference | None) -> str:
+    return format_p(diff.p_value) if diff else ""
+
+
+def _metric_order(name: str) -> tuple[int, str]:
+    prefixes = ("val_", "test_", "gap_", "train_")
+    rank = next((i for i, p in enumerate(prefixes) if name.startswith(p)), len(prefixes))
+    return rank, name
