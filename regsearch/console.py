@@ -25,13 +25,24 @@ def summary_lines(result: SweepResult) -> list[str]:
         regsearch: dropout on moons — 30 trials (30 complete, 0 pruned, 0 failed) in 48.2 s
     """
     s = result.summary
+    final = result.trials[result.trials["phase"] == "final"]
+    if s["n_trials"] == 0 and not final.empty:
+        # A settings-only run (experiment preset): nothing was tuned, candidates were retrained.
+        n_seeds = final.groupby("family")["seed"].nunique().max()
+        done = f"{final['family'].nunique()} settings × {n_seeds} seeds"
+    else:
+        done = (
+            f"{s['n_trials']} trials ({s['n_complete']} complete, "
+            f"{s['n_pruned']} pruned, {s['n_failed']} failed)"
+        )
     lines = [
-        f"regsearch: {s['title']} — {s['n_trials']} trials ({s['n_complete']} complete, "
-        f"{s['n_pruned']} pruned, {s['n_failed']} failed) in {s['duration_s']:.1f} s"
+        f"regsearch: {s['title']} — {done} in {s['duration_s']:.1f} s"
         f" on {s['engine']}/{s['device']}"
     ]
     best = s.get("best")
-    if best:
+    if s["n_trials"] == 0 and not final.empty:
+        pass  # the comparison below says everything
+    elif best:
         params = (
             ", ".join(f"{k}={_fmt(v)}" for k, v in best["params"].items()) or "(no searched params)"
         )

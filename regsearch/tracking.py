@@ -70,6 +70,10 @@ class MlflowTracker(NullTracker):
     def __init__(self, uri: str, artifact_root: str, experiment: str) -> None:
         from mlflow.tracking import MlflowClient
 
+        # First use of a store prints table-creation chatter; the sweep's own output says enough.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
         self.uri = uri
         if uri.startswith("sqlite:///"):
             Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
