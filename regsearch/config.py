@@ -246,7 +246,7 @@ class SearchConfig:
     pruner: str = "none"  # none | median | hyperband (single objective only)
     n_trials: int = 20  # finished trials the study should hold
     repeats: int = 1  # seeds per trial; the objective is their mean
-    population: int = 1  # trials asked and trained together
+    population: int = 8  # trials asked and trained together
     timeout: float | None = None  # seconds; stop asking for new trials after this
     storage: str = "sqlite:///sweeps/optuna.db"  # any Optuna storage URL
     study_name: str | None = None  # default <sweep>-<task>-<timestamp>

@@ -17,6 +17,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from markupsafe import escape as markup_escape
 from matplotlib.figure import Figure
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
@@ -337,7 +338,7 @@ def test_sweep_report_leads_with_the_verdict(swept: SweepResult) -> None:
     found = compare(swept.trials, "classification", swept.summary["params"])
     assert found is not None and found.baseline == "baseline"
     assert html.index("Verdict</h2>") < html.index('class="verdict') < html.index("Setup</h2>")
-    assert escape(found.verdict) in html
+    assert str(markup_escape(found.verdict)) in html  # Jinja escapes with markupsafe
     for cand in found.candidates:
         assert f"{cand.name}" in html[html.index('<table class="compare">') :]
     pngs = {p.stem for p in (swept.run_dir / "figures").glob("*.png")}

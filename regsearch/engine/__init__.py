@@ -28,14 +28,17 @@ Engine = Callable[..., list[MemberResult]]
 
 
 def resolve_engine(name: str) -> tuple[str, Engine]:
-    """(resolved name, train function) for ``engine=`` auto | reference | population."""
-    if name == "population":
-        raise ConfigError(
-            "engine='population': the vectorized population engine is not built yet; "
-            "allowed today: auto, reference"
-        )
-    if name not in ("auto", "reference"):
-        raise ConfigError(f"engine={name!r}: allowed: auto, reference, population")
-    from regsearch.engine.reference import train
+    """(resolved name, train function) for ``engine=`` auto | reference | population.
 
-    return "reference", train
+    ``auto`` is the population engine: every model regsearch builds is an MLP, which it
+    vectorizes. ``reference`` is the plain one-member-at-a-time oracle.
+    """
+    if name in ("auto", "population"):
+        from regsearch.engine.population import train as population_train
+
+        return "population", population_train
+    if name == "reference":
+        from regsearch.engine.reference import train as reference_train
+
+        return "reference", reference_train
+    raise ConfigError(f"engine={name!r}: allowed: auto, reference, population")

@@ -1,17 +1,19 @@
 """The population engine: K members of one architecture trained together, vectorised.
 
 Same contract and result semantics as :mod:`regsearch.engine.reference` (the oracle it is tested
-against), but one training step serves every member of a group at once:
+against), but one training step serves every member of a stack at once:
 
 - Each parameter is stacked over members and all of them live in one flat buffer (one
-  contiguous ``[K, *shape]`` block per parameter), so the optimizer step is a handful of
-  elementwise ops over the whole population, whatever the depth of the network.
+  ``[K, *shape]`` block per parameter), so the optimizer step is a handful of elementwise ops
+  over the whole population, whatever the depth of the network.
 - Activations are kept feature-major, ``[K, features, batch]``: the batched matmuls then have
   the batch as their long inner dimension, which CPU BLAS handles far better than outputs only
   1–3 wide (the moons net's last layers).
 - Forward and backward are written out by hand (the backward kernels are torch's own:
   ``threshold_backward``, ``native_batch_norm_backward``, ...), so there is no autograd graph to
   build per step; per-member hyperparameters are tensors that broadcast over the stack.
+- Dropout draws one uniform tensor per distinct seed and compares it with each member's rate
+  using float ops only; the 1/(1 - rate) scale is folded into the next layer's weights.
 - Members stop (early stopping, pruning, failure) through an active mask that zeroes their
   update and freezes their batch-norm statistics; no Python loop over members runs per step.
   Evaluation (every ``eval_every`` epochs) is the only host sync and the only per-member loop.
@@ -21,16 +23,16 @@ Differences from the reference, all by design:
 - Dropout masks come from one generator per (seed, hidden layer), not torch's global RNG: a
   member's masks depend on its own seed and rate only (members sharing a seed get nested masks:
   common random numbers), so they differ from the reference's masks but have the same law.
-- Members are split into groups by structure (batch norm on/off); each group is its own stack.
-  ``on_epoch`` is called epoch by epoch across members, not member after member.
-- ``duration_s`` is the group's wall time divided evenly among its members.
+- Members are split into stacks by structure (batch norm on/off) and, on CPU, by size (see
+  :func:`_stacks`). ``on_epoch`` is called epoch by epoch across a stack's members, not member
+  after member.
+- ``duration_s`` is the stack's wall time divided evenly among its members.
 - A training error that is not specific to one member (e.g. features that do not fit the
-  model) fails the whole group with the error text; the reference fails each member alike.
+  model) fails the whole stack with the error text; the reference fails each member alike.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import time
@@ -41,7 +43,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from regsearch.engine.members import EpochReport, Member, MemberResult, OnEpoch, Schedule
+from regsearch.engine.members import (
+    EpochReport,
+    Hyperparams,
+    Member,
+    MemberResult,
+    OnEpoch,
+    Schedule,
+)
 from regsearch.models import ModelSpec, build_mlp
 from regsearch.regularizers import EarlyStopping
 from regsearch.tasks.bundle import TaskData
@@ -57,6 +66,9 @@ _SIGN_ACTIVATIONS = ("relu", "leaky_relu", "identity")
 _ACTIVATIONS = (*_SIGN_ACTIVATIONS, "tanh", "sigmoid", "elu", "gelu")
 _LEAKY_SLOPE = 0.01  # nn.LeakyReLU's default, which models.build_mlp uses
 _EVAL_ELEMENTS = 1 << 24  # activation elements per evaluation chunk (64 MiB in float32)
+_CPU_STACK_ELEMENTS = 1 << 20  # a CPU stack's [K, width, batch] activation (4 MiB)
+_MIN_CPU_STACK = 4  # below this, per-op dispatch costs more than cache misses
+_DEVICE_STACK_ELEMENTS = 1 << 28  # an accelerator stack's activation: 1 GiB in float32
 
 
 def train(
@@ -67,12 +79,21 @@ def train(
     schedule: Schedule,
     on_epoch: OnEpoch | None = None,
     device: str | torch.device = "cpu",
+    exact: bool = False,
 ) -> list[MemberResult]:
     """Train all members together and return one result per member, in input order.
 
     Members with batch norm on and off are trained as separate stacks. A member whose loss
     turns NaN/inf, or whose hyperparameters are invalid, comes back ``failed`` with the error
     text; the others are unaffected.
+
+    A member's result does not depend on the other members of the call: same initialization,
+    data order and dropout masks, per-member arithmetic, up to float rounding that MKL's
+    batched products vary with a member's position in the stack (about 1e-7 relative per
+    step; chaotic runs such as Adam with a bias before batch norm can amplify it).
+    ``exact=True`` (CPU only) makes results identical bit for bit wherever a member sits, at
+    1.6-4× the step time on the moons net (products then run member by member; see
+    :func:`_pitch`).
 
     Example:
         >>> from regsearch.engine.members import Hyperparams
@@ -82,21 +103,20 @@ def train(
     """
     if model.activation not in _ACTIVATIONS:
         raise ValueError(f"{model.activation=} is not supported; allowed: {_ACTIVATIONS}")
+    if exact and torch.device(device).type != "cpu":
+        raise ValueError(f"exact=True is possible on CPU only, not on {device=}")
     task = task.to(device)
     results: list[MemberResult | None] = [None] * len(members)
-    groups: dict[bool, list[int]] = {}
     nets: dict[int, nn.Sequential] = {}
     for index, member in enumerate(members):
         try:
             nets[index] = _initial_net(model, member, schedule)
         except ValueError as err:
             results[index] = _failed(member, err)
-        else:
-            groups.setdefault(member.hparams.batch_norm, []).append(index)
-    for indices in groups.values():
+    for indices in _stacks(task, model, schedule, members, sorted(nets), device, exact):
         start = time.perf_counter()
         try:
-            group = _Group(task, model, members, indices, nets, schedule, device)
+            group = _Group(task, model, members, indices, nets, schedule, device, exact)
             group_results = group.run(on_epoch)
         except (RuntimeError, ValueError) as err:
             group_results = [_failed(members[i], err) for i in indices]
@@ -105,6 +125,36 @@ def train(
             result.duration_s = share
             results[index] = result
     return [r for r in results if r is not None]
+
+
+def _stacks(
+    task: TaskData,
+    spec: ModelSpec,
+    schedule: Schedule,
+    members: list[Member],
+    indices: list[int],
+    device: str | torch.device,
+    exact: bool = False,
+) -> list[list[int]]:
+    """Member indices per stack: one structure (batch norm on/off) each, seeds contiguous.
+
+    On CPU a stack is capped so one [K, width, batch] activation stays near cache size:
+    measured on digits (64-100-10, full batch, 2 cores) a step cost 0.72 ms per member in
+    stacks of 16 and 1.5 ms in stacks of 128; exact stacks (per-member products) hit that
+    cliff at half the size. On an accelerator, stacks are capped only to bound memory.
+    """
+    n = len(task.x_train)
+    batch = n if schedule.batch_size is None else min(schedule.batch_size, n)
+    per_member = max(spec.widths[1:]) * batch
+    on_cpu = torch.device(device).type == "cpu"
+    budget = (_CPU_STACK_ELEMENTS >> exact) if on_cpu else _DEVICE_STACK_ELEMENTS
+    size = max(_MIN_CPU_STACK if on_cpu else 1, budget // per_member)
+    stacks = []
+    for batch_norm in (False, True):
+        group = [i for i in indices if members[i].hparams.batch_norm == batch_norm]
+        group.sort(key=lambda i: members[i].seed)
+        stacks += [group[start : start + size] for start in range(0, len(group), size)]
+    return stacks
 
 
 def _initial_net(spec: ModelSpec, member: Member, schedule: Schedule) -> nn.Sequential:
@@ -172,27 +222,52 @@ class _Layer:
 
 
 class _Blocks:
-    """Stacked tensors living in one flat buffer, one contiguous ``[K, *shape]`` block each."""
+    """Stacked tensors living in one flat buffer, one ``[K, *shape]`` block each.
 
-    def __init__(self, k: int, shapes: list[tuple[int, ...]]) -> None:
+    Padded blocks give each member's slice a pitch that is a multiple of 32 elements (see
+    :func:`_pitch`) and come first, so every member's slice starts on a 128-byte boundary; the
+    buffer's length is a multiple of 64 elements.
+    """
+
+    def __init__(self, k: int, shapes: list[tuple[int, ...]], padded: list[bool]) -> None:
         self.k, self.shapes = k, shapes
         self.sizes = [math.prod(s) for s in shapes]
-        self.offsets = [k * o for o in itertools.accumulate([0, *self.sizes[:-1]])]
-        self.numel = k * sum(self.sizes)
+        self.pitches = [_pitch(n) if pad else n for n, pad in zip(self.sizes, padded, strict=True)]
+        order = sorted(range(len(shapes)), key=lambda j: not padded[j])
+        self.offsets = [0] * len(shapes)
+        end = 0
+        for j in order:
+            self.offsets[j], end = end, end + k * self.pitches[j]
+        self.numel = -(-end // 64) * 64
 
     def views(self, flat: Tensor) -> list[Tensor]:
         return [
-            flat[o : o + self.k * n].view(self.k, *s)
-            for o, n, s in zip(self.offsets, self.sizes, self.shapes, strict=True)
+            flat[o : o + self.k * p].view(self.k, p)[:, :n].view(self.k, *s)
+            for o, p, n, s in zip(self.offsets, self.pitches, self.sizes, self.shapes, strict=True)
         ]
 
     def per_element(self, values: Tensor, mask: list[bool] | None = None) -> Tensor:
         """Expand per-member ``values`` [K] to the flat layout, zero in blocks not in mask."""
-        parts = [
-            values.repeat_interleave(n) * (1.0 if mask is None or mask[j] else 0.0)
-            for j, n in enumerate(self.sizes)
-        ]
-        return torch.cat(parts) if parts else values.new_zeros(0)
+        out = values.new_zeros(self.numel)
+        for j, (o, p) in enumerate(zip(self.offsets, self.pitches, strict=True)):
+            if mask is None or mask[j]:
+                out[o : o + self.k * p] = values.repeat_interleave(p)
+        return out
+
+
+def _pitch(n: int) -> int:
+    """Member pitch of a stacked block of ``n`` elements in exact mode: ``n`` rounded up to 32.
+
+    Why: a member's numbers must not depend on where it sits in the stack, and without care
+    they do, by a rounding: MKL's batched product rounds a member's result differently when
+    its output slice is not 64-byte aligned, and torch's vectorized elementwise kernels compute
+    a tail shorter than 32 floats with scalar code that rounds transcendental functions (exp,
+    gelu) differently. With this pitch every member slice is aligned; where it pads, outputs
+    are no longer contiguous, so torch multiplies member by member (as for a lone member) and
+    iterates each member's elements as their own row. Sigmoid and softmax at the output (and
+    gelu in exact mode) are computed in float64, whose rounding to float32 hides the rest.
+    """
+    return -(-n // 32) * 32
 
 
 class _Group:
@@ -207,48 +282,26 @@ class _Group:
         nets: dict[int, nn.Sequential],
         schedule: Schedule,
         device: str | torch.device,
+        exact: bool = False,
     ) -> None:
         self.task, self.spec, self.schedule = task, spec, schedule
         self.members = [members[i] for i in indices]
         self.indices = indices
         self.k = k = len(indices)
         self.device = device
-        self.dtype = dtype = task.x_train.dtype
+        self.dtype = task.x_train.dtype
+        self.exact = exact
         self.batch_norm = self.members[0].hparams.batch_norm
         self._build_layout([nets[i] for i in indices])
         hps = [m.hparams for m in self.members]
-
-        def column(values: list[float]) -> Tensor:
-            return torch.tensor(values, dtype=torch.float64, device=device)
-
-        self.lr = column([hp.lr for hp in hps])
-        self.weight_decay = column([hp.weight_decay for hp in hps])
-        self.active = torch.ones(k, dtype=torch.bool, device=device)
-        self.all_active = True
-        is_weight = [len(s) == 3 and j in self.weight_blocks for j, s in enumerate(self.shapes)]
-        decayed = [True] * len(self.shapes) if schedule.decay_all else is_weight
-        self.decayed = decayed
-        blocks = self.blocks
-        self.l1 = self._factor([hp.l1 for hp in hps], is_weight)
-        self.l2 = self._factor([hp.l2 for hp in hps], is_weight)
-        self.momentum = (
-            self._factor([hp.momentum for hp in hps], None) if schedule.optimizer == "sgd" else None
-        )
-        zeros = torch.zeros(blocks.numel, dtype=dtype, device=device)
-        self.grad = zeros.clone()
-        self.grads = blocks.views(self.grad)
-        if schedule.optimizer == "sgd":
-            self.buf = zeros.clone() if self.momentum is not None else None
-        else:
-            self.exp_avg, self.exp_avg_sq = zeros.clone(), zeros.clone()
-        self.steps = 0
-        self.best: tuple[Tensor, Tensor] | None = None
+        self._build_optimizer(hps)
+        self._build_dropout(hps)
+        self.best: tuple[Tensor, Tensor] | None = None  # restore-best snapshot
         if any(hp.patience and schedule.restore_best for hp in hps):
             self.best = (self.params.clone(), self.stats.clone())
-        self._build_dropout(hps)
+        self.active = torch.ones(k, dtype=torch.bool, device=device)
         self._set_factors()
-        x_t = task.x_train.T.contiguous()
-        self.x_t = x_t
+        self.x_t = task.x_train.T.contiguous()
         self.target_t = self._targets(task.y_train)
 
     # ------------------------------------------------------------------ construction
@@ -257,41 +310,56 @@ class _Group:
         """Stack the members' initial parameters and BN statistics into flat buffers."""
         shapes: list[tuple[int, ...]] = []
         stat_shapes: list[tuple[int, ...]] = []
-        param_source: list[list[Tensor]] = []
-        stat_source: list[list[Tensor]] = []
         self.layers: list[_Layer] = []
         self.weight_blocks: set[int] = set()
-        per_net = [list(net.children()) for net in nets]
-        for position, module in enumerate(per_net[0]):
-            same = [mods[position] for mods in per_net]
+        for module in nets[0]:  # blocks in net.parameters() order
             if isinstance(module, nn.Linear):
                 w = len(shapes)
                 shapes.append((module.out_features, module.in_features))
-                param_source.append([m.weight for m in same])
                 self.weight_blocks.add(w)
                 b = None
                 if module.bias is not None:
                     b = len(shapes)
                     shapes.append((module.out_features, 1))
-                    param_source.append([m.bias for m in same])
                 self.layers.append(_Layer(module.in_features, module.out_features, w, b))
             elif isinstance(module, nn.BatchNorm1d):
-                g = len(shapes)
-                shapes += [(module.num_features,), (module.num_features,)]
-                param_source += [[m.weight for m in same], [m.bias for m in same]]
-                s = len(stat_shapes)
-                stat_shapes += [(module.num_features,), (module.num_features,)]
-                stat_source += [[m.running_mean for m in same], [m.running_var for m in same]]
+                f, g, s = module.num_features, len(shapes), len(stat_shapes)
+                shapes += [(f,), (f,)]
+                stat_shapes += [(f,), (f,)]
                 self.layers[-1].bn = (g, g + 1, s, s + 1)
         self.shapes = shapes
-        self.blocks = _Blocks(self.k, shapes)
-        self.stat_blocks = _Blocks(self.k, stat_shapes)
-        self.params = self._stack(self.blocks, param_source)
-        self.stats = self._stack(self.stat_blocks, stat_source)
+        bn_blocks = {j for layer in self.layers if layer.bn for j in layer.bn[:2]}
+        padded = [self.exact and j not in bn_blocks for j in range(len(shapes))]
+        self.blocks = _Blocks(self.k, shapes, padded)
+        self.stat_blocks = _Blocks(self.k, stat_shapes, [False] * len(stat_shapes))
+        params = [list(net.parameters()) for net in nets]
+        stats = [[b for name, b in net.named_buffers() if "running_" in name] for net in nets]
+        self.params = self._stack(self.blocks, list(zip(*params, strict=True)))
+        self.stats = self._stack(self.stat_blocks, list(zip(*stats, strict=True)))
         self.views = self.blocks.views(self.params)
         self.stat_views = self.stat_blocks.views(self.stats)
 
-    def _stack(self, blocks: _Blocks, sources: list[list[Tensor]]) -> Tensor:
+    def _build_optimizer(self, hps: list[Hyperparams]) -> None:
+        """Per-member hyperparameters in the flat layout, gradient and optimizer state."""
+        is_weight = [j in self.weight_blocks for j in range(len(self.shapes))]
+        self.decayed = [True] * len(self.shapes) if self.schedule.decay_all else is_weight
+        self.lr = torch.tensor([hp.lr for hp in hps], dtype=torch.float64, device=self.device)
+        self.weight_decay = torch.tensor(
+            [hp.weight_decay for hp in hps], dtype=torch.float64, device=self.device
+        )
+        self.l1 = self._factor([hp.l1 for hp in hps], is_weight)
+        self.l2 = self._factor([hp.l2 for hp in hps], is_weight)
+        sgd = self.schedule.optimizer == "sgd"
+        self.momentum = self._factor([hp.momentum for hp in hps], None) if sgd else None
+        zeros = torch.zeros(self.blocks.numel, dtype=self.dtype, device=self.device)
+        self.grad = zeros
+        self.grads = self.blocks.views(self.grad)
+        self.buf = zeros.clone() if self.momentum is not None else None
+        if not sgd:
+            self.exp_avg, self.exp_avg_sq = zeros.clone(), zeros.clone()
+        self.steps = 0
+
+    def _stack(self, blocks: _Blocks, sources: list[tuple[Tensor, ...]]) -> Tensor:
         flat = torch.empty(blocks.numel, dtype=self.dtype, device=self.device)
         with torch.no_grad():
             for view, tensors in zip(blocks.views(flat), sources, strict=True):
@@ -305,12 +373,12 @@ class _Group:
         column = torch.tensor(values, dtype=torch.float64, device=self.device)
         return self.blocks.per_element(column, mask).to(self.dtype)
 
-    def _build_dropout(self, hps: list) -> None:
-        seeds = sorted({m.seed for m in self.members})
-        where = {s: i for i, s in enumerate(seeds)}
-        self.n_seeds = len(seeds)
-        self.seed_index = torch.tensor([where[m.seed] for m in self.members], device=self.device)
-        self.seed_identity = seeds == [m.seed for m in self.members]
+    def _build_dropout(self, hps: list[Hyperparams]) -> None:
+        """Per-layer rates and one generator per (distinct seed, hidden layer)."""
+        seeds = [m.seed for m in self.members]
+        distinct = sorted(set(seeds))
+        assert seeds == sorted(seeds), "_stacks keeps each seed's members contiguous"
+        self.seed_blocks = [(seeds.index(s), len(seeds) - seeds[::-1].index(s)) for s in distinct]
         for h, layer in enumerate(self.layers[:-1]):
             rates = [hp.dropout[h] if hp.dropout else 0.0 for hp in hps]
             if not any(rates):
@@ -319,7 +387,8 @@ class _Group:
             layer.rate = rate
             layer.scale = torch.where(rate < 1, 1 / (1 - rate), torch.zeros_like(rate))
             layer.generators = [
-                torch.Generator(device=self.device).manual_seed(_seed_stream(s, h)) for s in seeds
+                torch.Generator(device=self.device).manual_seed(_seed_stream(s, h))
+                for s in distinct
             ]
 
     def _targets(self, y: Tensor) -> Tensor:
@@ -330,7 +399,7 @@ class _Group:
 
     def _set_factors(self) -> None:
         """Per-element step factors from lr, decay and the active mask (on every change)."""
-        lr = self.lr * self.active
+        lr = torch.where(self.active, self.lr, 0.0)  # not lr * active: inf * 0 is NaN
         self.neg_lr = self.blocks.per_element(-lr).to(self.dtype)
         self.decay: Tensor | None = None
         if bool(self.weight_decay.any()):
@@ -348,41 +417,86 @@ class _Group:
         x_t = self.x_t if idx is None else self.x_t.index_select(1, idx)
         target = self.target_t if idx is None else self.target_t.index_select(1, idx)
         out, saved = self._forward_train(x_t)
-        self._backward(out, target, saved, x_t)
+        self._backward(out, target, saved)
         self._update()
 
-    def _forward_train(self, x_t: Tensor) -> tuple[Tensor, list[tuple]]:
-        k, n = self.k, x_t.shape[1]
+    def _forward_train(self, x_t: Tensor) -> tuple[Tensor, list[_Saved]]:
+        """Training-mode forward pass; returns the output and what the backward pass needs.
+
+        Dropout keeps units with ``d = a + a·dropped`` (dropped ∈ {-1, 0}) and folds the
+        1/(1 - rate) scale into the next layer's weights, a [K, out, in] tensor instead of a
+        [K, features, batch] one.
+        """
         act = self.spec.activation
-        a = x_t.expand(k, *x_t.shape)
-        saved: list[tuple] = []
-        for layer in self.layers[:-1]:
-            z = self._linear(layer, a)
-            bn_saved = None
+        a = x_t.expand(self.k, *x_t.shape)
+        saved: list[_Saved] = []
+        scale: Tensor | None = None  # dropout scale of the layer input
+        for layer in self.layers:
+            w = self.views[layer.weight]
+            if scale is not None:
+                w = torch.mul(w, scale, out=self._empty(layer.fan_out, layer.fan_in))
+            z = self._linear(layer, a, self.views, w)
+            record = _Saved(a, w, scale)
+            saved.append(record)
+            if layer is self.layers[-1]:
+                return z, saved
             y = z
             if layer.bn is not None:
-                y, bn_saved = self._batch_norm_train(layer, z)
-            mask = self._dropout_mask(layer, n)
-            if act in _SIGN_ACTIVATIONS:
-                d = _activate(act, y)
-                if mask is not None:
-                    d.mul_(mask)
-                keep = d
+                y, record.bn = self._batch_norm_train(layer, z)
+                record.z = z
+            dropped = self._dropped(layer, z.shape[2])
+            out = self._activate(y)
+            if act in _SIGN_ACTIVATIONS:  # backward from the masked output itself
+                if dropped is not None:
+                    out.addcmul_(out, dropped)
+                record.keep = out
             else:
-                a_out = _activate(act, y)
-                keep = y if act == "gelu" else a_out
-                d = a_out if mask is None else a_out * mask
-            saved.append((a, z, bn_saved, mask, keep))
-            a = d
-        saved.append((a, None, None, None, None))
-        return self._linear(self.layers[-1], a), saved
+                record.keep = y if act == "gelu" else out
+                if dropped is not None:
+                    out = torch.addcmul(out, out, dropped, out=self._empty(*out.shape[1:]))
+            if act != "relu":
+                record.dropped = dropped
+            a, scale = out, layer.scale
+        raise AssertionError("unreachable: the last layer returns")
 
-    def _linear(self, layer: _Layer, a: Tensor, views: list[Tensor] | None = None) -> Tensor:
-        views = self.views if views is None else views
-        w = views[layer.weight]
+    def _linear(self, layer: _Layer, a: Tensor, views: list[Tensor], w: Tensor) -> Tensor:
+        """``w @ a + bias``, one [K, fan_out, n] output buffer for all members."""
+        out = self._empty(layer.fan_out, a.shape[2])
         if layer.bias is None:
-            return torch.bmm(w, a)
-        return torch.baddbmm(views[layer.bias], w, a)
+            return torch.bmm(w, a, out=out)
+        return torch.baddbmm(views[layer.bias], w, a, out=out)
+
+    def _empty(self, rows: int, cols: int) -> Tensor:
+        """An uninitialized [K, rows, cols] tensor: contiguous, or with aligned member slices
+        when ``exact`` (see :func:`_pitch`)."""
+        pitch = _pitch(rows * cols) if self.exact else rows * cols
+        flat = torch.empty(self.k * pitch, dtype=self.dtype, device=self.device)
+        return flat.view(self.k, pitch)[:, : rows * cols].view(self.k, rows, cols)
+
+    def _aligned(self, t: Tensor) -> Tensor:
+        """``t`` itself, or when ``exact`` a copy with aligned member slices."""
+        return self._empty(*t.shape[1:]).copy_(t) if self.exact else t
+
+    def _activate(self, y: Tensor) -> Tensor:
+        """nn's activation; in place for relu, leaky_relu and identity (y is not needed again),
+        else into a new aligned buffer."""
+        name = self.spec.activation
+        if name == "relu":
+            return y.relu_()
+        if name == "leaky_relu":
+            return F.leaky_relu_(y, _LEAKY_SLOPE)
+        if name == "identity":
+            return y
+        out = self._empty(*y.shape[1:])
+        if name == "tanh":
+            return torch.tanh(y, out=out)
+        if name == "sigmoid":
+            return torch.sigmoid(y, out=out)
+        if name == "elu":
+            return aten.elu.out(y, 1.0, 1, 1, out=out)
+        if self.exact:  # torch's gelu rounds by position in the tensor; float64 hides that
+            return out.copy_(F.gelu(y.double()))
+        return aten.gelu.out(y, out=out)
 
     def _batch_norm_train(self, layer: _Layer, z: Tensor) -> tuple[Tensor, tuple]:
         assert layer.bn is not None
@@ -390,62 +504,77 @@ class _Group:
         k, f, n = z.shape
         gamma, beta = self.views[g].view(-1), self.views[b].view(-1)
         mean, var = self.stat_views[rm].view(-1), self.stat_views[rv].view(-1)
+        channels = z.reshape(1, k * f, n)  # each (member, feature) is one BN channel
         y, save_mean, save_invstd = torch.native_batch_norm(
-            z.view(1, k * f, n), gamma, beta, mean, var, True, self.spec.bn_momentum,
-            self.spec.bn_eps,
-        )  # fmt: skip
-        return y.view(k, f, n), (gamma, mean, var, save_mean, save_invstd)
+            channels, gamma, beta, mean, var, True, self.spec.bn_momentum, self.spec.bn_eps
+        )
+        return self._aligned(y.view(k, f, n)), (channels, gamma, mean, var, save_mean, save_invstd)
 
-    def _dropout_mask(self, layer: _Layer, n: int) -> Tensor | None:
-        """[K, F, n] inverted-dropout mask (0 or 1/(1-rate)) from each member's seed stream."""
-        if layer.rate is None or layer.scale is None:
+    def _dropped(self, layer: _Layer, n: int) -> Tensor | None:
+        """[K, F, n] dropout indicator, -1 dropped / 0 kept, from each member's seed stream.
+
+        One uniform draw per distinct seed serves every member with that seed, each compared
+        with its own rate (common random numbers). floor(u - rate) is -1 exactly when
+        u < rate (float subtraction keeps the sign): float ops only, as bool tensors are
+        several times slower on CPU.
+        """
+        if layer.rate is None:
             return None
-        u = torch.empty(self.n_seeds, layer.fan_out, n, dtype=self.dtype, device=self.device)
+        blocks = self.seed_blocks
+        u = torch.empty(len(blocks), layer.fan_out, n, dtype=self.dtype, device=self.device)
         for row, gen in zip(u, layer.generators, strict=True):
             row.uniform_(generator=gen)
-        if not self.seed_identity:
-            u = u.expand(self.k, -1, -1) if self.n_seeds == 1 else u[self.seed_index]
-        return torch.ge(u, layer.rate).mul(layer.scale)
+        if len(blocks) == 1 or len(blocks) == self.k:
+            dropped = torch.sub(u, layer.rate)
+        else:
+            dropped = torch.empty(self.k, layer.fan_out, n, dtype=self.dtype, device=self.device)
+            for row, (start, end) in zip(u, blocks, strict=True):
+                torch.sub(row, layer.rate[start:end], out=dropped[start:end])
+        return dropped.floor_()
 
-    def _backward(self, out: Tensor, target: Tensor, saved: list[tuple], x_t: Tensor) -> None:
+    def _backward(self, out: Tensor, target: Tensor, saved: list[_Saved]) -> None:
         """Gradients of each member's mean loss into self.grads (penalties come in _update)."""
         n = out.shape[2]
         kind = self.task.n_classes
+        # sigmoid and softmax in float64: rounded back to float32 they no longer depend on
+        # which of torch's code paths (vector or scalar) computed them.
         if kind == 2:
-            g = out.sigmoid_().sub_(target).mul_(1.0 / (n * out.shape[1]))
+            g = out.copy_(torch.sigmoid(out.double()).sub_(target).mul_(1.0 / (n * out.shape[1])))
         elif kind > 2:
-            g = torch.softmax(out, dim=1).sub_(target).mul_(1.0 / n)
+            g = out.copy_(torch.softmax(out.double(), dim=1).sub_(target).mul_(1.0 / n))
         else:
             g = out.sub_(target).mul_(2.0 / (n * out.shape[1]))
         act = self.spec.activation
         for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            a_in = saved[i][0]
-            torch.bmm(g, a_in.transpose(1, 2), out=self.grads[layer.weight])
+            layer, record = self.layers[i], saved[i]
+            grad_w = self.grads[layer.weight]
+            torch.bmm(g, record.inputs.transpose(1, 2), out=grad_w)
+            if record.scale is not None:
+                grad_w.mul_(record.scale)
             if layer.bias is not None:
                 torch.sum(g, dim=2, keepdim=True, out=self.grads[layer.bias])
             if i == 0:
-                break
-            g = torch.bmm(self.views[layer.weight].transpose(1, 2), g)
-            _, z, bn_saved, mask, keep = saved[i - 1]
-            prev = self.layers[i - 1]
-            if mask is not None:
-                g.mul_(mask)
-            g = _activation_grad(act, g, keep)
-            if prev.bn is not None:
-                g = self._batch_norm_backward(prev, g, z, bn_saved)
+                return
+            g = torch.bmm(record.weight.transpose(1, 2), g, out=self._empty(layer.fan_in, n))
+            prev = saved[i - 1]
+            if prev.dropped is not None:
+                g.addcmul_(g, prev.dropped)
+            assert prev.keep is not None
+            g = _activation_grad(act, g, prev.keep, self.exact)
+            if prev.bn is not None and prev.z is not None:
+                g = self._batch_norm_backward(self.layers[i - 1], g, prev.z, prev.bn)
 
     def _batch_norm_backward(self, layer: _Layer, g: Tensor, z: Tensor, saved: tuple) -> Tensor:
         assert layer.bn is not None
         k, f, n = z.shape
-        gamma, mean, var, save_mean, save_invstd = saved
+        channels, gamma, mean, var, save_mean, save_invstd = saved
         gz, ggamma, gbeta = aten.native_batch_norm_backward(
-            g.view(1, k * f, n), z.view(1, k * f, n), gamma, mean, var, save_mean, save_invstd,
+            g.reshape(1, k * f, n), channels, gamma, mean, var, save_mean, save_invstd,
             True, self.spec.bn_eps, [True, True, True],
         )  # fmt: skip
         self.grads[layer.bn[0]].copy_(ggamma.view(k, f))
         self.grads[layer.bn[1]].copy_(gbeta.view(k, f))
-        return gz.view(k, f, n)
+        return self._aligned(gz.view(k, f, n))
 
     @torch.no_grad()
     def _update(self) -> None:
@@ -489,44 +618,51 @@ class _Group:
         k, n = self.k, x_t.shape[1]
         a = x_t.expand(k, *x_t.shape)
         for layer in self.layers[:-1]:
-            z = self._linear(layer, a, views)
+            z = self._linear(layer, a, views, views[layer.weight])
             if layer.bn is not None:
                 g, b, rm, rv = layer.bn
                 f = layer.fan_out
                 z = F.batch_norm(
-                    z.view(1, k * f, n), stat_views[rm].view(-1), stat_views[rv].view(-1),
+                    z.reshape(1, k * f, n), stat_views[rm].view(-1), stat_views[rv].view(-1),
                     views[g].view(-1), views[b].view(-1), training=False, eps=self.spec.bn_eps,
                 ).view(k, f, n)  # fmt: skip
-            a = _activate(self.spec.activation, z)
-        return self._linear(self.layers[-1], a, views)
+                z = self._aligned(z)
+            a = self._activate(z)
+        last = self.layers[-1]
+        return self._linear(last, a, views, views[last.weight])
 
     def _split_metrics(
         self, split: str, views: list[Tensor], stat_views: list[Tensor]
     ) -> tuple[Tensor, Tensor | None]:
-        """Per-member (mean loss, accuracy or None) on a whole split, in row chunks."""
+        """Per-member (mean loss, accuracy or None) on a whole split, in row chunks.
+
+        Losses are computed and summed in float64, then rounded to float32 like the
+        reference's: the result does not depend on torch's reduction order or code path.
+        """
         x, y = getattr(self.task, f"x_{split}"), getattr(self.task, f"y_{split}")
         n_classes = self.task.n_classes
         n = len(x)
         rows = max(1, _EVAL_ELEMENTS // (self.k * max(self.spec.widths)))
-        loss = torch.zeros(self.k, dtype=self.dtype, device=self.device)
+        loss = torch.zeros(self.k, dtype=torch.float64, device=self.device)
         correct = torch.zeros_like(loss)
         for start in range(0, n, rows):
             xc, yc = x[start : start + rows], y[start : start + rows]
-            out = self._forward_eval(xc.T.contiguous(), views, stat_views)
+            out = self._forward_eval(xc.T.contiguous(), views, stat_views).double()
             if n_classes > 2:
                 target = yc.expand(self.k, -1)
                 loss += F.cross_entropy(out, target, reduction="none").sum(1)
                 correct += (out.argmax(dim=1) == target).sum(1)
                 continue
-            target = yc.T.expand_as(out)
+            target = yc.T.double().expand_as(out)
             if n_classes == 2:
                 bce = F.binary_cross_entropy_with_logits(out, target, reduction="none")
                 loss += bce.sum((1, 2))
-                correct += ((out > 0).to(self.dtype) == target).sum((1, 2))
+                correct += ((out > 0).double() == target).sum((1, 2))
             else:
                 loss += (out - target).square_().sum((1, 2))
         per_row = n if n_classes > 2 else n * self.layers[-1].fan_out
-        return loss / per_row, (correct / per_row if self.task.is_classification else None)
+        acc = (correct / per_row).to(self.dtype) if self.task.is_classification else None
+        return (loss / per_row).to(self.dtype), acc
 
     def _metrics(
         self, splits: tuple[str, ...], params: Tensor, stats: Tensor
@@ -590,7 +726,7 @@ class _Group:
             train_loss, val_loss = values["train_loss"][k], values["val_loss"][k]
             if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
                 msg = f"loss is not finite at epoch {epoch} (train {train_loss}, val {val_loss})"
-                t.fail(NonFiniteLoss(msg), epoch)
+                t.fail(NonFiniteLoss(msg))
                 continue
             report = EpochReport(
                 epoch,
@@ -643,13 +779,26 @@ class _Group:
                 t.result.best_epoch = t.stopper.best_epoch
             final = {key: column[k] for key, column in values.items()}
             if not all(math.isfinite(v) for v in final.values()):
-                t.fail(NonFiniteLoss(f"final metrics are not finite: {final}"), t.epoch)
+                t.fail(NonFiniteLoss(f"final metrics are not finite: {final}"))
                 continue
             final["gap_loss"] = final["val_loss"] - final["train_loss"]
             if "train_acc" in final:
                 final["gap_acc"] = final["train_acc"] - final["val_acc"]
             t.result.final = final
             t.result.weight_norm, t.result.sparsity = norms[k], sparsity[k]
+
+
+@dataclass
+class _Saved:
+    """What the backward pass needs from one layer's forward pass."""
+
+    inputs: Tensor  # the layer's input (dropout-masked, unscaled)
+    weight: Tensor  # the weight it was multiplied with (input dropout scale folded in)
+    scale: Tensor | None  # [K, 1, 1] dropout scale of the input, None without dropout
+    z: Tensor | None = None  # Linear output before batch norm
+    bn: tuple | None = None  # batch-norm tensors for native_batch_norm_backward
+    keep: Tensor | None = None  # activation output (input for gelu) for its backward
+    dropped: Tensor | None = None  # -1/0 dropout indicator, when the backward needs it
 
 
 class NonFiniteLoss(ArithmeticError):
@@ -667,10 +816,6 @@ class _Track:
     active: bool = True
 
     @property
-    def epoch(self) -> int:
-        return self.result.stopped_epoch
-
-    @property
     def restores(self) -> bool:
         s = self.stopper
         return s is not None and s.restore_best and s.best_epoch >= 0
@@ -680,7 +825,7 @@ class _Track:
         self.result.state = state
         self.result.stopped_epoch = epoch
 
-    def fail(self, err: Exception, epoch: int) -> None:
+    def fail(self, err: Exception) -> None:
         self.result = _failed(self.result.member, err)
         self.active = False
 
@@ -689,7 +834,7 @@ class _Track:
         try:
             return bool(on_epoch(self.index, report))
         except (RuntimeError, ValueError) as err:
-            self.fail(err, report.epoch)
+            self.fail(err)
             return False
 
 
@@ -719,39 +864,26 @@ def _record(result: MemberResult, report: EpochReport) -> None:
 # --------------------------------------------------------------------------- activations
 
 
-def _activate(name: str, y: Tensor) -> Tensor:
-    """nn's activation; relu and leaky_relu act in place (their input is not needed again)."""
-    if name == "relu":
-        return y.relu_()
-    if name == "leaky_relu":
-        return F.leaky_relu_(y, _LEAKY_SLOPE)
-    if name == "identity":
-        return y
-    if name == "tanh":
-        return torch.tanh(y)
-    if name == "sigmoid":
-        return torch.sigmoid(y)
-    if name == "elu":
-        return F.elu(y)
-    return F.gelu(y)
+def _activation_grad(name: str, g: Tensor, keep: Tensor, exact: bool) -> Tensor:
+    """Gradient through the activation, in place in ``g``; ``keep`` is the activation's output
+    (its input for gelu).
 
-
-def _activation_grad(name: str, g: Tensor, keep: Tensor) -> Tensor:
-    """Gradient through the activation; ``keep`` is its output (its input for gelu).
-
-    For relu and leaky_relu the dropout-masked output has the sign of the unmasked one wherever
-    the mask is non-zero, and the incoming gradient is zero where it is zero.
+    For relu the dropout-masked output has the sign of the unmasked one wherever the mask is
+    non-zero, and is zero where the gradient must be zero; for the others ``g`` is masked
+    first.
     """
     if name == "relu":
-        return aten.threshold_backward(g, keep, 0.0)
+        return aten.threshold_backward.grad_input(g, keep, 0.0, grad_input=g)
     if name == "leaky_relu":
-        return aten.leaky_relu_backward(g, keep, _LEAKY_SLOPE, True)
+        return aten.leaky_relu_backward.grad_input(g, keep, _LEAKY_SLOPE, True, grad_input=g)
     if name == "identity":
         return g
     if name == "tanh":
-        return aten.tanh_backward(g, keep)
+        return aten.tanh_backward.grad_input(g, keep, grad_input=g)
     if name == "sigmoid":
-        return aten.sigmoid_backward(g, keep)
+        return aten.sigmoid_backward.grad_input(g, keep, grad_input=g)
     if name == "elu":
-        return aten.elu_backward(g, 1.0, 1.0, 1.0, True, keep)
-    return aten.gelu_backward(g, keep)
+        return aten.elu_backward.grad_input(g, 1.0, 1, 1, True, keep, grad_input=g)
+    if exact:  # float64: see _Group._activate
+        return g.copy_(aten.gelu_backward(g.double(), keep.double()))
+    return aten.gelu_backward.grad_input(g, keep, grad_input=g)

@@ -1,0 +1,485 @@
+"""The population engine against the reference engine (the oracle): identical per-epoch losses
+for members without dropout, statistically equal results with dropout, members that do not
+depend on their batch mates, and per-member failure, pruning and early stopping."""
+
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+from typing import Any
+
+import pytest
+import torch
+
+from regsearch.config import HighdimLinearTask, Linear12Task, MoonsTask, SklearnTask
+from regsearch.engine import population, reference
+from regsearch.engine.members import EpochReport, Hyperparams, Member, MemberResult, Schedule
+from regsearch.models import ModelSpec
+from regsearch.tasks import TaskData, load_task
+
+MOONS = ModelSpec(2, 1, hidden=(20, 3), init="normal")
+WINE = ModelSpec(13, 3, hidden=(16,))
+DIGITS = ModelSpec(64, 10, hidden=(32,))
+HIGHDIM = ModelSpec(200, 1, hidden=())
+LINEAR12 = ModelSpec(12, 1, hidden=(8,), activation="tanh")
+
+
+@pytest.fixture(scope="module")
+def tasks() -> dict[str, TaskData]:
+    return {
+        "moons": load_task(MoonsTask(name="moons")),
+        "wine": load_task(SklearnTask(name="wine")),
+        "digits": load_task(SklearnTask(name="digits")),
+        "highdim": load_task(HighdimLinearTask(name="highdim_linear")),
+        "linear12": load_task(Linear12Task(name="linear12")),
+    }
+
+
+def member(trial: int = 0, seed: int = 0, **hparams: Any) -> Member:
+    hp: dict[str, Any] = {"lr": 0.1, **hparams}
+    return Member(trial, seed, Hyperparams(**hp))
+
+
+def train_exact(
+    task: TaskData, spec: ModelSpec, members: list[Member], **kwargs: Any
+) -> list[MemberResult]:
+    """The population engine in exact mode, for bit-for-bit comparisons between stacks."""
+    return population.train(task, spec, members, exact=True, **kwargs)
+
+
+def outcome(r: MemberResult) -> tuple[Any, ...]:
+    """Everything a result says, bit for bit (duration aside)."""
+    return (
+        r.state,
+        r.error,
+        r.epochs,
+        r.curves,
+        r.final,
+        r.best_epoch,
+        r.stopped_epoch,
+        r.weight_norm,
+        r.sparsity,
+    )
+
+
+def assert_matches_reference(pop: MemberResult, ref: MemberResult, rel: float = 1e-5) -> None:
+    assert (pop.state, pop.error) == (ref.state, ref.error)
+    assert (pop.epochs, pop.best_epoch, pop.stopped_epoch) == (
+        ref.epochs,
+        ref.best_epoch,
+        ref.stopped_epoch,
+    )
+    assert pop.curves.keys() == ref.curves.keys()
+    assert pop.final.keys() == ref.final.keys()
+    # gaps are differences of near numbers: compared through the two terms they are made of
+    for key, values in ref.curves.items():
+        if not key.startswith("gap"):
+            assert pop.curves[key] == pytest.approx(values, rel=rel, abs=1e-7), key
+    for key, value in ref.final.items():
+        if not key.startswith("gap"):
+            assert pop.final[key] == pytest.approx(value, rel=rel, abs=1e-7), key
+    if pop.final:
+        assert pop.final["gap_loss"] == pop.final["val_loss"] - pop.final["train_loss"]
+    assert pop.weight_norm == pytest.approx(ref.weight_norm, rel=rel, nan_ok=True)
+    assert pop.sparsity == pytest.approx(ref.sparsity, abs=0.01, nan_ok=True)
+
+
+# --------------------------------------------------------------------------- equivalence
+
+# (task, spec, schedule, hyperparameters); dropout-free, so the two engines see the same
+# initialization, data order and arithmetic.
+EQUIVALENCE = {
+    "sgd": ("moons", MOONS, {}, {}),
+    "sgd-momentum": ("moons", MOONS, {}, {"momentum": 0.9}),
+    "sgd-l1": ("moons", MOONS, {}, {"l1": 0.01}),
+    "sgd-l2": ("moons", MOONS, {}, {"l2": 0.05}),
+    "sgd-weight-decay": ("moons", MOONS, {}, {"weight_decay": 0.5}),
+    "sgd-decay-all": ("moons", MOONS, {"decay_all": True}, {"weight_decay": 0.5}),
+    "sgd-mixed-minibatch": (
+        "moons",
+        MOONS,
+        {"batch_size": 32},
+        {"momentum": 0.5, "l1": 1e-3, "l2": 0.01, "weight_decay": 0.1},
+    ),
+    "batch-norm": ("moons", MOONS, {}, {"batch_norm": True}),
+    "batch-norm-minibatch": ("moons", MOONS, {"batch_size": 32}, {"batch_norm": True}),
+    "batch-norm-decay-all": (
+        "moons",
+        MOONS,
+        {"decay_all": True},
+        {"batch_norm": True, "weight_decay": 0.3, "l2": 0.01},
+    ),
+    "adam": ("moons", MOONS, {"optimizer": "adam"}, {"lr": 0.01}),
+    "adam-l2-decay": (
+        "moons",
+        MOONS,
+        {"optimizer": "adam"},
+        {"lr": 0.01, "l2": 0.01, "weight_decay": 0.3},
+    ),
+    "adamw-decay-all": (
+        "moons",
+        MOONS,
+        {"optimizer": "adamw", "decay_all": True},
+        {"lr": 0.01, "weight_decay": 0.3},
+    ),
+    # The Linear bias before BN gets a ~0 gradient that Adam normalizes into ±lr steps driven
+    # by rounding noise, which no two implementations share: compare without biases.
+    "adamw-batch-norm": (
+        "moons",
+        ModelSpec(2, 1, hidden=(20, 3), init="normal", bias=False),
+        {"optimizer": "adamw", "batch_size": 32},
+        {"lr": 0.01, "weight_decay": 0.1, "batch_norm": True},
+    ),
+    "early-stopping": ("moons", MOONS, {"max_epochs": 300}, {"patience": 2}),
+    "early-stopping-min-delta": (
+        "moons",
+        MOONS,
+        {"max_epochs": 300},
+        {"patience": 3, "min_delta": 0.003},
+    ),
+    "early-stopping-no-restore": (
+        "moons",
+        MOONS,
+        {"max_epochs": 300, "restore_best": False},
+        {"patience": 2},
+    ),
+    "tanh": ("moons", ModelSpec(2, 1, hidden=(20, 3), activation="tanh"), {}, {"l2": 0.01}),
+    "elu": ("moons", ModelSpec(2, 1, hidden=(20, 3), activation="elu"), {}, {"l1": 0.01}),
+    "gelu-batch-norm": (
+        "moons",
+        ModelSpec(2, 1, hidden=(20, 3), activation="gelu"),
+        {},
+        {"batch_norm": True},
+    ),
+    "wine-sgd": ("wine", WINE, {}, {"momentum": 0.9, "l2": 0.01}),
+    "wine-adamw-minibatch": (
+        "wine",
+        WINE,
+        {"optimizer": "adamw", "batch_size": 32},
+        {"lr": 0.01, "weight_decay": 0.1, "l1": 1e-3},
+    ),
+    "wine-batch-norm": ("wine", WINE, {}, {"batch_norm": True, "weight_decay": 0.1}),
+    "digits-adam-minibatch": (
+        "digits",
+        DIGITS,
+        {"optimizer": "adam", "batch_size": 256, "max_epochs": 20},
+        {"lr": 1e-3, "l2": 1e-3},
+    ),
+    "highdim-l2": ("highdim", HIGHDIM, {}, {"lr": 0.01, "l2": 3.0}),
+    "highdim-weight-decay": (
+        "highdim",
+        HIGHDIM,
+        {"decay_all": True},
+        {"lr": 0.01, "weight_decay": 3.0},
+    ),
+    "linear12-adam-minibatch": (
+        "linear12",
+        LINEAR12,
+        {"optimizer": "adam", "batch_size": 100},
+        {"lr": 0.01, "weight_decay": 0.1},
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("task_name", "spec", "schedule_kwargs", "hparams"),
+    list(EQUIVALENCE.values()),
+    ids=list(EQUIVALENCE),
+)
+def test_matches_the_reference_without_dropout(
+    tasks: dict[str, TaskData],
+    task_name: str,
+    spec: ModelSpec,
+    schedule_kwargs: dict[str, Any],
+    hparams: dict[str, Any],
+) -> None:
+    schedule = Schedule(**{"max_epochs": 40, "eval_every": 5, **schedule_kwargs})
+    m = member(seed=3, **hparams)
+    [ref] = reference.train(tasks[task_name], spec, [m], schedule=schedule)
+    [pop] = population.train(tasks[task_name], spec, [m], schedule=schedule)
+    assert pop.state == "complete"
+    if m.hparams.patience:
+        assert pop.stopped_epoch < schedule.max_epochs, "this case is meant to stop early"
+    assert_matches_reference(pop, ref)
+
+
+def test_matches_the_reference_member_by_member_in_one_stack(tasks: dict[str, TaskData]) -> None:
+    schedule = Schedule(max_epochs=30, eval_every=10)
+    members = [
+        member(0, 0),
+        member(1, 1, l2=0.05, momentum=0.9),
+        member(2, 2, l1=0.01, weight_decay=0.3),
+        member(3, 0, lr=0.3, patience=1),
+        member(4, 4, batch_norm=True),
+    ]
+    refs = reference.train(tasks["moons"], MOONS, members, schedule=schedule)
+    pops = population.train(tasks["moons"], MOONS, members, schedule=schedule)
+    assert [r.member for r in pops] == members
+    for pop, ref in zip(pops, refs, strict=True):
+        assert_matches_reference(pop, ref)
+
+
+# --------------------------------------------------------------------------- dropout
+
+
+def test_dropout_gives_the_reference_results_in_distribution(tasks: dict[str, TaskData]) -> None:
+    """Masks differ (own generators), so compare over seeds: same init per seed, paired."""
+    schedule = Schedule(max_epochs=100, eval_every=50)
+    members = [member(0, seed, lr=0.2, dropout=(0.3, 0.3)) for seed in range(12)]
+    pops = population.train(tasks["moons"], MOONS, members, schedule=schedule)
+    refs = reference.train(tasks["moons"], MOONS, members, schedule=schedule)
+    diffs = [p.final["val_loss"] - r.final["val_loss"] for p, r in zip(pops, refs, strict=True)]
+    standard_error = statistics.stdev(diffs) / math.sqrt(len(diffs))
+    assert abs(statistics.mean(diffs)) < 3 * standard_error
+    # ... and dropout does act: without it the same members end elsewhere
+    plain = [member(0, seed, lr=0.2) for seed in range(3)]
+    for p, q in zip(
+        pops, population.train(tasks["moons"], MOONS, plain, schedule=schedule), strict=False
+    ):
+        assert p.final["train_loss"] != pytest.approx(q.final["train_loss"], rel=1e-3)
+
+
+def test_dropout_is_off_at_evaluation(tasks: dict[str, TaskData]) -> None:
+    schedule = Schedule(max_epochs=30, eval_every=10)
+    [r] = population.train(tasks["moons"], MOONS, [member(dropout=(0.5, 0.5))], schedule=schedule)
+    # without early stopping the final (evaluation-mode) numbers are the last curve point
+    assert r.final["train_loss"] == r.curves["train_loss"][-1]
+    assert r.final["val_loss"] == r.curves["val_loss"][-1]
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+@pytest.mark.parametrize(
+    ("activation", "batch_size"), [("relu", None), ("relu", 32), ("tanh", 37), ("gelu", None)]
+)
+def test_a_member_does_not_depend_on_its_batch_mates(
+    tasks: dict[str, TaskData], activation: str, batch_size: int | None
+) -> None:
+    spec = ModelSpec(2, 1, hidden=(20, 3), activation=activation)
+    a = member(5, 3, dropout=(0.3, 0.0), l2=0.01, weight_decay=0.01, momentum=0.5)
+    mates = [
+        member(0, 3, lr=0.2, dropout=(0.5, 0.5)),  # same seed, other rates
+        member(1, 1, lr=math.inf),  # NaN from the first step
+        member(2, 9, lr=0.05, dropout=(0.2, 0.4), patience=1),  # stops early
+        member(3, 3, l1=0.01),
+        member(4, 0, lr=0.3, dropout=(0.1, 0.1), batch_norm=True),  # another stack
+    ]
+    schedule = Schedule(max_epochs=30, eval_every=5, batch_size=batch_size)
+    stack = [*mates[:2], a, *mates[2:]]
+    [alone] = train_exact(tasks["moons"], spec, [a], schedule=schedule)
+    together = train_exact(tasks["moons"], spec, stack, schedule=schedule)
+    assert outcome(together[2]) == outcome(alone)
+    assert together[1].state == "failed"
+    torch.manual_seed(123)  # the caller's global RNG state does not leak in either
+    [again] = train_exact(tasks["moons"], spec, [a], schedule=schedule)
+    assert outcome(again) == outcome(alone)
+    # the default (batched) products round by stack position, no more
+    [fast_alone] = population.train(tasks["moons"], spec, [a], schedule=schedule)
+    fast_together = population.train(tasks["moons"], spec, stack, schedule=schedule)
+    assert_matches_reference(fast_together[2], fast_alone, rel=1e-5)
+    assert_matches_reference(fast_alone, alone, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("spec", "optimizer", "batch_size"),
+    [
+        (MOONS, "sgd", None),
+        (MOONS, "adam", 32),
+        (ModelSpec(2, 1, hidden=(20, 3), activation="gelu"), "sgd", 37),
+    ],
+)
+def test_the_fast_path_agrees_with_the_exact_one(
+    tasks: dict[str, TaskData], spec: ModelSpec, optimizer: str, batch_size: int | None
+) -> None:
+    """The default: one batched product per layer, rounding by stack position (1e-7)."""
+    members = [
+        member(0, 0, dropout=(0.3, 0.1), l2=0.01),
+        member(1, 0, momentum=0.9, weight_decay=0.1, lr=0.05),
+        member(2, 1, l1=1e-3, patience=2),
+        member(3, 2, batch_norm=True, lr=0.05),
+        member(4, 0, lr=math.inf),
+    ]
+    schedule = Schedule(optimizer=optimizer, max_epochs=20, eval_every=5, batch_size=batch_size)
+    exact = train_exact(tasks["moons"], spec, members, schedule=schedule)
+    fast = population.train(tasks["moons"], spec, members, schedule=schedule)
+    for e, f in zip(exact, fast, strict=True):
+        assert_matches_reference(f, e, rel=1e-4)
+    with pytest.raises(ValueError, match="CPU only"):
+        population.train(
+            tasks["moons"], spec, members, schedule=schedule, device="cuda", exact=True
+        )
+
+
+def test_a_diverging_member_fails_alone(tasks: dict[str, TaskData]) -> None:
+    members = [member(0, lr=0.01), member(1, lr=1e6), member(2, lr=0.01, l2=0.1)]
+    schedule = Schedule(max_epochs=30, eval_every=10)
+    results = train_exact(tasks["highdim"], HIGHDIM, members, schedule=schedule)
+    assert [r.state for r in results] == ["complete", "failed", "complete"]
+    failed = results[1]
+    assert failed.error.startswith("NonFiniteLoss: loss is not finite at epoch 10")
+    assert (failed.member, failed.final, failed.epochs) == (members[1], {}, [])
+    for r in (results[0], results[2]):
+        assert r.error == ""
+        assert r.epochs == [10, 20, 30]
+        assert all(math.isfinite(v) for v in r.final.values())
+    [alone] = train_exact(tasks["highdim"], HIGHDIM, [members[2]], schedule=schedule)
+    assert outcome(alone) == outcome(results[2])
+
+
+def test_invalid_hyperparameters_fail_alone(tasks: dict[str, TaskData]) -> None:
+    bad = [member(1, dropout=(0.5,)), member(2, patience=-1), member(3, lr=-1.0)]
+    results = population.train(
+        tasks["moons"], MOONS, [member(0), *bad], schedule=Schedule(max_epochs=10)
+    )
+    assert [r.state for r in results] == ["complete", "failed", "failed", "failed"]
+    assert all("ValueError" in r.error for r in results[1:])
+
+
+def test_empty_member_list_gives_no_results(tasks: dict[str, TaskData]) -> None:
+    assert population.train(tasks["moons"], MOONS, [], schedule=Schedule(max_epochs=5)) == []
+
+
+# --------------------------------------------------------------------------- pruning and stopping
+
+
+def test_on_epoch_sees_every_evaluation_and_prunes_one_member(tasks: dict[str, TaskData]) -> None:
+    seen: list[tuple[int, EpochReport]] = []
+
+    def on_epoch(index: int, report: EpochReport) -> bool:
+        seen.append((index, copy.copy(report)))
+        return index == 1 and report.epoch >= 20
+
+    members = [member(0, dropout=(0.2, 0.2)), member(1), member(2, l2=0.01)]
+    schedule = Schedule(max_epochs=50, eval_every=10)
+    results = train_exact(tasks["moons"], MOONS, members, schedule=schedule, on_epoch=on_epoch)
+    assert [r.state for r in results] == ["complete", "pruned", "complete"]
+    pruned = results[1]
+    assert (pruned.epochs, pruned.stopped_epoch) == ([10, 20], 20)
+    assert pruned.final["val_loss"] == pruned.curves["val_loss"][-1]  # frozen since epoch 20
+    for index, r in enumerate(results):
+        reports = [rep for i, rep in seen if i == index]
+        assert [rep.epoch for rep in reports] == r.epochs
+        assert [rep.train_loss for rep in reports] == r.curves["train_loss"]
+        assert [rep.val_loss for rep in reports] == r.curves["val_loss"]
+        assert [rep.val_acc for rep in reports] == r.curves["val_acc"]
+    unpruned = train_exact(tasks["moons"], MOONS, members, schedule=schedule)
+    assert outcome(unpruned[0]) == outcome(results[0])
+    assert outcome(unpruned[2]) == outcome(results[2])
+
+
+@pytest.mark.parametrize(("patience", "min_delta"), [(2, 0.0), (3, 0.003)])
+def test_early_stopping_freezes_a_member_at_its_best(
+    tasks: dict[str, TaskData], patience: int, min_delta: float
+) -> None:
+    schedule = Schedule(max_epochs=300, eval_every=5)
+    stopper = member(0, 1, patience=patience, min_delta=min_delta)
+    members = [member(1, 1, lr=0.05), stopper, member(2, 2, dropout=(0.2, 0.2))]
+    results = train_exact(tasks["moons"], MOONS, members, schedule=schedule)
+    r = results[1]
+    assert r.state == "complete"
+    assert r.stopped_epoch < schedule.max_epochs
+    assert r.epochs[-1] == r.stopped_epoch
+    assert r.stopped_epoch - r.best_epoch == patience * schedule.eval_every
+    best = r.epochs.index(r.best_epoch)
+    for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
+        assert r.final[key] == r.curves[key][best], key
+    assert [x.stopped_epoch for x in (results[0], results[2])] == [300, 300]
+    [alone] = train_exact(tasks["moons"], MOONS, [stopper], schedule=schedule)
+    assert outcome(alone) == outcome(r)
+
+
+# --------------------------------------------------------------------------- stacks
+
+
+def test_batch_norm_on_and_off_come_back_in_member_order(tasks: dict[str, TaskData]) -> None:
+    members = [
+        member(0, 0, batch_norm=True),
+        member(1, 1),
+        member(2, 0, batch_norm=True, dropout=(0.1, 0.1)),
+        member(3, 2, l2=0.01),
+        member(4, 5, batch_norm=True, momentum=0.9),
+    ]
+    schedule = Schedule(max_epochs=20, eval_every=10)
+    results = train_exact(tasks["moons"], MOONS, members, schedule=schedule)
+    assert [r.member for r in results] == members
+    assert all(r.state == "complete" for r in results)
+    for m, r in zip(members, results, strict=True):
+        assert outcome(train_exact(tasks["moons"], MOONS, [m], schedule=schedule)[0]) == outcome(r)
+    assert all(r.duration_s > 0 for r in results)
+
+
+@pytest.mark.parametrize(
+    ("n_members", "hidden", "batch_size", "device", "exact", "sizes"),
+    [
+        (10, (20, 3), None, "cpu", True, [5, 5]),  # batch norm on and off
+        (400, (20, 3), None, "cpu", False, [200, 200]),  # 2**20 // (20 * 150) = 349 fit
+        (400, (20, 3), None, "cpu", True, [174, 26, 174, 26]),  # exact: 2**19 // 3000
+        (20, (4000,), None, "cpu", False, [4, 4, 2, 4, 4, 2]),  # never below 4 on CPU
+        (600, (20, 3), 32, "cpu", True, [300, 300]),  # the minibatch counts, not the split
+        (200, (1000,), None, "cuda", False, [100, 100]),  # accelerators: memory bound only
+    ],
+)
+def test_stacks_split_by_structure_and_size(
+    tasks: dict[str, TaskData],
+    n_members: int,
+    hidden: tuple[int, ...],
+    batch_size: int | None,
+    device: str,
+    exact: bool,
+    sizes: list[int],
+) -> None:
+    members = [member(i, seed=i % 3, batch_norm=i % 2 == 1) for i in range(n_members)]
+    schedule = Schedule(batch_size=batch_size)
+    spec = ModelSpec(2, 1, hidden=hidden)
+    indices = list(range(n_members))
+    stacks = population._stacks(tasks["moons"], spec, schedule, members, indices, device, exact)
+    assert sorted(i for stack in stacks for i in stack) == indices
+    for stack in stacks:
+        assert len({members[i].hparams.batch_norm for i in stack}) == 1
+        seeds = [members[i].seed for i in stack]
+        assert seeds == sorted(seeds)
+    assert [len(s) for s in stacks] == sizes
+
+
+def test_many_stacks_train_like_one(tasks: dict[str, TaskData]) -> None:
+    spec = ModelSpec(2, 1, hidden=(900,))  # 4 members per exact CPU stack
+    members = [
+        member(i, seed=i % 4, lr=0.01 * (1 + i % 5), dropout=(0.1 * (i % 3),)) for i in range(40)
+    ]
+    schedule = Schedule(max_epochs=6, eval_every=3)
+    results = train_exact(tasks["moons"], spec, members, schedule=schedule)
+    assert [r.member for r in results] == members
+    for i in (0, 33, 39):
+        [alone] = train_exact(tasks["moons"], spec, [members[i]], schedule=schedule)
+        assert outcome(alone) == outcome(results[i])
+
+
+def test_regression_has_loss_keys_only(tasks: dict[str, TaskData]) -> None:
+    [r] = population.train(
+        tasks["highdim"], HIGHDIM, [member(lr=0.01)], schedule=Schedule(max_epochs=20)
+    )
+    assert r.state == "complete"
+    assert set(r.curves) == {"train_loss", "val_loss", "gap_loss"}
+    assert set(r.final) == {"train_loss", "val_loss", "gap_loss", "test_loss"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu(tasks: dict[str, TaskData]) -> None:
+    members = [
+        member(0, 0),
+        member(1, 1, l2=0.05, momentum=0.9, patience=2),
+        member(2, 0, batch_norm=True, weight_decay=0.1),
+        member(3, 2, lr=math.inf),
+    ]
+    schedule = Schedule(max_epochs=40, eval_every=5, batch_size=32)
+    cpu = population.train(tasks["moons"], MOONS, members, schedule=schedule)
+    cuda = population.train(tasks["moons"], MOONS, members, schedule=schedule, device="cuda")
+    for c, g in zip(cpu, cuda, strict=True):
+        assert_matches_reference(g, c, rel=1e-4)
+    dropout = [member(i, i, dropout=(0.3, 0.3)) for i in range(4)]
+    assert all(
+        r.state == "complete"
+        for r in population.train(tasks["moons"], MOONS, dropout, schedule=schedule, device="cuda")
+    )
