@@ -138,7 +138,23 @@ def fit(
     """Train one member and return its final network (in eval mode) with its result.
 
     ``task`` must already be on ``device``. Raises NonFiniteLoss when the loss diverges.
+    The global random state is restored afterwards: dropout draws from it, seeded per member.
     """
+    dev = torch.device(device)
+    cuda = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        return _fit(task, spec, member, schedule, index, on_epoch, dev)
+
+
+def _fit(
+    task: TaskData,
+    spec: ModelSpec,
+    member: Member,
+    schedule: Schedule,
+    index: int,
+    on_epoch: OnEpoch | None,
+    device: torch.device,
+) -> tuple[nn.Sequential, MemberResult]:
     hp = member.hparams
     init_gen = torch.Generator().manual_seed(member.seed)
     net = build_mlp(spec, dropout=hp.dropout, batch_norm=hp.batch_norm, generator=init_gen).to(
