@@ -92,3 +92,20 @@ class MemberResult:
     sparsity: float = float("nan")  # fraction of weight entries with |w| < 1e-3
     duration_s: float = 0.0
     error: str = ""
+
+    def record(self, report: EpochReport) -> None:
+        """Append one evaluation to ``epochs`` and ``curves`` (gaps derived here, once)."""
+        self.epochs.append(report.epoch)
+        values = {
+            "train_loss": report.train_loss,
+            "val_loss": report.val_loss,
+            "gap_loss": report.val_loss - report.train_loss,
+        }
+        if report.train_acc is not None and report.val_acc is not None:
+            values.update(
+                train_acc=report.train_acc,
+                val_acc=report.val_acc,
+                gap_acc=report.train_acc - report.val_acc,
+            )
+        for key, value in values.items():
+            self.curves.setdefault(key, []).append(value)

@@ -735,7 +735,7 @@ class _Group:
                 values["train_acc"][k] if "train_acc" in values else None,
                 values["val_acc"][k] if "val_acc" in values else None,
             )
-            _record(t.result, report)
+            t.result.record(report)
             if val_loss < t.best_val:
                 t.best_val, t.result.best_epoch = val_loss, epoch
             if t.stopper is not None:
@@ -841,24 +841,6 @@ class _Track:
 def _stopper(member: Member, schedule: Schedule) -> EarlyStopping | None:
     hp = member.hparams
     return EarlyStopping(hp.patience, hp.min_delta, schedule.restore_best) if hp.patience else None
-
-
-def _record(result: MemberResult, report: EpochReport) -> None:
-    """Append one evaluation to the curves, with the reference engine's keys."""
-    result.epochs.append(report.epoch)
-    values = {
-        "train_loss": report.train_loss,
-        "val_loss": report.val_loss,
-        "gap_loss": report.val_loss - report.train_loss,
-    }
-    if report.train_acc is not None and report.val_acc is not None:
-        values.update(
-            train_acc=report.train_acc,
-            val_acc=report.val_acc,
-            gap_acc=report.train_acc - report.val_acc,
-        )
-    for key, value in values.items():
-        result.curves.setdefault(key, []).append(value)
 
 
 # --------------------------------------------------------------------------- activations

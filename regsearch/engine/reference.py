@@ -108,23 +108,6 @@ def _evaluate(net: nn.Module, task: TaskData, epoch: int) -> EpochReport:
     return EpochReport(epoch, train_loss, val_loss, train_acc, val_acc)
 
 
-def _record(result: MemberResult, report: EpochReport) -> None:
-    result.epochs.append(report.epoch)
-    values = {
-        "train_loss": report.train_loss,
-        "val_loss": report.val_loss,
-        "gap_loss": report.val_loss - report.train_loss,
-    }
-    if report.train_acc is not None and report.val_acc is not None:
-        values.update(
-            train_acc=report.train_acc,
-            val_acc=report.val_acc,
-            gap_acc=report.train_acc - report.val_acc,
-        )
-    for key, value in values.items():
-        result.curves.setdefault(key, []).append(value)
-
-
 def fit(
     task: TaskData,
     spec: ModelSpec,
@@ -184,7 +167,7 @@ def _fit(
         if epoch % schedule.eval_every and epoch != schedule.max_epochs:
             continue
         report = _evaluate(net, task, epoch)
-        _record(result, report)
+        result.record(report)
         if report.val_loss < best_val:
             best_val, result.best_epoch = report.val_loss, epoch
         if stopper is not None and stopper.update(report.val_loss, epoch, net):
