@@ -234,7 +234,7 @@ class SweepConfig:
     description: str = ""  # one sentence shown in the report
     params: dict[str, ParamSpec] = field(default_factory=dict)  # searched values
     families: dict[str, FamilyConfig] = field(default_factory=dict)  # compare: tuned one by one
-    final_seeds: int = 5  # compare/settings: fresh seeds for each candidate, shared by all
+    final_seeds: int = 5  # fresh seeds on which the best(s) and the baseline are retrained
     # Fixed named settings trained side by side on final_seeds seeds, nothing tuned (the
     # reference experiments), e.g. {none: {}, l2: {l2: 0.7}, dropout: {dropout: 0.3}}.
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -216,7 +216,9 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
         f: (base_name if len(plan.families) == 1 else f"{base_name}.{f}") for f in plan.families
     }
     studies = _open_studies(plan, names)
-    if plan.final_candidates_known or (plan.cfg.sweep and plan.cfg.sweep.families):
+    if plan.final_candidates_known or any(f.params for f in plan.families.values()):
+        # Every sweep that searched something ends with its best and the unregularized
+        # baseline retrained side by side on fresh seeds: that is what the verdict rests on.
         studies["final"] = _open_final(plan, f"{base_name}.final")
     run_dir = _run_dir(Path(cfg.paths.root) / f"{plan.sweep_name}-{plan.task.name}", stamp)
     (run_dir / "config.yaml").write_text(config_yaml)

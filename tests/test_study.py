@@ -47,8 +47,9 @@ def test_every_sampler_runs_a_study(
 def test_grid_covers_every_point_once(tmp_path: Path, make_config) -> None:
     cfg, text = make_config(tmp_path, "+sweep=batchnorm", *QUICK, "search.n_trials=100")
     result = run_sweep(cfg, text)
-    seen = {(r.batch_norm, r.lr) for r in result.trials.itertuples()}
-    assert len(result.trials) == 6  # the grid caps the budget
+    tuned = result.trials[result.trials["phase"] == "tune"]
+    seen = {(r.batch_norm, r.lr) for r in tuned.itertuples()}
+    assert len(tuned) == 6  # the grid caps the budget
     assert seen == {(bn, lr) for bn in (False, True) for lr in (0.05, 0.2, 0.5)}
 
 
@@ -88,8 +89,9 @@ def test_population_asks_batches_and_repeats_are_members(tmp_path: Path, make_co
         "search.repeats=2",
     )
     result = run_sweep(cfg, text)
-    assert result.trials.shape[0] == 10
-    assert sorted(result.trials.groupby("trial")["seed"].apply(tuple).unique()) == [(0, 1)]
+    tuned = result.trials[result.trials["phase"] == "tune"]
+    assert tuned.shape[0] == 10
+    assert sorted(tuned.groupby("trial")["seed"].apply(tuple).unique()) == [(0, 1)]
 
 
 def test_timeout_stops_asking(tmp_path: Path, make_config) -> None:
@@ -97,4 +99,5 @@ def test_timeout_stops_asking(tmp_path: Path, make_config) -> None:
         tmp_path, "+sweep=l2", *QUICK, "search.n_trials=500", "search.timeout=2"
     )
     result = run_sweep(cfg, text)
-    assert 1 <= result.trials["trial"].nunique() < 500
+    tuned = result.trials[result.trials["phase"] == "tune"]
+    assert 1 <= tuned["trial"].nunique() < 500
