@@ -474,9 +474,10 @@ def _write_outputs(
     phases = studies_phases(studies)
     classification = plan.task.is_classification
     frame = trials_frame(phases, static["params"], classification)
-    frame.to_csv(run_dir / "trials.csv", index=False)
     curves = curves_frame(phases, classification)
-    curves.to_csv(run_dir / "curves.csv", index=False)
+    for name, table in (("trials", frame), ("curves", curves)):
+        table.to_csv(run_dir / f"{name}.csv", index=False)
+        table.to_parquet(run_dir / f"{name}.parquet", index=False)  # typed, for pandas users
     summary = summarize({**static, "partial": partial}, frame)
     _write_json(run_dir / "summary.json", summary)
     files = {

@@ -68,10 +68,12 @@ def test_preset_end_to_end(preset: str, root: Path, make_config) -> None:
 
     # Run folder per the output contract.
     assert result.run_dir.parent == root / f"{preset}-moons"
-    for name in ("config.yaml", "trials.csv", "report.html", "summary.json"):
+    for name in ("config.yaml", "trials.csv", "report.html", "summary.json", "trials.parquet"):
         assert (result.run_dir / name).is_file(), name
     trials = pd.read_csv(result.run_dir / "trials.csv")
     assert set(CONTRACT) <= set(trials.columns)
+    parquet = pd.read_parquet(result.run_dir / "trials.parquet")
+    pd.testing.assert_frame_equal(parquet[CONTRACT], result.trials[CONTRACT], check_dtype=False)
     assert set(result.summary["params"]) <= set(trials.columns)
     assert (trials["state"] == "complete").all()
 
