@@ -37,7 +37,7 @@ from regsearch.search.study import (
     run_trials,
 )
 from regsearch.tasks import TaskData, load_task
-from regsearch.tracking import MlflowTracker, NullTracker
+from regsearch.tracking import MlflowTracker, NullTracker, Tracker
 
 __all__ = ["SweepResult", "run_sweep"]
 
@@ -263,7 +263,7 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
     return result
 
 
-def _tracker(cfg: RegsearchConfig, plan: _Plan) -> NullTracker:
+def _tracker(cfg: RegsearchConfig, plan: _Plan) -> Tracker:
     if cfg.tracking.backend == "none":
         return NullTracker()
     return MlflowTracker(
@@ -293,7 +293,7 @@ def _open_studies(plan: _Plan, names: dict[str, str]) -> dict[str, optuna.Study]
     return studies
 
 
-def _tune(plan: _Plan, studies: dict[str, optuna.Study], tracker: NullTracker) -> None:
+def _tune(plan: _Plan, studies: dict[str, optuna.Study], tracker: Tracker) -> None:
     search = plan.cfg.search
     seeds = [plan.cfg.seed + r for r in range(search.repeats)]
     for family, fam in plan.families.items():
@@ -346,7 +346,7 @@ def _candidates(plan: _Plan, studies: dict[str, optuna.Study]) -> dict[str, dict
     return candidates
 
 
-def _final_phase(plan: _Plan, studies: dict[str, optuna.Study], tracker: NullTracker) -> None:
+def _final_phase(plan: _Plan, studies: dict[str, optuna.Study], tracker: Tracker) -> None:
     """Train every candidate on the same fresh seeds, side by side, in one engine call."""
     assert plan.cfg.sweep is not None
     final = studies["final"]
@@ -418,7 +418,7 @@ def _columns(plan: _Plan) -> tuple[list[str], list[str]]:
 
 
 def _static_summary(
-    plan: _Plan, studies: dict[str, optuna.Study], tracker: NullTracker
+    plan: _Plan, studies: dict[str, optuna.Study], tracker: Tracker
 ) -> dict[str, Any]:
     """What is fixed when the sweep starts; results.summarize adds the rest."""
     params, log_params = _columns(plan)

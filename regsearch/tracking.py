@@ -56,6 +56,7 @@ class NullTracker:
         """Close the parent run with the sweep's best values."""
 
 
+#: The interface a sweep talks to; NullTracker's methods define it, MlflowTracker fills them in.
 Tracker = NullTracker
 
 
