@@ -234,7 +234,9 @@ class SweepConfig:
     description: str = ""  # one sentence shown in the report
     params: dict[str, ParamSpec] = field(default_factory=dict)  # searched values
     families: dict[str, FamilyConfig] = field(default_factory=dict)  # compare: tuned one by one
-    final_seeds: int = 5  # fresh seeds on which the best(s) and the baseline are retrained
+    # Fresh seeds on which the best(s) and the baseline are retrained; 0 skips that phase
+    # (quicker, but the verdict then rests on the tuning seeds the winner was selected on).
+    final_seeds: int = 5
     # Fixed named settings trained side by side on final_seeds seeds, nothing tuned (the
     # reference experiments), e.g. {none: {}, l2: {l2: 0.7}, dropout: {dropout: 0.3}}.
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -615,7 +617,14 @@ def _check_search(search: SearchConfig, sweep: SweepConfig | None) -> None:
                 "flag",
                 "sampler=grid cannot search on/off flags; use tpe or random",
             )
-    _check(sweep.final_seeds >= 1, "sweep.final_seeds", sweep.final_seeds, "must be >= 1")
+    if sweep.settings:
+        _check(
+            sweep.final_seeds >= 1,
+            "sweep.final_seeds",
+            sweep.final_seeds,
+            "must be >= 1: the settings are trained on these seeds",
+        )
+    _check(sweep.final_seeds >= 0, "sweep.final_seeds", sweep.final_seeds, "must be >= 0")
     for setting, values in sweep.settings.items():
         for name, value in values.items():
             key = f"sweep.settings.{setting}.{name}"

@@ -20,14 +20,17 @@ import pandas as pd
 import torch
 from optuna.trial import TrialState
 
+from regsearch.clock import Clock
 from regsearch.config import ConfigError, FamilyConfig, RegsearchConfig, SearchConfig
 from regsearch.engine import Hyperparams, Member, MemberResult, OnEpoch, Schedule, resolve_engine
 from regsearch.models import ModelSpec
+from regsearch.recorder import Recorder, TrackingTarget
 from regsearch.results import curves_frame, studies_phases, summarize, trials_frame
 from regsearch.search.space import SearchSpace, apply_params, base_hparams
 from regsearch.search.study import (
     Objective,
     TrialOutcome,
+    WorkingStudy,
     enqueue_grid,
     get_storage,
     make_pruner,
@@ -37,7 +40,6 @@ from regsearch.search.study import (
     run_trials,
 )
 from regsearch.tasks import TaskData, load_task
-from regsearch.tracking import MlflowTracker, NullTracker, Tracker
 
 __all__ = ["SweepResult", "run_sweep"]
 
@@ -215,15 +217,22 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
     names = {
         f: (base_name if len(plan.families) == 1 else f"{base_name}.{f}") for f in plan.families
     }
-    studies = _open_studies(plan, names)
-    if plan.final_candidates_known or any(f.params for f in plan.families.values()):
-        # Every sweep that searched something ends with its best and the unregularized
-        # baseline retrained side by side on fresh seeds: that is what the verdict rests on.
-        studies["final"] = _open_final(plan, f"{base_name}.final")
+    clock = Clock()
+    with clock("open_stores"):
+        working = _open_studies(plan, names)
+        studies = {family: w.durable for family, w in working.items()}
+        assert cfg.sweep is not None
+        searched = any(f.params for f in plan.families.values()) and cfg.sweep.final_seeds > 0
+        if plan.final_candidates_known or searched:
+            # Every sweep that searched something ends with its best and the unregularized
+            # baseline retrained side by side on fresh seeds: that is what the verdict rests on.
+            studies["final"] = _open_final(plan, f"{base_name}.final")
     run_dir = _run_dir(Path(cfg.paths.root) / f"{plan.sweep_name}-{plan.task.name}", stamp)
     (run_dir / "config.yaml").write_text(config_yaml)
-    tracker = _tracker(cfg, plan)
-    tracker.start(
+    # Everything that can be refused was checked above; from here on both stores are written,
+    # by the recorder process, while this one trains.
+    recorder = Recorder(cfg.search.storage, _tracking_target(cfg, plan))
+    recorder.start(
         run_name=f"{plan.sweep_name}-{plan.task.name}-{stamp}",
         params=_flat_params(config_yaml),
         tags={
@@ -233,45 +242,65 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
         },
         config_yaml=config_yaml,
     )
-    static = _static_summary(plan, studies, tracker)
+    static = _static_summary(plan, studies)
     _write_json(run_dir / "summary.json", {**static, "partial": True})
     start = time.perf_counter()
     status, interrupted = "FAILED", False
     result: SweepResult | None = None
     try:
         try:
-            _tune(plan, studies, tracker)
+            _tune(plan, working, recorder, clock)
             if "final" in studies:
-                _final_phase(plan, studies, tracker)
+                tuned = {family: w.study for family, w in working.items()}
+                _final_phase(plan, tuned, studies["final"], recorder, clock)
             status = "FINISHED"
         except KeyboardInterrupt:
             status, interrupted = "KILLED", True
+        with clock("recorder_wait"):
+            state = recorder.flush()  # the outputs are read back from the stores
+        static["mlflow"] = _mlflow_block(recorder)
         static["duration_s"] = round(time.perf_counter() - start, 2)
-        tracker.flush()  # the report looks up the trials' MLflow run ids
+        static["timings"] = clock.totals()
+        static["recorded_trials"] = state.written
         result = _write_outputs(plan, studies, static, run_dir, interrupted)
     finally:
         best = result.summary.get("best") if result else None
-        tracker.finish(
-            status,
-            metrics={k: v for k, v in ((best or {}).get("metrics") or {}).items()},
-            params=(best or {}).get("params") or {},
-            artifacts=[run_dir / "report.html", run_dir / "trials.csv"],
-        )
+        try:
+            recorder.finish(
+                status,
+                metrics={k: v for k, v in ((best or {}).get("metrics") or {}).items()},
+                params=(best or {}).get("params") or {},
+                artifacts=[run_dir / "report.html", run_dir / "trials.csv"],
+            )
+        finally:
+            recorder.close()
     if interrupted:
         raise KeyboardInterrupt(base_name)
     assert result is not None
     return result
 
 
-def _tracker(cfg: RegsearchConfig, plan: _Plan) -> Tracker:
+def _tracking_target(cfg: RegsearchConfig, plan: _Plan) -> TrackingTarget | None:
     if cfg.tracking.backend == "none":
-        return NullTracker()
-    return MlflowTracker(
+        return None
+    return TrackingTarget(
         cfg.tracking.uri, cfg.tracking.artifact_root, cfg.tracking.experiment or plan.task.name
     )
 
 
-def _open_studies(plan: _Plan, names: dict[str, str]) -> dict[str, optuna.Study]:
+def _mlflow_block(recorder: Recorder) -> dict[str, Any] | None:
+    """Where the sweep's MLflow runs are, for the summary and the report."""
+    if not recorder.state.parent_run_id:
+        return None
+    return {
+        "uri": recorder.uri,
+        "experiment_id": recorder.state.experiment_id,
+        "parent_run_id": recorder.state.parent_run_id,
+    }
+
+
+def _open_studies(plan: _Plan, names: dict[str, str]) -> dict[str, WorkingStudy]:
+    """Each family's durable study (created or resumed) and its in-memory working copy."""
     search = plan.cfg.search
     studies = {}
     for family, fam in plan.families.items():
@@ -279,7 +308,7 @@ def _open_studies(plan: _Plan, names: dict[str, str]) -> dict[str, optuna.Study]
         sampler = make_sampler(search, plan.cfg.seed, space)
         pruner = make_pruner(search, plan.schedule.max_epochs, plan.schedule.eval_every)
         explicit = bool(search.study_name) and len(plan.families) == 1
-        studies[family] = open_study(
+        durable = open_study(
             names[family],
             search.storage,
             plan.objective,
@@ -288,15 +317,29 @@ def _open_studies(plan: _Plan, names: dict[str, str]) -> dict[str, optuna.Study]
             resume=search.resume,
             must_be_new=explicit and not search.resume,
         )
+        studies[family] = WorkingStudy(durable, sampler, pruner)
         if search.sampler == "grid":
-            enqueue_grid(studies[family], space, search.grid_points, plan.cfg.seed, fam.n_trials)
+            # Enqueued in memory only: no WAITING trial is ever left in the durable storage.
+            enqueue_grid(
+                studies[family].study, space, search.grid_points, plan.cfg.seed, fam.n_trials
+            )
     return studies
 
 
-def _tune(plan: _Plan, studies: dict[str, optuna.Study], tracker: Tracker) -> None:
+def _tune(plan: _Plan, studies: dict[str, WorkingStudy], recorder: Recorder, clock: Clock) -> None:
     search = plan.cfg.search
     seeds = [plan.cfg.seed + r for r in range(search.repeats)]
     for family, fam in plan.families.items():
+        name = studies[family].name
+
+        def persist(
+            trials: list[optuna.trial.FrozenTrial],
+            outcomes: list[TrialOutcome],
+            name: str = name,
+        ) -> None:
+            by_number = {o.number: o for o in outcomes}
+            recorder.record(name, [(t, by_number[t.number]) for t in trials])
+
         run_trials(
             studies[family],
             SearchSpace(dict(fam.params)),
@@ -305,12 +348,13 @@ def _tune(plan: _Plan, studies: dict[str, optuna.Study], tracker: Tracker) -> No
             objective=plan.objective,
             build_members=lambda n, v: plan.members(n, v, seeds),
             train=plan.train,
-            on_outcome=tracker.log_trial,
+            on_batch=persist,
             family=family,
             pruning=search.pruner != "none",
             report_every=search.report_every,
             timeout=search.timeout,
             progress=plan.cfg.progress,
+            clock=clock,
         )
 
 
@@ -346,12 +390,17 @@ def _candidates(plan: _Plan, studies: dict[str, optuna.Study]) -> dict[str, dict
     return candidates
 
 
-def _final_phase(plan: _Plan, studies: dict[str, optuna.Study], tracker: Tracker) -> None:
+def _final_phase(
+    plan: _Plan,
+    tuned: dict[str, optuna.Study],
+    final: optuna.Study,
+    recorder: Recorder,
+    clock: Clock,
+) -> None:
     """Train every candidate on the same fresh seeds, side by side, in one engine call."""
     assert plan.cfg.sweep is not None
-    final = studies["final"]
     done = {t.user_attrs.get("family") for t in final.get_trials(deepcopy=False)}
-    todo = {k: v for k, v in _candidates(plan, studies).items() if k not in done}
+    todo = {k: v for k, v in _candidates(plan, tuned).items() if k not in done}
     if not todo:
         return
     seeds = [plan.cfg.seed + FINAL_SEED_OFFSET + k for k in range(plan.cfg.sweep.final_seeds)]
@@ -359,10 +408,13 @@ def _final_phase(plan: _Plan, studies: dict[str, optuna.Study], tracker: Tracker
     for i, values in enumerate(todo.values()):
         members.extend(plan.members(i, values, seeds))
     log.info("retraining %d candidates on %d fresh seeds", len(todo), len(seeds))
-    results = plan.train(members)
+    with clock("train"):
+        results = plan.train(members)
+    pairs = []
     for i, (name, values) in enumerate(todo.items()):
         mine = [r for r in results if r.member.trial == i]
-        tracker.log_trial(_add_final_trial(final, plan.objective, name, values, mine))
+        pairs.append(_final_trial(plan.objective, name, values, mine))
+    recorder.record(final.study_name, pairs)
 
 
 def _best_frozen(study: optuna.Study, objective: Objective) -> optuna.trial.FrozenTrial | None:
@@ -382,13 +434,13 @@ def _fixed(value: Any) -> optuna.distributions.BaseDistribution:
     return optuna.distributions.FloatDistribution(value, value)
 
 
-def _add_final_trial(
-    study: optuna.Study,
+def _final_trial(
     objective: Objective,
     name: str,
     values: dict[str, Any],
     results: list[MemberResult],
-) -> TrialOutcome:
+) -> tuple[optuna.trial.FrozenTrial, TrialOutcome]:
+    """One re-evaluated candidate as a finished trial (numbered when the recorder writes it)."""
     failed = [r for r in results if r.state != "complete"]
     scores = None if failed else objective.values(results)
     trial = optuna.trial.create_trial(
@@ -398,11 +450,10 @@ def _add_final_trial(
         distributions={k: _fixed(v) for k, v in values.items()},
         user_attrs={"family": name, "members": [member_record(r) for r in results]},
     )
-    study.add_trial(trial)
-    number = study.get_trials(deepcopy=False)[-1].number
     error = failed[0].error if failed else ""
     state = "failed" if failed else "complete"
-    return TrialOutcome(number, values, state, scores, results, name, phase="final", error=error)
+    outcome = TrialOutcome(-1, values, state, scores, results, name, phase="final", error=error)
+    return trial, outcome
 
 
 def _columns(plan: _Plan) -> tuple[list[str], list[str]]:
@@ -417,18 +468,9 @@ def _columns(plan: _Plan) -> tuple[list[str], list[str]]:
     return cols, logs
 
 
-def _static_summary(
-    plan: _Plan, studies: dict[str, optuna.Study], tracker: Tracker
-) -> dict[str, Any]:
+def _static_summary(plan: _Plan, studies: dict[str, optuna.Study]) -> dict[str, Any]:
     """What is fixed when the sweep starts; results.summarize adds the rest."""
     params, log_params = _columns(plan)
-    mlflow = None
-    if tracker.parent_run_id:
-        mlflow = {
-            "uri": tracker.uri,
-            "experiment_id": tracker.experiment_id,
-            "parent_run_id": tracker.parent_run_id,
-        }
     return {
         "title": f"{plan.sweep_name} on {plan.task.name}",
         "sweep": plan.sweep_name,
@@ -443,7 +485,7 @@ def _static_summary(
         "study_name": ", ".join(s.study_name for s in studies.values()),
         "storage": plan.cfg.search.storage,
         "storage_resolved": _absolute_sqlite(plan.cfg.search.storage),
-        "mlflow": mlflow,
+        "mlflow": None,  # filled in once the recorder has opened the parent run
         "engine": plan.engine_name,
         "device": plan.device,
         "duration_s": 0.0,

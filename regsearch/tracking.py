@@ -1,8 +1,9 @@
 """MLflow tracking: one parent run per sweep, one nested child run per trial.
 
 A trial's whole record (params, per-epoch curves, final metrics, tags) is written with one
-``log_batch`` per 1,000 metrics, on a background thread, so tracking never sits on the training
-path: per-value logging on sqlite is ~30× slower (see PERFORMANCE_NOTES.md).
+``log_batch`` per 1,000 metrics: per-value logging on sqlite is ~30× slower (see
+PERFORMANCE_NOTES.md). Writes are synchronous here; a sweep calls them from its recorder
+process (:mod:`regsearch.recorder`), so they never sit on the training path.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,9 +43,6 @@ class NullTracker:
     def log_trial(self, outcome: TrialOutcome) -> None:
         """Record one told trial."""
 
-    def flush(self) -> None:
-        """Wait until every recorded trial is written."""
-
     def finish(
         self,
         status: str,
@@ -56,7 +53,8 @@ class NullTracker:
         """Close the parent run with the sweep's best values."""
 
 
-#: The interface a sweep talks to; NullTracker's methods define it, MlflowTracker fills them in.
+#: The interface the recorder writes through; NullTracker's methods define it, MlflowTracker
+#: fills them in.
 Tracker = NullTracker
 
 
@@ -87,8 +85,6 @@ class MlflowTracker(NullTracker):
             )
         else:
             self.experiment_id = found.experiment_id
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
-        self._pending: list[Future[None]] = []
 
     def start(
         self, run_name: str, params: dict[str, Any], tags: dict[str, str], config_yaml: str
@@ -103,9 +99,6 @@ class MlflowTracker(NullTracker):
         self.client.log_text(self.parent_run_id, config_yaml, "config.yaml")
 
     def log_trial(self, outcome: TrialOutcome) -> None:
-        self._pending.append(self._pool.submit(self._write_trial, outcome))
-
-    def _write_trial(self, outcome: TrialOutcome) -> None:
         from mlflow.entities import Param
 
         assert self.parent_run_id is not None
@@ -129,15 +122,6 @@ class MlflowTracker(NullTracker):
             self.client.log_batch(run_id, metrics=chunk)
         self.client.set_terminated(run_id, STATUS[outcome.state])
 
-    def flush(self) -> None:
-        """Wait until every queued trial is written (a failure is logged, never raised)."""
-        for future in self._pending:
-            try:
-                future.result()
-            except Exception as err:  # a tracking failure must not lose the sweep's results
-                log.warning("MLflow could not record a trial: %s", err)
-        self._pending.clear()
-
     def finish(
         self,
         status: str,
@@ -145,11 +129,9 @@ class MlflowTracker(NullTracker):
         params: dict[str, Any],
         artifacts: Iterable[Path] = (),
     ) -> None:
-        """Wait for queued trials, then close the parent (FINISHED, FAILED or KILLED)."""
+        """Close the parent run (FINISHED, FAILED or KILLED) with the sweep's best values."""
         from mlflow.entities import Metric, Param
 
-        self.flush()
-        self._pool.shutdown(wait=True)
         if self.parent_run_id is None:
             return
         now = int(time.time() * 1000)

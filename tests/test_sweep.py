@@ -185,7 +185,9 @@ def test_ctrl_c_leaves_stores_consistent_and_resume_reaches_n_trials(
     overrides = [
         "+sweep=dropout",
         "progress=false",
-        "train.max_epochs=1000",  # ~0.5 s a trial: the watcher thread gets its turn
+        # ~1 s a trial: trials are persisted by the recorder process, which starts (imports,
+        # opens the stores) while the first trials train; the sweep must outlast that.
+        "train.max_epochs=4000",
         "train.eval_every=50",
         "search.population=1",  # one trial per batch, so the sweep can stop between trials
         f"search.n_trials={n_trials}",

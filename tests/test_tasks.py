@@ -456,3 +456,15 @@ def test_csv_split_is_deterministic_and_seeded(tmp_path: Path) -> None:
     assert_same(load_task(cfg), load_task(cfg))
     other = load_task(CsvTask(name="csv", path=path, target="price", split_seed=1))
     assert not torch.equal(load_task(cfg).y_test, other.y_test)
+
+
+@pytest.mark.parametrize(("n", "noise", "seed"), [(100, 0.3, 0), (401, 0.2, 7), (50, 0.0, 3)])
+def test_moons_points_are_sklearns(n: int, noise: float, seed: int) -> None:
+    from sklearn.datasets import make_moons as sklearn_moons
+
+    from regsearch.tasks.moons import make_moons
+
+    x, y = make_moons(n, noise, seed)
+    x_ref, y_ref = sklearn_moons(n_samples=n, noise=noise, random_state=seed)
+    np.testing.assert_array_equal(x, x_ref)
+    np.testing.assert_array_equal(y, y_ref)

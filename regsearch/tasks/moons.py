@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from regsearch.config import MoonsTask
 from regsearch.tasks.bundle import TaskData, make_bundle, split_indices
 
-__all__ = ["load_moons"]
+__all__ = ["load_moons", "make_moons"]
 
 
 def load_moons(cfg: MoonsTask) -> TaskData:
@@ -25,10 +27,7 @@ def load_moons(cfg: MoonsTask) -> TaskData:
         >>> load_moons(MoonsTask(n_samples=100, n_pool=60)).x_test.shape
         torch.Size([40, 2])
     """
-    # Imported here: sklearn.datasets costs seconds and only this loader needs it.
-    from sklearn.datasets import make_moons
-
-    x, y = make_moons(n_samples=cfg.n_samples, noise=cfg.noise, random_state=cfg.data_seed)
+    x, y = make_moons(cfg.n_samples, cfg.noise, cfg.data_seed)
     x_pool, y_pool = x[: cfg.n_pool], y[: cfg.n_pool]
     train, val = split_indices(cfg.n_pool, cfg.val_fraction, cfg.split_seed)
     splits = {
@@ -39,3 +38,29 @@ def load_moons(cfg: MoonsTask) -> TaskData:
     return make_bundle(
         cfg.name, "classification", splits, standardize=cfg.standardize, feature_names=["x1", "x2"]
     )
+
+
+def make_moons(n_samples: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same points as ``sklearn.datasets.make_moons(n_samples, noise=noise,
+    random_state=seed)``, without importing sklearn.datasets (~1 s, paid by every moons sweep).
+
+    tests/test_tasks.py checks that both give identical arrays.
+    """
+    gen = np.random.RandomState(seed)
+    n_out = n_samples // 2
+    n_in = n_samples - n_out
+    outer = np.linspace(0, np.pi, n_out)
+    inner = np.linspace(0, np.pi, n_in)
+    x = np.vstack(
+        [
+            np.append(np.cos(outer), 1 - np.cos(inner)),
+            np.append(np.sin(outer), 1 - np.sin(inner) - 0.5),
+        ]
+    ).T
+    y = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
+    order = np.arange(n_samples)
+    gen.shuffle(order)  # sklearn.utils.shuffle draws exactly this permutation
+    x, y = x[order], y[order]
+    if noise:
+        x += gen.normal(scale=noise, size=x.shape)
+    return x, y
