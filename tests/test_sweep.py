@@ -255,3 +255,12 @@ def test_cli_runs_a_sweep_and_says_where_results_are(tmp_path: Path) -> None:
     assert f"results: {tmp_path}/baseline-moons/" in out
     assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path}/mlflow.db" in out
     assert "Traceback" not in done.stderr
+
+
+def test_final_seeds_zero_skips_the_re_evaluation(tmp_path: Path, make_config) -> None:
+    cfg, text = make_config(
+        tmp_path, "+sweep=l2", *TINY, "search.n_trials=2", "sweep.final_seeds=0"
+    )
+    result = run_sweep(cfg, text)
+    assert set(result.trials["phase"]) == {"tune"}
+    assert "final" not in result.summary["studies"]

@@ -1,0 +1,165 @@
+"""In-memory working studies, the recorder process and what lands in the durable stores."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import optuna
+import pytest
+
+from regsearch.config import MoonsTask, ParamSpec
+from regsearch.engine.members import Hyperparams, Member, Schedule
+from regsearch.engine.population import train
+from regsearch.models import ModelSpec
+from regsearch.recorder import Recorder, RecorderError
+from regsearch.search.space import SearchSpace, apply_params
+from regsearch.search.study import (
+    WORKER_ATTR,
+    Objective,
+    WorkingStudy,
+    open_study,
+    run_trials,
+)
+from regsearch.sweep import run_sweep
+from regsearch.tasks import load_task
+from tests.conftest import TINY
+
+OBJECTIVE = Objective(("val_loss",), ("minimize",))
+
+
+def _run(working: WorkingStudy, n_trials: int) -> None:
+    """A real tiny study on moons; each batch persisted straight to the durable study."""
+    task = load_task(MoonsTask(n_samples=80, n_pool=60))
+    spec = ModelSpec(2, 1, hidden=(4,))
+    schedule = Schedule(max_epochs=5, eval_every=5)
+    base = Hyperparams(lr=0.1)
+
+    def members(number: int, values: dict[str, float]) -> list[Member]:
+        return [Member(number, 0, apply_params(base, values, 1))]
+
+    run_trials(
+        working,
+        SearchSpace({"l2": ParamSpec(low=1e-4, high=1e-1, log=True)}),
+        n_trials=n_trials,
+        population=2,
+        objective=OBJECTIVE,
+        build_members=members,
+        train=lambda ms, on_epoch: train(task, spec, ms, schedule=schedule, on_epoch=on_epoch),
+        on_batch=lambda trials, _: working.durable.add_trials(trials),
+        family="l2",
+        progress=False,
+    )
+
+
+def test_workers_sharing_a_study_see_each_others_trials_between_batches(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+
+    def worker(seed: int) -> WorkingStudy:
+        durable = open_study(
+            "shared",
+            storage,
+            OBJECTIVE,
+            optuna.samplers.RandomSampler(seed=seed),
+            optuna.pruners.NopPruner(),
+            resume=True,
+            must_be_new=False,
+        )
+        return WorkingStudy(
+            durable, optuna.samplers.TPESampler(seed=seed), optuna.pruners.NopPruner()
+        )
+
+    a, b = worker(0), worker(1)
+    _run(a, 4)
+    _run(b, 8)  # b opened before a ran: it pulls a's 4 trials, then adds 4
+    _run(a, 12)  # a pulls b's 4, then adds 4
+    durable = optuna.load_study(study_name="shared", storage=storage)
+    assert len(durable.trials) == 12, "no trial persisted twice, none lost"
+    by_worker = [t.user_attrs[WORKER_ATTR] for t in durable.trials]
+    assert by_worker.count(a.worker) == 8
+    assert by_worker.count(b.worker) == 4
+    assert len(a.study.trials) == 12  # the sampler saw every trial, its own and b's
+    assert sorted(t.params["l2"] for t in a.study.trials) == sorted(
+        t.params["l2"] for t in durable.trials
+    )
+
+
+def test_mlflow_child_runs_carry_the_durable_trial_numbers(tmp_path: Path, make_config) -> None:
+    from mlflow.tracking import MlflowClient
+
+    cfg, text = make_config(
+        tmp_path, "+sweep=l2", *TINY, "report=false", "search.n_trials=6", "search.population=4"
+    )
+    result = run_sweep(cfg, text)
+    study = optuna.load_study(
+        study_name=result.study_names[0], storage=f"sqlite:///{tmp_path}/optuna.db"
+    )
+    durable = {t.number: t for t in study.trials}
+    mlflow = result.summary["mlflow"]
+    runs = MlflowClient(mlflow["uri"]).search_runs(
+        [mlflow["experiment_id"]],
+        f"tags.mlflow.parentRunId = '{mlflow['parent_run_id']}' and tags.regsearch.phase = 'tune'",
+    )
+    assert len(runs) == 6
+    for run in runs:
+        trial = durable[int(run.data.tags["optuna.trial_number"])]
+        assert float(run.data.params["l2"]) == pytest.approx(trial.params["l2"])
+    assert result.summary["recorded_trials"] == 6 + 2  # 6 tuned + best and baseline re-run
+    assert result.summary["timings"]["train"] > 0
+
+
+def test_a_recorder_that_cannot_write_a_trial_says_so(tmp_path: Path) -> None:
+    recorder = Recorder(f"sqlite:///{tmp_path}/optuna.db", None)
+    try:
+        optuna.create_study(study_name="exists", storage=f"sqlite:///{tmp_path}/optuna.db")
+        trial = optuna.trial.create_trial(value=1.0)
+        from regsearch.search.study import TrialOutcome
+
+        recorder.record(
+            "no-such-study", [(trial, TrialOutcome(-1, {}, "complete", [1.0], [], "x"))]
+        )
+        with pytest.raises(RecorderError, match="no-such-study"):
+            recorder.flush()
+    finally:
+        recorder.close()
+
+
+def test_a_dead_recorder_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    recorder = Recorder(f"sqlite:///{tmp_path}/optuna.db", None)
+    recorder._process.kill()
+    recorder._process.join()
+    with pytest.raises(RecorderError, match="exited"):
+        recorder.flush()
+    recorder.close()
+
+
+@pytest.mark.slow
+def test_a_plain_script_without_a_main_guard_can_run_a_sweep(tmp_path: Path) -> None:
+    """The recorder is spawned without re-running the caller's script."""
+    script = tmp_path / "sweep_me.py"
+    overrides = [*TINY, "+sweep=l2", "search.n_trials=2", f"paths.root={tmp_path}"]
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from hydra import compose, initialize_config_dir
+            from omegaconf import OmegaConf
+            from regsearch.__main__ import CONF_DIR
+            from regsearch.config import validate
+            from regsearch.sweep import run_sweep
+
+            print("script body ran")
+            with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+                cfg = compose("config", overrides={overrides!r})
+            result = run_sweep(validate(cfg), OmegaConf.to_yaml(cfg, resolve=True))
+            print("trials", result.summary["n_trials"])
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("script body ran") == 1
+    assert "trials 2" in done.stdout
