@@ -7,11 +7,17 @@ Hydra multirun launcher: the parent asks/tells Optuna and each trial runs the re
 in a fresh Python process (imports included).
 
     python benchmarks/bench_sweep.py                       # 64 trials × 5,000 steps, all modes
+    python benchmarks/bench_sweep.py --population 16,32,64  # one population row per batch size
     python benchmarks/bench_sweep.py --trials 16 --steps 1000 --modes population,reference
     python benchmarks/bench_sweep.py --scaling 100,500,1000,2000 --steps 200 --modes population
 
 Prints one table (trials/s, wall, speedup vs reference and vs process, best val loss, peak RSS,
-bookkeeping share) and, with --scaling, time per trial against the number of trials.
+bookkeeping share, share of wall outside training) and, with --scaling, time per trial against
+the number of trials. Bookkeeping is what the sweep's own clock (summary.json ``timings``)
+counts on its critical path: sampler, tell, pulling other workers' trials, handing batches to
+the recorder, opening the stores and waiting for the recorder at the end. The product modes
+skip the final re-evaluation phase (``sweep.final_seeds=0``) so every mode trains the same 64
+trials.
 """
 
 from __future__ import annotations
@@ -218,26 +224,36 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5000, help="full-batch steps per trial")
     parser.add_argument("--eval-every", type=int, default=0, help="0 = steps // 20")
-    parser.add_argument("--population", type=int, default=64, help="trials per population batch")
+    parser.add_argument(
+        "--population",
+        default="32",
+        help="trials per population batch; a comma list gives one population row each",
+    )
     parser.add_argument("--modes", default="population,reference,process")
     parser.add_argument("--scaling", default="", help="e.g. 100,500,1000,2000 (population mode)")
     args = parser.parse_args()
     eval_every = args.eval_every or max(1, args.steps // 20)
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     rows = []
+    populations = [int(p) for p in args.population.split(",")]
     for mode in args.modes.split(","):
         print(f"running {mode} ...", file=sys.stderr, flush=True)
         if mode == "process":
             with tempfile.TemporaryDirectory() as tmp:
                 rows.append(run_processes(args.trials, args.steps, eval_every, Path(tmp)))
+        elif mode == "population":
+            for size in populations:
+                row = _fresh(mode, args.trials, args.steps, eval_every, size)
+                row.mode = f"pop/{size}"
+                rows.append(row)
         else:
-            rows.append(_fresh(mode, args.trials, args.steps, eval_every, args.population))
+            rows.append(_fresh(mode, args.trials, args.steps, eval_every, 1))
     if rows:
         print_table(rows)
     if args.scaling:
         print("\nscaling (population engine, time per trial):")
         for n in (int(v) for v in args.scaling.split(",")):
-            row = _fresh("population", n, args.steps, eval_every, args.population)
+            row = _fresh("population", n, args.steps, eval_every, populations[0])
             per_trial = row.wall_s / n * 1000
             print(
                 f"  {n:>5} trials: {per_trial:8.1f} ms/trial  bookkeeping {row.bookkeeping:.0%}"
