@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -107,6 +108,9 @@ def test_mlflow_child_runs_carry_the_durable_trial_numbers(tmp_path: Path, make_
         trial = durable[int(run.data.tags["optuna.trial_number"])]
         assert float(run.data.params["l2"]) == pytest.approx(trial.params["l2"])
     assert result.summary["recorded_trials"] == 6 + 2  # 6 tuned + best and baseline re-run
+    for db in ("mlflow.db", "optuna.db"):  # the recorder writes in WAL mode
+        with sqlite3.connect(tmp_path / db) as con:
+            assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert result.summary["timings"]["train"] > 0
 
 
