@@ -127,6 +127,7 @@ def _validate_or_exit(cfg: DictConfig, check_files: bool) -> None:
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=None)
 def _job(cfg: DictConfig) -> None:
     from regsearch.console import print_summary
+    from regsearch.recorder import RecorderError
     from regsearch.sweep import run_sweep
 
     _validate_or_exit(cfg, check_files=True)
@@ -135,6 +136,10 @@ def _job(cfg: DictConfig) -> None:
         result = run_sweep(typed, OmegaConf.to_yaml(cfg, resolve=True))
     except ConfigError as err:
         _fail(str(err))
+    except RecorderError as err:
+        # One line instead of a traceback through the recorder's queue.
+        print(f"regsearch: {err}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt as stop:
         study = stop.args[0] if stop.args else "<study>"
         print(

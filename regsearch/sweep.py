@@ -24,7 +24,7 @@ from regsearch.clock import Clock
 from regsearch.config import ConfigError, FamilyConfig, RegsearchConfig, SearchConfig
 from regsearch.engine import Hyperparams, Member, MemberResult, OnEpoch, Schedule, resolve_engine
 from regsearch.models import ModelSpec
-from regsearch.recorder import Recorder, TrackingTarget
+from regsearch.recorder import Recorder, RecorderError, TrackingTarget
 from regsearch.results import curves_frame, studies_phases, summarize, trials_frame
 from regsearch.search.space import SearchSpace, apply_params, base_hparams
 from regsearch.search.study import (
@@ -231,10 +231,13 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
     (run_dir / "config.yaml").write_text(config_yaml)
     # Everything that can be refused was checked above; from here on both stores are written,
     # by the recorder process, while this one trains.
+    static = _static_summary(plan, studies)
+    _write_json(run_dir / "summary.json", {**static, "partial": True})
+    parent_params = _flat_params(config_yaml)
     recorder = Recorder(cfg.search.storage, _tracking_target(cfg, plan))
-    recorder.start(
+    recorder.start(  # only queued: nothing here can fail before the try below closes it
         run_name=f"{plan.sweep_name}-{plan.task.name}-{stamp}",
-        params=_flat_params(config_yaml),
+        params=parent_params,
         tags={
             "regsearch.sweep": plan.sweep_name,
             "regsearch.study": base_name,
@@ -242,8 +245,6 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
         },
         config_yaml=config_yaml,
     )
-    static = _static_summary(plan, studies)
-    _write_json(run_dir / "summary.json", {**static, "partial": True})
     start = time.perf_counter()
     status, interrupted = "FAILED", False
     result: SweepResult | None = None
@@ -256,8 +257,12 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
             status = "FINISHED"
         except KeyboardInterrupt:
             status, interrupted = "KILLED", True
-        with clock("recorder_wait"):
-            state = recorder.flush()  # the outputs are read back from the stores
+        try:
+            with clock("recorder_wait"):
+                state = recorder.flush()  # the outputs are read back from the stores
+        except RecorderError:
+            status = "FAILED"
+            raise
         static["mlflow"] = _mlflow_block(recorder)
         static["duration_s"] = round(time.perf_counter() - start, 2)
         static["timings"] = clock.totals()
@@ -272,6 +277,8 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
                 params=(best or {}).get("params") or {},
                 artifacts=[run_dir / "report.html", run_dir / "trials.csv"],
             )
+        except RecorderError as err:
+            log.warning("%s", err)  # already raised by the flush above, or MLflow-only
         finally:
             recorder.close()
     if interrupted:

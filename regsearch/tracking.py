@@ -25,7 +25,8 @@ __all__ = ["MlflowTracker", "NullTracker", "Tracker", "curve_means"]
 log = logging.getLogger(__name__)
 
 STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}
-MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100  # MLflow's log_batch limits
+# MLflow's log_batch limits (MAX_METRICS also bounds metrics + params + tags in one call).
+MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 
 
 class NullTracker:
@@ -116,10 +117,14 @@ class MlflowTracker(NullTracker):
         run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
         params = [Param(k, _param_text(v)) for k, v in outcome.params.items()]
         metrics = _trial_metrics(outcome)
-        for chunk in _chunks(params, MAX_PARAMS):
-            self.client.log_batch(run_id, params=chunk)
-        for chunk in _chunks(metrics, MAX_METRICS):
-            self.client.log_batch(run_id, metrics=chunk)
+        if len(params) <= MAX_PARAMS and len(params) + len(metrics) <= MAX_METRICS:
+            # The usual case: one transaction for the whole record (~4 ms less per trial).
+            self.client.log_batch(run_id, metrics=metrics, params=params)
+        else:
+            for chunk in _chunks(params, MAX_PARAMS):
+                self.client.log_batch(run_id, params=chunk)
+            for chunk in _chunks(metrics, MAX_METRICS):
+                self.client.log_batch(run_id, metrics=chunk)
         self.client.set_terminated(run_id, STATUS[outcome.state])
 
     def finish(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -264,3 +265,24 @@ def test_final_seeds_zero_skips_the_re_evaluation(tmp_path: Path, make_config) -
     result = run_sweep(cfg, text)
     assert set(result.trials["phase"]) == {"tune"}
     assert "final" not in result.summary["studies"]
+
+
+@pytest.mark.slow
+def test_hydra_multirun_runs_one_sweep_per_job(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "regsearch",
+        "-m",
+        "+sweep=l2",
+        "task=moons,wine",
+        f"paths.root={tmp_path}",
+        *TINY,
+        "search.n_trials=2",
+    ]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for task in ("moons", "wine"):
+        (run_dir,) = (tmp_path / f"l2-{task}").iterdir()
+        assert (run_dir / "report.html").exists()
+        assert json.loads((run_dir / "summary.json").read_text())["n_trials"] == 2

@@ -286,7 +286,8 @@ class WorkingStudy:
         return self.study.study_name
 
     def pull(self) -> int:
-        """Copy in trials other workers finished since the last pull; returns how many."""
+        """Copy in trials other workers finished since the last pull; returns how many count
+        toward ``n_trials`` (interrupted ones do not)."""
         total = self.durable._storage.get_n_trials(self.durable._study_id)
         if total <= len(self._seen) + self._sent:
             return 0  # nothing new (a cheap COUNT instead of reading every trial)
@@ -305,7 +306,7 @@ class WorkingStudy:
         first = len(self.study.get_trials(deepcopy=False))
         self.study.add_trials(new)
         self._handed.update(range(first, first + len(new)))  # not ours: never handed over
-        return len(new)
+        return sum(1 for t in new if not t.user_attrs.get("interrupted"))
 
     def handover(self) -> list[FrozenTrial]:
         """This process's finished trials not handed over yet, in order, stamped with the worker."""
