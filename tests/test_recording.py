@@ -167,3 +167,29 @@ def test_a_plain_script_without_a_main_guard_can_run_a_sweep(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("script body ran") == 1
     assert "trials 2" in done.stdout
+
+
+def test_a_trial_with_more_metrics_than_one_mlflow_batch_keeps_every_point(
+    tmp_path: Path, make_config
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    cfg, text = make_config(
+        tmp_path,
+        "+sweep=l2",
+        *TINY,
+        "train.max_epochs=200",
+        "train.eval_every=1",  # 200 evaluations × 6 curves: over log_batch's 1,000 metrics
+        "report=false",
+        "search.n_trials=1",
+        "sweep.final_seeds=0",
+    )
+    result = run_sweep(cfg, text)
+    mlflow = result.summary["mlflow"]
+    client = MlflowClient(mlflow["uri"])
+    (run,) = client.search_runs(
+        [mlflow["experiment_id"]], f"tags.mlflow.parentRunId = '{mlflow['parent_run_id']}'"
+    )
+    history = client.get_metric_history(run.info.run_id, "gap_acc")
+    assert [m.step for m in history] == list(range(1, 201))
+    assert "l2" in run.data.params
