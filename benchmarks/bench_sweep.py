@@ -49,6 +49,7 @@ class Row:
     best_val_loss: float
     peak_rss_mb: float
     bookkeeping_s: float  # sampler + Optuna storage + MLflow time on the sweep's critical path
+    timings: dict[str, float] | None = None  # the sweep's own clock (summary.json)
 
     @property
     def trials_per_s(self) -> float:
@@ -133,6 +134,7 @@ def run_product(
         float(complete["val_loss"].min()),
         _peak_rss_mb(),
         sum(float(timings.get(k, 0.0)) for k in kinds),
+        timings,
     )
 
 
@@ -215,6 +217,11 @@ def print_table(rows: list[Row]) -> None:
             f"{vs_proc:>9}{r.best_val_loss:>10.4f}{r.peak_rss_mb:>9.0f}{r.bookkeeping:>10.1%}"
             f"{r.outside_training:>11.1%}"
         )
+    print("\nwhere the product modes' wall time goes (seconds, the sweep's own clock):")
+    for r in rows:
+        if r.timings:
+            parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.timings.items()))
+            print(f"  {r.mode:<10} wall {r.wall_s:.2f}: {parts}")
 
 
 def main() -> None:

@@ -30,7 +30,6 @@ from regsearch.search.space import SearchSpace, apply_params, base_hparams
 from regsearch.search.study import (
     Objective,
     TrialOutcome,
-    WorkingStudy,
     enqueue_grid,
     get_storage,
     make_pruner,
@@ -39,6 +38,7 @@ from regsearch.search.study import (
     open_study,
     run_trials,
 )
+from regsearch.search.working import WorkingStudy
 from regsearch.tasks import TaskData, load_task
 
 __all__ = ["SweepResult", "run_sweep"]

@@ -17,13 +17,8 @@ from regsearch.engine.population import train
 from regsearch.models import ModelSpec
 from regsearch.recorder import Recorder, RecorderError
 from regsearch.search.space import SearchSpace, apply_params
-from regsearch.search.study import (
-    WORKER_ATTR,
-    Objective,
-    WorkingStudy,
-    open_study,
-    run_trials,
-)
+from regsearch.search.study import Objective, TrialOutcome, open_study, run_trials
+from regsearch.search.working import WORKER_ATTR, WorkingStudy
 from regsearch.sweep import run_sweep
 from regsearch.tasks import load_task
 from tests.conftest import TINY
@@ -119,8 +114,6 @@ def test_a_recorder_that_cannot_write_a_trial_says_so(tmp_path: Path) -> None:
     try:
         optuna.create_study(study_name="exists", storage=f"sqlite:///{tmp_path}/optuna.db")
         trial = optuna.trial.create_trial(value=1.0)
-        from regsearch.search.study import TrialOutcome
-
         recorder.record(
             "no-such-study", [(trial, TrialOutcome(-1, {}, "complete", [1.0], [], "x"))]
         )
