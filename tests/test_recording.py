@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import optuna
@@ -186,3 +187,46 @@ def test_a_trial_with_more_metrics_than_one_mlflow_batch_keeps_every_point(
     history = client.get_metric_history(run.info.run_id, "gap_acc")
     assert [m.step for m in history] == list(range(1, 201))
     assert "l2" in run.data.params
+
+
+@pytest.mark.slow
+def test_two_cli_workers_share_one_study(tmp_path: Path) -> None:
+    n_trials, population = 16, 2
+    base = [
+        sys.executable,
+        "-m",
+        "regsearch",
+        "+sweep=l2",
+        f"paths.root={tmp_path}",
+        *TINY,
+        "train.max_epochs=3000",  # ~0.5 s a batch: the workers' runs overlap
+        "report=false",
+        "sweep.final_seeds=0",
+        f"search.n_trials={n_trials}",
+        f"search.population={population}",
+        "search.study_name=shared",
+    ]
+    first = subprocess.Popen(base, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = tmp_path / "optuna.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the second worker resumes, so the study must exist
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+                if con.execute("select count(*) from studies").fetchone()[0]:
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.1)
+    second = subprocess.run(
+        [*base, "search.resume=true"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    _, first_err = first.communicate(timeout=300)
+    assert first.returncode == 0, first_err.decode()[-3000:]
+    assert second.returncode == 0, second.stderr[-3000:]
+    study = optuna.load_study(study_name="shared", storage=f"sqlite:///{db}")
+    # Each worker may finish the batch it was training, and sees the other's trials once they
+    # are written, so the total can pass n_trials a little, but the work was shared.
+    assert n_trials <= len(study.trials) < 2 * n_trials
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    workers = {t.user_attrs[WORKER_ATTR] for t in study.trials}
+    assert len(workers) == 2, "both workers contributed trials"
