@@ -7,6 +7,7 @@ stays testable on its own. The Hydra entry point (``regsearch.__main__``) calls
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -277,10 +278,8 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
                 params=(best or {}).get("params") or {},
                 artifacts=[run_dir / "report.html", run_dir / "trials.csv"],
             )
-        except RecorderError as err:
+        except RecorderError as err:  # finish() stops the recorder either way
             log.warning("%s", err)  # already raised by the flush above, or MLflow-only
-        finally:
-            recorder.close()
     if interrupted:
         raise KeyboardInterrupt(base_name)
     assert result is not None
@@ -337,16 +336,6 @@ def _tune(plan: _Plan, studies: dict[str, WorkingStudy], recorder: Recorder, clo
     search = plan.cfg.search
     seeds = [plan.cfg.seed + r for r in range(search.repeats)]
     for family, fam in plan.families.items():
-        name = studies[family].name
-
-        def persist(
-            trials: list[optuna.trial.FrozenTrial],
-            outcomes: list[TrialOutcome],
-            name: str = name,
-        ) -> None:
-            by_number = {o.number: o for o in outcomes}
-            recorder.record(name, [(t, by_number[t.number]) for t in trials])
-
         run_trials(
             studies[family],
             SearchSpace(dict(fam.params)),
@@ -355,7 +344,7 @@ def _tune(plan: _Plan, studies: dict[str, WorkingStudy], recorder: Recorder, clo
             objective=plan.objective,
             build_members=lambda n, v: plan.members(n, v, seeds),
             train=plan.train,
-            on_batch=persist,
+            on_batch=functools.partial(recorder.record, studies[family].name),
             family=family,
             pruning=search.pruner != "none",
             report_every=search.report_every,

@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MlflowTracker", "NullTracker", "Tracker", "curve_means"]
 
-log = logging.getLogger(__name__)
-
 STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}
 # MLflow's log_batch limits (MAX_METRICS also bounds metrics + params + tags in one call).
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100

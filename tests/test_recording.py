@@ -45,7 +45,7 @@ def _run(working: WorkingStudy, n_trials: int) -> None:
         objective=OBJECTIVE,
         build_members=members,
         train=lambda ms, on_epoch: train(task, spec, ms, schedule=schedule, on_epoch=on_epoch),
-        on_batch=lambda trials, _: working.durable.add_trials(trials),
+        on_batch=lambda pairs: working.durable.add_trials([trial for trial, _ in pairs]),
         family="l2",
         progress=False,
     )

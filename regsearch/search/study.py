@@ -292,7 +292,7 @@ def run_trials(
     objective: Objective,
     build_members: MembersFn,
     train: TrainFn,
-    on_batch: Callable[[list[FrozenTrial], list[TrialOutcome]], None],
+    on_batch: Callable[[list[tuple[FrozenTrial, TrialOutcome]]], None],
     family: str,
     pruning: bool = False,
     report_every: int = 1,
@@ -302,8 +302,8 @@ def run_trials(
 ) -> list[TrialOutcome]:
     """Ask, train and tell until the study holds ``n_trials`` finished trials.
 
-    After each batch ``on_batch`` gets the batch's finished trials (for the durable storage) and
-    their outcomes (for tracking). ``clock`` collects seconds spent in ``sampler`` (ask and
+    After each batch ``on_batch`` gets the batch's finished trials (for the durable storage),
+    each with its outcome (for tracking). ``clock`` collects seconds spent in ``sampler`` (ask and
     suggest), ``train``, ``tell``, ``sync`` (pulling other workers' trials) and ``handover``.
     A KeyboardInterrupt drops the trials in flight (they are never persisted, so a resume
     redoes them) and is re-raised.
@@ -343,7 +343,8 @@ def run_trials(
                 clock,
             )
             with clock("handover"):
-                on_batch(working.handover(), told)
+                by_number = {o.number: o for o in told}
+                on_batch([(t, by_number[t.number]) for t in working.handover()])
             for outcome in told:
                 outcomes.append(outcome)
                 done += 1
