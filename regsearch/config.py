@@ -24,6 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 __all__ = [
+    "AUTO_CV_ROWS",
+    "AUTO_FOLDS",
     "TASK_SCHEMAS",
     "ConfigError",
     "ModelConfig",
@@ -32,6 +34,7 @@ __all__ = [
     "SearchConfig",
     "SweepConfig",
     "TrainConfig",
+    "cv_folds",
     "schema_keys",
     "unknown_key_message",
     "validate",
@@ -50,6 +53,9 @@ PARAM_TYPES = ("float", "int", "categorical")
 TASK_KINDS = ("auto", "classification", "regression")
 IMPUTE = ("none", "mean", "median")
 PIXEL_SCALES = ("unit", "symmetric", "standardize")
+#: search.cv=auto cross-validates pools smaller than this many rows, with AUTO_FOLDS folds.
+AUTO_CV_ROWS = 2000
+AUTO_FOLDS = 5
 #: Names a sweep may search; each maps onto one field of a member's hyperparameters.
 SEARCHABLE = (
     "l1",
@@ -132,6 +138,9 @@ class Linear12Task(TaskConfig):
 @dataclass
 class SklearnTask(TaskConfig):
     test_fraction: float = 0.2  # share of all rows kept aside as the test set
+    # Regression: z-score the target with training statistics (losses are then in units of
+    # the target's variance; the original units are reported beside them).
+    standardize_target: bool = True
 
 
 @dataclass
@@ -151,6 +160,7 @@ class CsvTask(TaskConfig):
     kind: str = "auto"  # auto | classification | regression
     impute: str = "none"  # none: missing values are an error; mean | median (mode for text)
     test_fraction: float = 0.2
+    standardize_target: bool = True  # regression: z-score the target with training statistics
 
 
 #: Schema per task name; tasks with the same loader share one schema.
@@ -240,6 +250,11 @@ class SweepConfig:
     # Fixed named settings trained side by side on final_seeds seeds, nothing tuned (the
     # reference experiments), e.g. {none: {}, l2: {l2: 0.7}, dropout: {dropout: 0.3}}.
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Fair comparison: search the learning rate in every family and tune the baseline (lr
+    # only) on the same budget, so no arm is compared at a setting tuned for none.
+    tune_lr: bool = False
+    # Range of the tuned lr, as factors of train.lr (log scale).
+    lr_range: list[float] = field(default_factory=lambda: [0.1, 3.0])
 
 
 @dataclass
@@ -257,6 +272,10 @@ class SearchConfig:
     n_startup_trials: int = 5  # random trials before TPE/median pruning start
     grid_points: int = 4  # values per float/int param for sampler=grid without a grid list
     report_every: int = 1  # evaluations between reports to the pruner
+    # Cross-validation of every tuning trial and final candidate: auto (= AUTO_FOLDS folds when
+    # the train+validation pool has fewer than AUTO_CV_ROWS rows, else the holdout split),
+    # 0 (holdout: train/validation split) or K >= 2 folds (stratified for classification).
+    cv: str = "auto"
 
 
 @dataclass
@@ -304,6 +323,8 @@ class _SweepNode:
     families: dict[str, Any] = field(default_factory=dict)
     final_seeds: int = 5
     settings: dict[str, Any] = field(default_factory=dict)
+    tune_lr: bool = False
+    lr_range: list[float] = field(default_factory=lambda: [0.1, 3.0])
 
 
 def register_configs() -> None:
@@ -601,8 +622,16 @@ def _check_search(search: SearchConfig, sweep: SweepConfig | None) -> None:
             "search.sampler=nsga2 optimizes two (val metric and gap); use search.pruner=none"
         )
     _check(bool(search.storage), "search.storage", search.storage, "an Optuna storage URL")
+    cv_folds(search.cv, pool_rows=0)  # the form only; the pool size is known once data loads
     if sweep is None:
         return
+    lo_hi = list(sweep.lr_range)
+    _check(
+        len(lo_hi) == 2 and 0 < lo_hi[0] < lo_hi[1] and all(map(math.isfinite, lo_hi)),
+        "sweep.lr_range",
+        lo_hi,
+        "two factors of train.lr, 0 < low < high",
+    )
     specs = dict(sweep.params)
     for family, fam in sweep.families.items():
         _check(fam.n_trials >= 1, f"sweep.families.{family}.n_trials", fam.n_trials, "must be >= 1")
@@ -631,6 +660,24 @@ def _check_search(search: SearchConfig, sweep: SweepConfig | None) -> None:
             base = _check_param_name(key, ParamSpec())
             text = _PARAM_BOUNDS.get(base, (0, 0, False, ">= 0"))[3]
             _check(_in_bounds(base, value), key, value, f"{name} must be {text}")
+
+
+def cv_folds(value: str, pool_rows: int) -> int:
+    """Folds for ``search.cv`` (0 = the holdout split) given the train+validation pool size.
+
+    Raises:
+        ConfigError: ``value`` is not auto, 0 or an integer K >= 2.
+
+    Example:
+        >>> cv_folds("auto", 200), cv_folds("auto", 5000), cv_folds("3", 200), cv_folds("0", 9)
+        (5, 0, 3, 0)
+    """
+    text = str(value).strip().lower()
+    if text == "auto":
+        return AUTO_FOLDS if pool_rows < AUTO_CV_ROWS else 0
+    allowed = "allowed: auto, 0 (holdout split) or a number of folds >= 2"
+    _check(text.isdigit() and int(text) != 1, "search.cv", value, allowed)
+    return int(text)
 
 
 def validate(cfg: DictConfig, *, check_files: bool = True) -> RegsearchConfig:

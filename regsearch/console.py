@@ -5,7 +5,15 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from regsearch.comparison import Comparison, compare, format_estimate, format_p
+from regsearch.comparison import (
+    Candidate,
+    Comparison,
+    Difference,
+    compare_sweep,
+    format_estimate,
+    format_p,
+)
+from regsearch.comparison.formatting import signed
 from regsearch.sweep import SweepResult
 
 __all__ = ["comparison_lines", "print_summary", "summary_lines"]
@@ -63,43 +71,69 @@ def summary_lines(result: SweepResult) -> list[str]:
     lines.append(f"study:   {', '.join(result.study_names)} in {s['storage']}")
     if s.get("mlflow"):
         lines.append(f"browse:  mlflow ui --backend-store-uri {s['mlflow']['uri']}")
-    kind, searched = s.get("kind", "regression"), list(s.get("params") or [])
-    found = compare(result.trials, kind, searched) if not result.trials.empty else None
+    found = compare_sweep(result.trials, s) if not result.trials.empty else None
     if found is not None:
         lines += comparison_lines(found)
     return lines
 
 
 def comparison_lines(comparison: Comparison) -> list[str]:
-    """The verdict and a compact per-candidate table (test metric and gap, mean ± 95% CI).
+    """The verdict first, then a compact per-candidate table of the decision.
+
+    Columns: pairs, the decision metric (mean ± 95% CI over seeds), Δ vs the baseline and its
+    Holm-adjusted p, the probability of improvement, Δtrain and Δgap with the gap diagnosis,
+    and whether the test split agrees.
 
     Example:
         >>> print("\n".join(comparison_lines(compare(trials, "classification"))))  # doctest: +SKIP
-        verdict: dropout (dropout=0.19) cut the accuracy gap from 0.048 to 0.015 (...)
-          candidate       seeds  test_acc         gap_acc          Δ gap vs baseline
-          baseline            5  0.828 ± 0.016    0.048 ± 0.011
-          dropout *           5  0.812 ± 0.01     0.0147 ± 0.021   -0.033 (p=0.0075)
+        verdict: dropout (dropout=0.3) beat baseline on val_loss by -0.04 [-0.05, -0.03] (...)
+          candidate   pairs  val_loss        Δ val_loss  Holm p   P(better)  Δtrain  Δgap  ...
+          baseline        5  0.52 ± 0.02
+          dropout *       5  0.48 ± 0.02     -0.04       p=0.003  1          +0.01   -0.03 ...
     """
-    b = comparison.basis
-    gap_key = f"gap_{b}"
-    names = [c.name + (" *" if c.name == comparison.winner else "") for c in comparison.candidates]
-    width = max(len("candidate"), *(len(n) for n in names))
-    head = f"  {'candidate':<{width}}  seeds  {'test_' + b:<16} {gap_key:<16} Δ gap vs baseline"
-    lines = [f"verdict: {comparison.verdict}", head]
-    for name, cand in zip(names, comparison.candidates, strict=True):
-        diff = cand.vs_baseline.get(gap_key)
-        delta = ""
-        if diff is not None:
-            p = format_p(diff.p_value)
-            delta = f"{diff.mean:+.2g}" + (f" ({p})" if p else "")
-        lines.append(
-            f"  {name:<{width}}  {cand.n_seeds:>5}  "
-            f"{format_estimate(cand.metrics.get(f'test_{b}')):<16} "
-            f"{format_estimate(cand.metrics.get(gap_key)):<16} {delta}".rstrip()
-        )
+    m, b = comparison.metric, comparison.basis
+    first, *rest = comparison.verdict.splitlines()  # a constant-predictor warning comes first
+    rows = [_row(comparison, c) for c in comparison.candidates]
+    head = ["candidate", "pairs", m, f"Δ {m}", "Holm p", "P(better)", f"Δtrain_{b}"]
+    head += [f"Δgap_{b}", "diagnosis", "test"]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = [f"verdict: {first}", *(f"  {line}" for line in rest), _join(head, widths)]
+    lines += [_join(r, widths) for r in rows]
     if comparison.winner:
-        lines.append("  * winner, chosen on validation data (see the report for the rule)")
+        lines.append(f"  * winner on {m}, Holm-adjusted α={comparison.alpha} (rule in the report)")
     return lines
+
+
+def _row(comparison: Comparison, cand: Candidate) -> list[str]:
+    m, b = comparison.metric, comparison.basis
+    d = cand.vs_baseline
+    name = cand.name + (" *" if cand.name == comparison.winner else "")
+    p_improve = "" if cand.p_improve is None else f"{cand.p_improve:.2g}"
+    diff = d.get(m)
+    return [
+        name,
+        str(cand.n_pairs),
+        format_estimate(cand.metrics.get(m)),
+        "" if diff is None else signed(diff.mean),
+        format_p(cand.p_adjusted),
+        p_improve,
+        _delta(d.get(f"train_{b}")),
+        _delta(d.get(f"gap_{b}")),
+        cand.diagnosis,
+        "" if cand.test is None else cand.test.status,
+    ]
+
+
+def _delta(diff: Difference | None) -> str:
+    return "" if diff is None else signed(diff.mean)
+
+
+def _join(cells: list[str], widths: list[int]) -> str:
+    text = "  ".join(
+        f"{c:<{w}}" if i != 1 else f"{c:>{w}}"
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    )
+    return ("  " + text).rstrip()
 
 
 def print_summary(result: SweepResult, stream: TextIO | None = None) -> None:

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 
 __all__ = [
     "METRIC_COLUMNS",
+    "ORIGINAL_UNITS",
     "SweepData",
     "best_trial",
     "curves_frame",
@@ -48,6 +49,8 @@ METRIC_COLUMNS = [
     "weight_norm",
     "sparsity",
 ]
+#: Regression on a z-scored target: the losses in the target's original units as well.
+ORIGINAL_UNITS = ["train_loss_orig", "val_loss_orig", "test_loss_orig"]
 
 
 def trials_frame(
@@ -55,9 +58,11 @@ def trials_frame(
 ) -> pd.DataFrame:
     """One row per member of every finished trial of ``studies`` ((study, phase) pairs).
 
-    Columns: ``trial, seed, state, family, phase``, one per searched parameter (NaN where a
-    parameter did not exist in that trial, e.g. a magnitude whose flag was off), the final
-    metrics of :data:`METRIC_COLUMNS` and ``duration_s``. Interrupted trials are left out.
+    Columns: ``trial, seed, fold, state, family, phase``, one per searched parameter (NaN where
+    a parameter did not exist in that trial, e.g. a magnitude whose flag was off), the final
+    metrics of :data:`METRIC_COLUMNS` (and :data:`ORIGINAL_UNITS` where recorded) and
+    ``duration_s``. ``fold`` is the cross-validation fold, -1 for the holdout split or a refit
+    on the whole train+validation pool. Interrupted trials are left out.
     """
     rows: list[dict[str, Any]] = []
     for study, phase in studies:
@@ -68,18 +73,20 @@ def trials_frame(
                 row = {
                     "trial": trial.number,
                     "seed": record.get("seed"),
+                    "fold": record.get("fold", -1),
                     "state": record.get("state", STATES[trial.state]),
                     "family": trial.user_attrs.get("family", ""),
                     "phase": phase,
                 }
                 row.update({p: trial.params.get(p, np.nan) for p in params})
-                row.update({m: record.get(m, np.nan) for m in METRIC_COLUMNS})
+                row.update({m: record.get(m, np.nan) for m in (*METRIC_COLUMNS, *ORIGINAL_UNITS)})
                 row["duration_s"] = record.get("duration_s", np.nan)
                 if record["state"] == "complete" and STATES[trial.state] == "pruned":
                     row["state"] = "pruned"  # repeats of a pruned trial stop with it
                 rows.append(row)
     metrics = [m for m in METRIC_COLUMNS if classification or not m.endswith("_acc")]
-    columns = ["trial", "seed", "state", "family", "phase", *params, *metrics, "duration_s"]
+    metrics += [m for m in ORIGINAL_UNITS if any(r[m] is not None and r[m] == r[m] for r in rows)]
+    columns = ["trial", "seed", "fold", "state", "family", "phase", *params, *metrics, "duration_s"]
     frame = pd.DataFrame(rows, columns=columns)
     for col in (*metrics, "duration_s"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
@@ -119,7 +126,7 @@ def curves_frame(
 ) -> pd.DataFrame:
     """Per-epoch curves in long form: one row per member and evaluated epoch.
 
-    Columns: ``trial, seed, family, phase, state, epoch, train_loss, val_loss, gap_loss`` (+
+    Columns: ``trial, seed, fold, family, phase, state, epoch, train_loss, val_loss, gap_loss`` (+
     ``train_acc, val_acc, gap_acc`` for classification).
     """
     keys = ["train_loss", "val_loss", "gap_loss"]
@@ -134,11 +141,12 @@ def curves_frame(
             for record in trial.user_attrs.get("members", []):
                 curves = record.get("curves") or {}
                 for i, epoch in enumerate(curves.get("epoch", [])):
-                    row = {"trial": trial.number, "seed": record.get("seed"), "family": family}
+                    row = {"trial": trial.number, "seed": record.get("seed")}
+                    row.update(fold=record.get("fold", -1), family=family)
                     row.update(phase=phase, state=record.get("state"), epoch=epoch)
                     row.update({k: _at(curves.get(k), i) for k in keys})
                     rows.append(row)
-    columns = ["trial", "seed", "family", "phase", "state", "epoch", *keys]
+    columns = ["trial", "seed", "fold", "family", "phase", "state", "epoch", *keys]
     return pd.DataFrame(rows, columns=columns)
 
 

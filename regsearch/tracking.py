@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from regsearch.engine.members import REFIT
 from regsearch.search.study import TrialOutcome
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ class MlflowTracker(NullTracker):
             "regsearch.family": outcome.family,
             "regsearch.phase": outcome.phase,
             "regsearch.seeds": ",".join(str(r.member.seed) for r in outcome.results),
+            "regsearch.folds": ",".join(_fold_text(r.member.fold) for r in outcome.results),
         }
         if outcome.error:
             tags["regsearch.error"] = outcome.error[:5000]
@@ -175,6 +177,8 @@ def _trial_metrics(outcome: TrialOutcome) -> list[Metric]:
         if math.isfinite(value)
     ]
     done = [r for r in outcome.results if r.final]
+    # With folds, test numbers come from the refits on the whole pool (fold -1), not the folds.
+    refit = any(r.member.fold == REFIT for r in done)
     if done:
         finals: dict[str, list[float]] = {}
         for r in done:
@@ -184,6 +188,8 @@ def _trial_metrics(outcome: TrialOutcome) -> list[Metric]:
                 "sparsity": r.sparsity,
             }
             for key, value in {**r.final, **extra}.items():
+                if refit and key.startswith("test_") and r.member.fold != REFIT:
+                    continue
                 finals.setdefault(key, []).append(float(value))
         for key, values in finals.items():
             # Final train/val/gap differ from the curves' last point when early stopping
@@ -195,6 +201,10 @@ def _trial_metrics(outcome: TrialOutcome) -> list[Metric]:
     durations = sum(r.duration_s for r in outcome.results)
     metrics.append(Metric("duration_s", durations, now, 0))
     return metrics
+
+
+def _fold_text(fold: int | None) -> str:
+    return "holdout" if fold is None else "refit" if fold == REFIT else str(fold)
 
 
 def _param_text(value: Any) -> str:

@@ -25,6 +25,11 @@ CASES = [
     # Raised inside the job, after Hydra started it: the task loads, the stores do not open.
     (["+sweep=l2", "task=csv", "task.path=table.csv", "task.target=nope"], "task.target"),
     (["+sweep=l2", "search.resume=true"], "search.storage"),
+    (["+sweep=l2", "search.cv=1"], "search.cv"),
+    (["+sweep=l2", "search.cv=five"], "search.cv"),
+    # Known only once the data loads: wine's smallest class has 48 rows.
+    (["+sweep=l2", "task=wine", "search.cv=60"], "search.cv"),
+    (["+sweep=compare", "sweep.lr_range=[3.0,0.1]"], "sweep.lr_range"),
 ]
 
 

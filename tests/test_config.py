@@ -10,8 +10,11 @@ from omegaconf import DictConfig
 
 from regsearch.__main__ import CONF_DIR, precheck
 from regsearch.config import (
+    AUTO_CV_ROWS,
+    AUTO_FOLDS,
     ConfigError,
     RegsearchConfig,
+    cv_folds,
     schema_keys,
     unknown_key_message,
     validate,
@@ -152,6 +155,11 @@ BAD = [
     (["+sweep.params.l2.lo=0.1"], "sweep.params.l2.lo"),
     (["task=digits", "+task.n_samples=10"], "task.n_samples"),
     (["paths.root="], "paths.root"),
+    (["search.cv=1"], "search.cv"),
+    (["search.cv=-3"], "search.cv"),
+    (["search.cv=folds"], "search.cv"),
+    (["+sweep=compare", "sweep.lr_range=[0.0,3.0]"], "sweep.lr_range"),
+    (["+sweep=compare", "sweep.lr_range=[1.0]"], "sweep.lr_range"),
 ]
 
 
@@ -252,3 +260,26 @@ def test_precheck_composition_errors(
 def test_precheck_passes_a_good_command_line(tmp_path: Path) -> None:
     precheck(["+sweep=l2", "search.n_trials=2", f"paths.root={tmp_path}"])
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("value", "pool", "folds"),
+    [
+        ("auto", 200, AUTO_FOLDS),
+        ("auto", AUTO_CV_ROWS - 1, AUTO_FOLDS),
+        ("auto", AUTO_CV_ROWS, 0),  # large pools keep the holdout split
+        ("0", 200, 0),
+        ("3", 200, 3),
+        ("10", 5000, 10),  # an explicit K wins over the pool size
+        (" Auto ", 10, AUTO_FOLDS),
+    ],
+)
+def test_cv_folds(value: str, pool: int, folds: int) -> None:
+    assert cv_folds(value, pool) == folds
+
+
+def test_compare_tunes_the_learning_rate_in_every_arm_by_default() -> None:
+    typed = validate(compose_cfg("+sweep=compare"))
+    assert typed.sweep is not None and typed.sweep.tune_lr
+    assert typed.search.cv == "auto"
+    assert not validate(compose_cfg("+sweep=dropout")).sweep.tune_lr  # type: ignore[union-attr]

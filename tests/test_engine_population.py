@@ -5,6 +5,7 @@ depend on their batch mates, and per-member failure, pruning and early stopping.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import statistics
 from typing import Any
@@ -17,6 +18,7 @@ from regsearch.engine import population, reference
 from regsearch.engine.members import EpochReport, Hyperparams, Member, MemberResult, Schedule
 from regsearch.models import ModelSpec
 from regsearch.tasks import TaskData, load_task
+from regsearch.tasks.folds import REFIT
 
 MOONS = ModelSpec(2, 1, hidden=(20, 3), init="normal")
 WINE = ModelSpec(13, 3, hidden=(16,))
@@ -36,9 +38,9 @@ def tasks() -> dict[str, TaskData]:
     }
 
 
-def member(trial: int = 0, seed: int = 0, **hparams: Any) -> Member:
+def member(trial: int = 0, seed: int = 0, fold: int | None = None, **hparams: Any) -> Member:
     hp: dict[str, Any] = {"lr": 0.1, **hparams}
-    return Member(trial, seed, Hyperparams(**hp))
+    return Member(trial, seed, Hyperparams(**hp), fold=fold)
 
 
 def train_exact(
@@ -483,3 +485,124 @@ def test_cuda_matches_cpu(tasks: dict[str, TaskData]) -> None:
         r.state == "complete"
         for r in population.train(tasks["moons"], MOONS, dropout, schedule=schedule, device="cuda")
     )
+
+
+# --------------------------------------------------------------------------- folds as members
+
+
+def with_folds(task: TaskData, k: int) -> TaskData:
+    return dataclasses.replace(task, folds=k)
+
+
+@pytest.mark.parametrize(
+    ("task_name", "spec", "schedule_kwargs", "hparams"),
+    [
+        ("moons", MOONS, {}, {"l2": 0.01}),
+        ("moons", MOONS, {"batch_size": 32}, {"batch_norm": True, "momentum": 0.5}),
+        ("wine", WINE, {}, {"batch_norm": True, "weight_decay": 0.1}),  # re-standardized
+        ("wine", WINE, {"optimizer": "adam", "batch_size": 32}, {"lr": 0.01, "patience": 2}),
+        ("linear12", LINEAR12, {"batch_size": 100}, {"lr": 0.01, "l1": 1e-3}),
+    ],
+    ids=["moons", "moons-bn-minibatch", "wine-bn", "wine-adam-stopping", "linear12"],
+)
+def test_a_fold_member_matches_the_reference(
+    tasks: dict[str, TaskData],
+    task_name: str,
+    spec: ModelSpec,
+    schedule_kwargs: dict[str, Any],
+    hparams: dict[str, Any],
+) -> None:
+    task = with_folds(tasks[task_name], 3)
+    schedule = Schedule(**{"max_epochs": 40, "eval_every": 5, **schedule_kwargs})
+    members = [member(0, 4, fold, **hparams) for fold in (0, 2, REFIT)]
+    refs = reference.train(task, spec, members, schedule=schedule)
+    pops = population.train(task, spec, members, schedule=schedule)
+    for pop, ref in zip(pops, refs, strict=True):
+        assert pop.state == "complete"
+        assert_matches_reference(pop, ref)
+    # ... and a fold's numbers are its own: another fold's validation loss differs
+    assert pops[0].final["val_loss"] != pytest.approx(pops[1].final["val_loss"], rel=1e-3)
+
+
+def test_folds_and_seeds_in_one_stack_train_like_each_alone(tasks: dict[str, TaskData]) -> None:
+    task = with_folds(tasks["moons"], 3)
+    settings: list[dict[str, Any]] = [{"l2": 0.01}, {"lr": 0.2, "dropout": (0.2, 0.1)}]
+    members = [
+        member(trial, seed, fold, **hp)
+        for trial, hp in enumerate(settings)
+        for seed in (0, 1)
+        for fold in range(3)
+    ]
+    schedule = Schedule(max_epochs=30, eval_every=10, batch_size=32)
+    views = {i: task.member_data(m.fold, m.seed) for i, m in enumerate(members)}
+    stacks = population._stacks(task, MOONS, schedule, members, list(range(12)), "cpu", True, views)
+    # 200 pool rows in 3 folds: 133 or 134 training rows, so two stacks, each mixing views
+    assert sorted(len(s) for s in stacks) == [4, 8]
+    assert all(len({len(views[i].x_train) for i in s}) == 1 for s in stacks)
+    together = train_exact(task, MOONS, members, schedule=schedule)
+    for m, r in zip(members, together, strict=True):
+        [alone] = train_exact(task, MOONS, [m], schedule=schedule)
+        assert outcome(r) == outcome(alone)
+    fast = population.train(task, MOONS, members, schedule=schedule)
+    for e, f in zip(together, fast, strict=True):
+        assert_matches_reference(f, e, rel=1e-4)
+
+
+def test_holdout_and_fold_members_train_together(tasks: dict[str, TaskData]) -> None:
+    task = with_folds(tasks["wine"], 2)
+    members = [member(0, 1), member(1, 1, 0), member(2, 1, 1, batch_norm=True), member(3, 1)]
+    schedule = Schedule(max_epochs=20, eval_every=10)
+    refs = reference.train(task, WINE, members, schedule=schedule)
+    pops = population.train(task, WINE, members, schedule=schedule)
+    for pop, ref in zip(pops, refs, strict=True):
+        assert_matches_reference(pop, ref)
+
+
+@pytest.mark.parametrize("cap", [20, 23, 60])
+def test_max_epochs_caps_a_member_like_the_reference(tasks: dict[str, TaskData], cap: int) -> None:
+    task = with_folds(tasks["moons"], 3)
+    members = [
+        member(0, 0, REFIT, max_epochs=cap),
+        member(1, 1, max_epochs=cap, batch_norm=True),
+        member(2, 0, REFIT),
+        member(3, 2, 1, max_epochs=cap, patience=1, lr=0.3),
+    ]
+    schedule = Schedule(max_epochs=40, eval_every=5)
+    refs = reference.train(task, MOONS, members, schedule=schedule)
+    pops = population.train(task, MOONS, members, schedule=schedule)
+    for pop, ref in zip(pops, refs, strict=True):
+        assert_matches_reference(pop, ref)
+    last = min(cap, 40)
+    for r in pops[:2]:
+        assert (r.state, r.stopped_epoch, r.epochs[-1]) == ("complete", last, last)
+        assert r.epochs[:-1] == list(range(5, last, 5))
+    assert pops[2].epochs == list(range(5, 45, 5))  # uncapped mates evaluate as usual
+    [alone] = train_exact(task, MOONS, [members[0]], schedule=schedule)
+    assert outcome(alone) == outcome(train_exact(task, MOONS, members, schedule=schedule)[0])
+
+
+def test_a_bad_fold_or_cap_fails_alone(tasks: dict[str, TaskData]) -> None:
+    task = with_folds(tasks["moons"], 3)
+    members = [member(0, 0, 0), member(1, 0, 3), member(2, 0, 1, max_epochs=0)]
+    for engine in (population, reference):
+        results = engine.train(task, MOONS, members, schedule=Schedule(max_epochs=10))
+        assert [r.state for r in results] == ["complete", "failed", "failed"]
+        assert "fold=3: allowed" in results[1].error
+        assert "max_epochs=0" in results[2].error
+
+
+def test_members_of_one_view_share_its_rows_and_others_get_their_own(
+    tasks: dict[str, TaskData],
+) -> None:
+    """One view: the broadcast [1, d, n] input (no copies); several: a [K, d, n] stack."""
+    task = with_folds(tasks["moons"], 3)
+    schedule = Schedule(max_epochs=10)
+    for members, rows in (
+        ([member(0, 2, 1), member(1, 2, 1, l2=0.1)], 1),
+        ([member(0, 2, 1), member(1, 5, 1)], 2),
+    ):
+        nets = {i: population._initial_net(MOONS, m, schedule) for i, m in enumerate(members)}
+        data = [task.member_data(m.fold, m.seed) for m in members]
+        group = population._Group(task, MOONS, members, [0, 1], nets, schedule, "cpu", False, data)
+        assert group.x_t.shape == (rows, 2, len(data[0].x_train))
+        assert group.splits["val"][0].shape[0] == rows

@@ -4,6 +4,7 @@ early stopping with restore-best, failure isolation, pruning and minibatches."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from typing import Any
 
@@ -15,10 +16,11 @@ from regsearch.config import HighdimLinearTask, MoonsTask
 from regsearch.engine.members import EpochReport, Hyperparams, Member, MemberResult, Schedule
 from regsearch.engine.metrics import loss as task_loss
 from regsearch.engine.metrics import split_metrics
-from regsearch.engine.reference import train
+from regsearch.engine.reference import fit, train
 from regsearch.models import ModelSpec, build_mlp
 from regsearch.regularizers import split_decay_params
 from regsearch.tasks import TaskData, load_task
+from regsearch.tasks.folds import REFIT, fold_indices
 
 SPEC = ModelSpec(2, 1, hidden=(20, 3), init="normal")
 LINEAR = ModelSpec(200, 1, hidden=())
@@ -345,3 +347,53 @@ def test_minibatch_order_follows_the_order_seed(moons: TaskData) -> None:
         for s in (0, 1)
     )
     assert a.curves["train_loss"] != b.curves["train_loss"]
+
+
+# --------------------------------------------------------------------------- folds and caps
+
+
+def by_hand(task: TaskData, train_rows: Any, val_rows: Any) -> TaskData:
+    """A bundle built from pool rows directly (moons is not standardized: rows as they are)."""
+    x = torch.cat([task.x_train, task.x_val])
+    y = torch.cat([task.y_train, task.y_val])
+    return TaskData(
+        task.name,
+        task.kind,
+        task.n_classes,
+        x[train_rows],
+        y[train_rows],
+        x[val_rows],
+        y[val_rows],
+        task.x_test,
+        task.y_test,
+    )
+
+
+@pytest.mark.parametrize("batch_size", [None, 32])
+def test_a_fold_member_trains_on_that_folds_rows(moons: TaskData, batch_size: int | None) -> None:
+    task = dataclasses.replace(moons, folds=4)
+    schedule = Schedule(max_epochs=20, eval_every=5, batch_size=batch_size)
+    y = torch.cat([task.y_train, task.y_val]).reshape(-1).numpy()
+    folds = fold_indices(y, 4, seed=6, stratified=True)
+    members = [Member(0, 6, Hyperparams(lr=0.1, batch_norm=True), fold=f) for f in (1, 3)]
+    results = train(task, SPEC, members, schedule=schedule)
+    for m, r in zip(members, results, strict=True):
+        assert m.fold is not None
+        _, expected = fit(by_hand(task, *folds[m.fold]), SPEC, m, schedule)
+        assert same_outcome(r, expected)
+    [refit] = train(task, SPEC, [member(0, 6)], schedule=schedule)  # fold None: the split
+    assert not same_outcome(refit, results[0])
+    [whole] = train(task, SPEC, [Member(0, 6, Hyperparams(lr=0.1), fold=REFIT)], schedule=schedule)
+    every = torch.arange(len(task.x_train) + len(task.x_val))
+    _, expected = fit(by_hand(task, every, every), SPEC, member(0, 6), schedule)
+    assert same_outcome(whole, expected)
+
+
+def test_max_epochs_stops_a_member_at_its_cap(moons: TaskData) -> None:
+    m = member(0, 2, max_epochs=20, l2=0.01)
+    [capped] = train(moons, SPEC, [m], schedule=Schedule(max_epochs=50, eval_every=5))
+    assert (capped.state, capped.stopped_epoch, capped.epochs) == ("complete", 20, [5, 10, 15, 20])
+    [short] = train(moons, SPEC, [m], schedule=Schedule(max_epochs=20, eval_every=5))
+    assert same_outcome(capped, short)
+    [uncapped] = train(moons, SPEC, [m], schedule=Schedule(max_epochs=10, eval_every=5))
+    assert uncapped.stopped_epoch == 10  # the schedule's max_epochs still bounds it

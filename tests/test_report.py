@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from regsearch.comparison import compare
+from regsearch.comparison import Comparison, compare, compare_sweep, format_effect, format_p
 from regsearch.config import validate
 from regsearch.report import build_report, write_report
 from regsearch.report.figures import (
@@ -202,6 +202,112 @@ def test_final_rows_add_comparison(tmp_path: Path) -> None:
     assert "Tracking was off" in html
 
 
+BASE_VAL = [0.50, 0.52, 0.54, 0.51, 0.53]
+
+
+def make_final(folds: int = 0) -> pd.DataFrame:
+    """Final rows of a classification sweep on 5 seeds (× ``folds`` folds, plus refit rows).
+
+    dropout validates better on every pair (test agrees); l1 closes the gap by fitting worse.
+    """
+    shifts = {"baseline": (0.0, 0.0), "dropout": (-0.05, 0.0), "l1": (0.02, 0.25)}
+    rows: list[dict[str, Any]] = []
+    for trial, (name, (dval, dtrain)) in enumerate(shifts.items()):
+        params = {"dropout": 0.3 if name == "dropout" else math.nan}
+        params["l1"] = 0.01 if name == "l1" else math.nan
+        for i, base in enumerate(BASE_VAL):
+            for fold in range(folds) if folds else [-1]:
+                val = base + dval + 0.004 * fold * (i % 2)
+                train = 0.2 + dtrain
+                row = {"trial": trial, "seed": 1000 + i, "fold": fold, "state": "complete"}
+                row |= {"family": name, "phase": "final", **params, "train_loss": train}
+                row |= {"val_loss": val, "gap_loss": val - train, "val_acc": 1 - val}
+                row |= {"train_acc": 1 - train, "gap_acc": val - train}
+                row |= {"test_loss": val + 0.01, "test_acc": 0.99 - val} if not folds else {}
+                rows.append(row)
+            if folds:
+                refit = {"trial": trial, "seed": 1000 + i, "fold": -1, "state": "complete"}
+                refit |= {"family": name, "phase": "final", **params, "train_loss": 0.2}
+                rows.append(refit | {"test_loss": base + dval, "test_acc": 1 - base - dval})
+    return pd.DataFrame(rows)
+
+
+def final_summary(**changes: Any) -> dict[str, Any]:
+    summary = make_summary(best=None, mlflow=None, partial=False, params=["dropout", "l1"])
+    return summary | {"final_seeds": [1000, 1001, 1002, 1003, 1004]} | changes
+
+
+def test_report_shows_the_decision_and_the_gap_diagnosis(tmp_path: Path) -> None:
+    trials, summary = make_final(), final_summary()
+    found = compare_sweep(trials, summary)
+    assert found is not None and found.winner == "dropout"
+    html = write_report(tmp_path, trials, summary, CONFIG).read_text(encoding="utf-8")
+    verdict = html[
+        html.index('<p class="verdict') : html.index("</p>", html.index('class="verdict'))
+    ]
+    assert str(markup_escape(found.verdict)) in verdict and "tested</span>" in verdict
+    aside = html[html.index('<aside class="test-check agrees"') : html.index("</aside>")]
+    assert "Test agrees" in aside and "dropout: agrees (test_loss -0.05)" in aside
+    assert "How this was decided</h3>" in html and str(markup_escape(found.rule)) in html
+    for fact in ("<dt>decision metric</dt><dd>val_loss</dd>", "<dt>test</dt><dd>paired t</dd>"):
+        assert fact in html
+    assert "<dt>seeds</dt><dd>1000, 1001, 1002, 1003, 1004</dd>" in html
+    assert "<dt>folds</dt><dd>none (holdout)</dd>" in html
+    table = html[html.index('<table class="diagnosis">') :]
+    table = table[: table.index("</table>")]
+    assert table.count("<tr") == 1 + 2  # header + the two non-baseline candidates
+    dropout = found.candidate("dropout")
+    row = table[table.index('<tr class="winner">') :]
+    cells = [unescape(c) for c in re.findall(r"<td[^>]*>([^<]*)", row)]
+    assert cells[:6] == [
+        "dropout ★",
+        "5",
+        format_effect(dropout.vs_baseline["val_loss"]),
+        format_p(dropout.vs_baseline["val_loss"].p_value),
+        format_p(dropout.p_adjusted),
+        "1",  # better on every pair
+    ]
+    assert '<td class="label">closes the gap by fitting worse</td>' in table
+    assert '<td class="label">generalizes better</td>' in table
+
+
+def test_report_of_a_cross_validated_comparison(tmp_path: Path) -> None:
+    cv = {"folds": 3, "pool_rows": 150, "n_train": 100, "n_val": 50}
+    summary = final_summary(cv=cv, constant_predictor={"val_loss": 0.4})
+    html = write_report(tmp_path, make_final(folds=3), summary, CONFIG).read_text("utf-8")
+    assert "<dt>folds</dt><dd>3 (0, 1, 2)</dd>" in html
+    assert "<dt>test</dt><dd>corrected resampled t</dd>" in html
+    assert "<dt>n_val/n_train</dt><dd>0.5</dd>" in html
+    assert "15 seed×fold pairs" in html and "(seed, fold) pairs" in html
+    # The baseline (val_loss 0.52) does not beat the constant predictor (0.4): said first.
+    verdict = html[html.index('<p class="verdict') :]
+    assert verdict.index("does not beat a constant predictor") < verdict.index("beat baseline")
+    assert '<p class="verdict weak">' in html  # not conclusive without a learnable baseline
+
+
+def test_comparison_chart_shows_paired_differences() -> None:
+    found = compare_sweep(make_final(), final_summary())
+    assert isinstance(found, Comparison)
+    fig = comparison_chart(found)
+    left, right = fig.axes[:2]
+    assert [t.get_text() for t in left.get_yticklabels()] == ["dropout", "l1"]
+    assert left.get_title() == "Δ val_loss (lower is better)"
+    assert right.get_title().startswith("Δ gap_loss")
+    points = [line for line in left.get_lines() if line.get_marker() == "o"]
+    assert [np.asarray(p.get_xdata())[0] for p in points] == pytest.approx([-0.05, 0.02], abs=1e-3)
+    assert points[0].get_color() == "C2" and points[1].get_color() == "C0"  # winner in green
+    gap_points = [line for line in right.get_lines() if line.get_marker() == "o"]
+    assert np.asarray(gap_points[1].get_xdata())[0] == pytest.approx(0.02 - 0.25)
+
+
+def test_comparison_chart_without_a_baseline_says_so() -> None:
+    trials = make_final()
+    found = compare(trials.loc[trials["family"] != "baseline"], "classification")
+    assert found is not None and found.baseline is None
+    texts = [t.get_text() for t in comparison_chart(found).axes[0].texts]
+    assert texts == ["no baseline to pair with"]
+
+
 def test_tuning_sweep_verdict_says_untested(report: tuple[Path, str]) -> None:
     _, html = report
     assert "untested" in html and "+sweep=compare" in html
@@ -335,7 +441,7 @@ def test_sweep_report_leads_with_the_verdict(swept: SweepResult) -> None:
     html = (swept.run_dir / "report.html").read_text(encoding="utf-8")
     positions = [html.index(f">{heading}</h2>") for heading in SECTIONS]
     assert positions == sorted(positions)
-    found = compare(swept.trials, "classification", swept.summary["params"])
+    found = compare_sweep(swept.trials, swept.summary)
     assert found is not None and found.baseline == "baseline"
     assert html.index("Verdict</h2>") < html.index('class="verdict') < html.index("Setup</h2>")
     assert str(markup_escape(found.verdict)) in html  # Jinja escapes with markupsafe
@@ -408,12 +514,14 @@ def test_figures_from_a_real_sweep(swept: SweepResult) -> None:
     assert next(iter(groups)) == "baseline" and len(groups) == 4
     fig = learning_curves(curves, trials, params)
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
-    assert len(titles) == 4 and titles[0].startswith("baseline · unregularized · 3 seeds")
-    found = compare(trials, "classification", params)
+    # The baseline has a tuned learning rate now (every arm retunes lr), so its title names it.
+    assert len(titles) == 4 and titles[0].startswith("baseline · ")
+    assert titles[0].endswith(" · 3 seeds")
+    found = compare_sweep(trials, swept.summary)
     assert found is not None
     chart = comparison_chart(found)
     assert [t.get_text() for t in chart.axes[0].get_yticklabels()] == [
-        c.name for c in found.candidates
+        c.name for c in found.candidates if c.name != found.baseline
     ]
     boundaries = decision_boundaries(swept.run_dir / "boundaries.npz")
     assert sum(ax.get_visible() for ax in boundaries.axes) == 4

@@ -4,7 +4,9 @@ Every engine implements::
 
     train(task, model, members, *, schedule, on_epoch=None, device="cpu") -> list[MemberResult]
 
-A :class:`Member` is one (trial, seed) pair with its own hyperparameters. ``on_epoch`` is called
+A :class:`Member` is one (trial, seed) pair with its own hyperparameters, and with cross-
+validation one fold of the task's train+val pool (its own training and validation rows, see
+:meth:`regsearch.tasks.bundle.TaskData.member_data`). ``on_epoch`` is called
 after each evaluation with the member's index and an :class:`EpochReport`; returning True stops
 that member (pruned).
 """
@@ -14,7 +16,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["EpochReport", "Hyperparams", "Member", "MemberResult", "OnEpoch", "Schedule"]
+__all__ = [
+    "REFIT",
+    "EpochReport",
+    "Hyperparams",
+    "Member",
+    "MemberResult",
+    "OnEpoch",
+    "Schedule",
+    "last_epoch",
+]
+
+#: The fold of a member refit on the whole train+val pool (no held-out validation rows).
+REFIT = -1
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,9 @@ class Hyperparams:
     batch_norm: bool = False
     patience: int | None = None  # early stopping off when None
     min_delta: float = 0.0
+    # Train min(schedule.max_epochs, max_epochs) epochs, then stop (refit members, which have
+    # no validation rows to stop on); callers pass a multiple of schedule.eval_every.
+    max_epochs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,14 +64,33 @@ class Schedule:
     order_seed: int = 0  # minibatch order, shared by all members (common random numbers)
 
 
+def last_epoch(hparams: Hyperparams, schedule: Schedule) -> int:
+    """The epoch a member stops at unless stopped earlier: the schedule's, or its own cap.
+
+    Raises:
+        ValueError: A cap below one epoch.
+    """
+    if hparams.max_epochs is None:
+        return schedule.max_epochs
+    if hparams.max_epochs < 1:
+        raise ValueError(f"Hyperparams.max_epochs={hparams.max_epochs}: allowed: >= 1 or None")
+    return min(schedule.max_epochs, hparams.max_epochs)
+
+
 @dataclass(frozen=True)
 class Member:
-    """One (trial, seed) pair: the unit an engine trains."""
+    """One (trial, seed, fold): the unit an engine trains.
+
+    ``fold`` None trains on the task's train split and validates on its val split; ``0..K-1``
+    is that fold of the K-fold partition of the train+val pool seeded by ``seed``; ``REFIT``
+    (:data:`REFIT`) trains on the whole pool.
+    """
 
     trial: int
     seed: int
     hparams: Hyperparams
     repeat: int = 0  # index of this seed within its trial
+    fold: int | None = None  # None = no CV; 0..K-1 = a CV fold; REFIT (-1) = whole pool
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,20 @@ against), but one training step serves every member of a stack at once:
 - Members stop (early stopping, pruning, failure) through an active mask that zeroes their
   update and freezes their batch-norm statistics; no Python loop over members runs per step.
   Evaluation (every ``eval_every`` epochs) is the only host sync and the only per-member loop.
+- Cross-validation folds are members too: each member trains on its own view of the task
+  (``task.member_data(fold, seed)``). When the members of a stack share one view, its splits
+  are broadcast over the stack as ``[1, features, n]``; when they differ, each split is a real
+  per-member ``[K, features, n]`` tensor (K copies of the rows) and minibatch positions,
+  shared by the stack, index each member's own rows.
 
 Differences from the reference, all by design:
 
 - Dropout masks come from one generator per (seed, hidden layer), not torch's global RNG: a
   member's masks depend on its own seed and rate only (members sharing a seed get nested masks:
   common random numbers), so they differ from the reference's masks but have the same law.
-- Members are split into stacks by structure (batch norm on/off) and, on CPU, by size (see
-  :func:`_stacks`). ``on_epoch`` is called epoch by epoch across a stack's members, not member
-  after member.
+- Members are split into stacks by structure (batch norm on/off), by their number of training
+  rows and, on CPU, by size (see :func:`_stacks`). ``on_epoch`` is called epoch by epoch
+  across a stack's members, not member after member.
 - ``duration_s`` is the stack's wall time divided evenly among its members.
 - A training error that is not specific to one member (e.g. features that do not fit the
   model) fails the whole stack with the error text; the reference fails each member alike.
@@ -50,6 +55,7 @@ from regsearch.engine.members import (
     MemberResult,
     OnEpoch,
     Schedule,
+    last_epoch,
 )
 from regsearch.models import ModelSpec, build_mlp
 from regsearch.regularizers import EarlyStopping
@@ -108,15 +114,25 @@ def train(
     task = task.to(device)
     results: list[MemberResult | None] = [None] * len(members)
     nets: dict[int, nn.Sequential] = {}
+    views: dict[int, TaskData] = {}
+    by_key: dict[tuple[int | None, int], TaskData] = {}
     for index, member in enumerate(members):
         try:
             nets[index] = _initial_net(model, member, schedule)
+            # Members sharing a (fold, seed) get the very same tensors, so a stack of them
+            # keeps the broadcast path (even if the task's bounded cache dropped the view).
+            key = (member.fold, member.seed)
+            if key not in by_key:
+                by_key[key] = task.member_data(*key)
+            views[index] = by_key[key]
         except ValueError as err:
+            nets.pop(index, None)
             results[index] = _failed(member, err)
-    for indices in _stacks(task, model, schedule, members, sorted(nets), device, exact):
+    for indices in _stacks(task, model, schedule, members, sorted(nets), device, exact, views):
         start = time.perf_counter()
         try:
-            group = _Group(task, model, members, indices, nets, schedule, device, exact)
+            data = [views[i] for i in indices]
+            group = _Group(task, model, members, indices, nets, schedule, device, exact, data)
             group_results = group.run(on_epoch)
         except (RuntimeError, ValueError) as err:
             group_results = [_failed(members[i], err) for i in indices]
@@ -135,26 +151,40 @@ def _stacks(
     indices: list[int],
     device: str | torch.device,
     exact: bool = False,
+    views: dict[int, TaskData] | None = None,
 ) -> list[list[int]]:
-    """Member indices per stack: one structure (batch norm on/off) each, seeds contiguous.
+    """Member indices per stack: one structure (batch norm on/off) and one number of training
+    rows each (``views``: each member's data, default ``task``), seeds contiguous.
+
+    Members of a stack step through the same minibatch positions, so they need the same
+    number of training rows; K-fold training sizes differ by at most one row, so folds fill
+    at most two stacks per structure. The number of validation rows then follows (pool minus
+    training rows; a refit's is the pool), and is part of the key only as a safeguard.
+    Within a stack members sort by (seed, fold): members of one view sit side by side.
 
     On CPU a stack is capped so one [K, width, batch] activation stays near cache size:
     measured on digits (64-100-10, full batch, 2 cores) a step cost 0.72 ms per member in
     stacks of 16 and 1.5 ms in stacks of 128; exact stacks (per-member products) hit that
     cliff at half the size. On an accelerator, stacks are capped only to bound memory.
     """
-    n = len(task.x_train)
-    batch = n if schedule.batch_size is None else min(schedule.batch_size, n)
-    per_member = max(spec.widths[1:]) * batch
     on_cpu = torch.device(device).type == "cpu"
     budget = (_CPU_STACK_ELEMENTS >> exact) if on_cpu else _DEVICE_STACK_ELEMENTS
-    size = max(_MIN_CPU_STACK if on_cpu else 1, budget // per_member)
+    groups: dict[tuple[bool, int, int], list[int]] = {}
+    for i in indices:
+        data = task if views is None else views[i]
+        key = (members[i].hparams.batch_norm, len(data.x_train), len(data.x_val))
+        groups.setdefault(key, []).append(i)
     stacks = []
-    for batch_norm in (False, True):
-        group = [i for i in indices if members[i].hparams.batch_norm == batch_norm]
-        group.sort(key=lambda i: members[i].seed)
+    for (_, n, _), group in sorted(groups.items()):
+        batch = n if schedule.batch_size is None else min(schedule.batch_size, n)
+        size = max(_MIN_CPU_STACK if on_cpu else 1, budget // (max(spec.widths[1:]) * batch))
+        group.sort(key=lambda i: (members[i].seed, _fold_order(members[i].fold)))
         stacks += [group[start : start + size] for start in range(0, len(group), size)]
     return stacks
+
+
+def _fold_order(fold: int | None) -> int:
+    return -2 if fold is None else fold  # None before REFIT (-1) before folds 0..K-1
 
 
 def _initial_net(spec: ModelSpec, member: Member, schedule: Schedule) -> nn.Sequential:
@@ -167,6 +197,7 @@ def _initial_net(spec: ModelSpec, member: Member, schedule: Schedule) -> nn.Sequ
         generator=torch.Generator().manual_seed(member.seed),
     )
     _check_optimizer_args(hp, schedule)
+    last_epoch(hp, schedule)
     if hp.patience:
         EarlyStopping(hp.patience, hp.min_delta, schedule.restore_best)
     return net
@@ -285,7 +316,8 @@ def _pitch(n: int) -> int:
 
 
 class _Group:
-    """One stack of members that share their structure (architecture and batch norm)."""
+    """One stack of members that share their structure (architecture and batch norm) and
+    their number of training rows; ``views`` holds each member's data (default: ``task``)."""
 
     def __init__(
         self,
@@ -297,6 +329,7 @@ class _Group:
         schedule: Schedule,
         device: str | torch.device,
         exact: bool = False,
+        views: list[TaskData] | None = None,
     ) -> None:
         self.task, self.spec, self.schedule = task, spec, schedule
         self.members = [members[i] for i in indices]
@@ -315,8 +348,11 @@ class _Group:
             self.best = (self.params.clone(), self.stats.clone())
         self.active = torch.ones(k, dtype=torch.bool, device=device)
         self._set_factors()
-        self.x_t = task.x_train.T.contiguous()
-        self.target_t = self._targets(task.y_train)
+        self.splits = _split_rows(views or [task] * k)
+        x, y = self.splits["train"]
+        self.n_train = x.shape[1]
+        self.x_t = self._per_member(x.transpose(1, 2).contiguous())
+        self.target_t = self._targets(y)
 
     # ------------------------------------------------------------------ construction
 
@@ -406,10 +442,15 @@ class _Group:
             ]
 
     def _targets(self, y: Tensor) -> Tensor:
-        """Training targets, feature-major: [outputs, n] (one-hot for multi-class)."""
+        """Training targets, feature-major: [1 or K, outputs, n] (one-hot for multi-class)."""
         if self.task.n_classes > 2:
-            return F.one_hot(y, self.task.n_classes).to(self.dtype).T.contiguous()
-        return y.T.contiguous()
+            y = F.one_hot(y, self.task.n_classes).to(self.dtype)
+        return y.transpose(1, 2).contiguous()
+
+    def _per_member(self, t: Tensor) -> Tensor:
+        """A [K, ...] input with aligned member slices when ``exact``; a broadcast [1, ...]
+        one as it is (every member reads the same memory)."""
+        return t if t.shape[0] == 1 else self._aligned(t)
 
     def _set_factors(self) -> None:
         """Per-element step factors from lr, decay and the active mask (on every change)."""
@@ -427,9 +468,12 @@ class _Group:
     # ------------------------------------------------------------------ one training step
 
     def step(self, idx: Tensor | None) -> None:
-        """One minibatch (idx) or full-batch (None) step for every member."""
-        x_t = self.x_t if idx is None else self.x_t.index_select(1, idx)
-        target = self.target_t if idx is None else self.target_t.index_select(1, idx)
+        """One minibatch (idx: row positions, each member's own rows) or full-batch (None)
+        step for every member."""
+        x_t, target = self.x_t, self.target_t
+        if idx is not None:
+            x_t = self._per_member(x_t.index_select(2, idx))
+            target = target.index_select(2, idx)
         out, saved = self._forward_train(x_t)
         self._backward(out, target, saved)
         self._update()
@@ -442,7 +486,7 @@ class _Group:
         [K, features, batch] one.
         """
         act = self.spec.activation
-        a = x_t.expand(self.k, *x_t.shape)
+        a = x_t.expand(self.k, -1, -1)  # a broadcast view, or x_t itself when per member
         saved: list[_Saved] = []
         scale: Tensor | None = None  # dropout scale of the layer input
         for layer in self.layers:
@@ -629,8 +673,8 @@ class _Group:
 
     def _forward_eval(self, x_t: Tensor, views: list[Tensor], stat_views: list[Tensor]) -> Tensor:
         """Evaluation mode: no dropout, batch norm from running statistics."""
-        k, n = self.k, x_t.shape[1]
-        a = x_t.expand(k, *x_t.shape)
+        k, n = self.k, x_t.shape[2]
+        a = x_t.expand(k, -1, -1)
         for layer in self.layers[:-1]:
             z = self._linear(layer, a, views, views[layer.weight])
             if layer.bn is not None:
@@ -653,21 +697,22 @@ class _Group:
         Losses are computed and summed in float64, then rounded to float32 like the
         reference's: the result does not depend on torch's reduction order or code path.
         """
-        x, y = getattr(self.task, f"x_{split}"), getattr(self.task, f"y_{split}")
+        x, y = self.splits[split]  # [1 or K, n, ...]: shared or per-member rows
         n_classes = self.task.n_classes
-        n = len(x)
+        n = x.shape[1]
         rows = max(1, _EVAL_ELEMENTS // (self.k * max(self.spec.widths)))
         loss = torch.zeros(self.k, dtype=torch.float64, device=self.device)
         correct = torch.zeros_like(loss)
         for start in range(0, n, rows):
-            xc, yc = x[start : start + rows], y[start : start + rows]
-            out = self._forward_eval(xc.T.contiguous(), views, stat_views).double()
+            xc, yc = x[:, start : start + rows], y[:, start : start + rows]
+            x_t = self._per_member(xc.transpose(1, 2).contiguous())
+            out = self._forward_eval(x_t, views, stat_views).double()
             if n_classes > 2:
                 target = yc.expand(self.k, -1)
                 loss += F.cross_entropy(out, target, reduction="none").sum(1)
                 correct += (out.argmax(dim=1) == target).sum(1)
                 continue
-            target = yc.T.double().expand_as(out)
+            target = yc.transpose(1, 2).double().expand_as(out)
             if n_classes == 2:
                 bce = F.binary_cross_entropy_with_logits(out, target, reduction="none")
                 loss += bce.sum((1, 2))
@@ -707,21 +752,29 @@ class _Group:
 
     def run(self, on_epoch: OnEpoch | None) -> list[MemberResult]:
         """Train the stack for schedule.max_epochs (or until no member is active)."""
+        schedule = self.schedule
         tracks = [
-            _Track(i, MemberResult(member=m, state="complete"), _stopper(m, self.schedule))
+            _Track(
+                i,
+                MemberResult(member=m, state="complete"),
+                _stopper(m, schedule),
+                last=last_epoch(m.hparams, schedule),
+            )
             for i, m in zip(self.indices, self.members, strict=True)
         ]
-        schedule = self.schedule
         order_gen = torch.Generator().manual_seed(schedule.order_seed)
-        n = len(self.task.x_train)
         epoch = 0
         with torch.no_grad():
             for epoch in range(1, schedule.max_epochs + 1):
-                for idx in _batches(n, schedule.batch_size, order_gen, self.device):
+                for idx in _batches(self.n_train, schedule.batch_size, order_gen, self.device):
                     self.step(idx)
-                if epoch % schedule.eval_every and epoch != schedule.max_epochs:
+                due = [
+                    t.active and (epoch % schedule.eval_every == 0 or epoch == t.last)
+                    for t in tracks
+                ]
+                if not any(due):
                     continue
-                self._evaluate(epoch, tracks, on_epoch)
+                self._evaluate(epoch, tracks, due, on_epoch)
                 if not any(t.active for t in tracks):
                     break
             for t in tracks:
@@ -730,12 +783,15 @@ class _Group:
             self._finish(tracks)
         return [t.result for t in tracks]
 
-    def _evaluate(self, epoch: int, tracks: list[_Track], on_epoch: OnEpoch | None) -> None:
-        """Record one evaluation per active member; stop, prune or fail members."""
+    def _evaluate(
+        self, epoch: int, tracks: list[_Track], due: list[bool], on_epoch: OnEpoch | None
+    ) -> None:
+        """Record one evaluation per ``due`` member (active, at an evaluation epoch of its
+        own); stop, prune or fail members, and stop those at their last epoch."""
         values = self._metrics(("train", "val"), self.params, self.stats)
         improved = [False] * self.k
         for k, t in enumerate(tracks):
-            if not t.active:
+            if not due[k]:
                 continue
             train_loss, val_loss = values["train_loss"][k], values["val_loss"][k]
             if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
@@ -760,6 +816,8 @@ class _Group:
                     continue
             if on_epoch is not None and t.prune(on_epoch, report):
                 t.stop(epoch, "pruned")
+            elif t.active and epoch == t.last:  # its own max_epochs (the reference's loop end)
+                t.stop(epoch)
         if self.best is not None and any(improved):
             self._snapshot(improved)
         active = [t.active for t in tracks]
@@ -826,6 +884,7 @@ class _Track:
     index: int  # position in the caller's member list (what on_epoch receives)
     result: MemberResult
     stopper: EarlyStopping | None
+    last: int  # last epoch to train (schedule.max_epochs, or the member's own cap)
     best_val: float = math.inf
     active: bool = True
 
@@ -850,6 +909,20 @@ class _Track:
         except (RuntimeError, ValueError) as err:
             self.fail(err)
             return False
+
+
+def _split_rows(views: list[TaskData]) -> dict[str, tuple[Tensor, Tensor]]:
+    """Each split's (x, y) with a leading member axis: ``[1, n, ...]`` (a view, no copy) when
+    every member has the same tensor, else the members' rows stacked, ``[K, n, ...]``."""
+    out = {}
+    for split in ("train", "val", "test"):
+        pair = []
+        for name in (f"x_{split}", f"y_{split}"):
+            tensors = [getattr(v, name) for v in views]
+            same = all(t is tensors[0] for t in tensors)
+            pair.append(tensors[0].unsqueeze(0) if same else torch.stack(tensors))
+        out[split] = (pair[0], pair[1])
+    return out
 
 
 def _stopper(member: Member, schedule: Schedule) -> EarlyStopping | None:

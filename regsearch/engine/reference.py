@@ -14,7 +14,14 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from regsearch.engine.members import EpochReport, Member, MemberResult, OnEpoch, Schedule
+from regsearch.engine.members import (
+    EpochReport,
+    Member,
+    MemberResult,
+    OnEpoch,
+    Schedule,
+    last_epoch,
+)
 from regsearch.engine.metrics import loss as task_loss
 from regsearch.engine.metrics import split_metrics
 from regsearch.models import ModelSpec, build_mlp
@@ -47,8 +54,10 @@ def train(
 ) -> list[MemberResult]:
     """Train each member in turn and return one result per member, in order.
 
-    A member whose loss turns NaN/inf, or whose training raises, comes back ``failed`` with the
-    error text; the others are unaffected.
+    Each member trains on ``task.member_data(member.fold, member.seed)``: the task's splits,
+    or its cross-validation fold (see :class:`Member`). A member whose loss turns NaN/inf, or
+    whose training raises, comes back ``failed`` with the error text; the others are
+    unaffected.
 
     Example:
         >>> from regsearch.engine.members import Hyperparams
@@ -60,8 +69,9 @@ def train(
     for index, member in enumerate(members):
         start = time.perf_counter()
         try:
+            data = task.member_data(member.fold, member.seed)
             _, result = fit(
-                task, model, member, schedule, index=index, on_epoch=on_epoch, device=device
+                data, model, member, schedule, index=index, on_epoch=on_epoch, device=device
             )
         except (NonFiniteLoss, RuntimeError, ValueError) as err:
             log.warning("trial %d seed %d failed: %s", member.trial, member.seed, err)
@@ -120,7 +130,9 @@ def fit(
 ) -> tuple[nn.Sequential, MemberResult]:
     """Train one member and return its final network (in eval mode) with its result.
 
-    ``task`` must already be on ``device``. Raises NonFiniteLoss when the loss diverges.
+    ``task`` is the bundle the member trains on, as given: ``member.fold`` is not applied here
+    (:func:`train` does that with ``task.member_data``). It must already be on ``device``.
+    Raises NonFiniteLoss when the loss diverges.
     The global random state is restored afterwards: dropout draws from it, seeded per member.
     """
     dev = torch.device(device)
@@ -139,6 +151,7 @@ def _fit(
     device: torch.device,
 ) -> tuple[nn.Sequential, MemberResult]:
     hp = member.hparams
+    last = last_epoch(hp, schedule)
     init_gen = torch.Generator().manual_seed(member.seed)
     net = build_mlp(spec, dropout=hp.dropout, batch_norm=hp.batch_norm, generator=init_gen).to(
         device
@@ -154,7 +167,7 @@ def _fit(
     result = MemberResult(member=member, state="complete")
     best_val = math.inf
     net.train()
-    for epoch in range(1, schedule.max_epochs + 1):
+    for epoch in range(1, last + 1):
         for idx in _batches(len(task.x_train), schedule.batch_size, order_gen, device):
             xb = task.x_train if idx is None else task.x_train[idx]
             yb = task.y_train if idx is None else task.y_train[idx]
@@ -164,7 +177,7 @@ def _fit(
             decay_(decayed, hp.lr, hp.weight_decay)
             opt.step()
         result.stopped_epoch = epoch
-        if epoch % schedule.eval_every and epoch != schedule.max_epochs:
+        if epoch % schedule.eval_every and epoch != last:
             continue
         report = _evaluate(net, task, epoch)
         result.record(report)

@@ -24,7 +24,7 @@ from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from regsearch.comparison import BASELINE_NAMES, Comparison
+from regsearch.comparison import BASELINE_NAMES, Comparison, higher_is_better
 
 if TYPE_CHECKING:
     import optuna
@@ -437,11 +437,12 @@ def _round(value: Any) -> Any:
 
 
 def comparison_chart(comparison: Comparison) -> Figure:
-    """Test metric and gap per candidate, mean with 95% confidence intervals over seeds.
+    """Each candidate's paired difference to the baseline, with its 95% interval.
 
-    The baseline's mean is a dashed line in each panel; the winner (chosen on validation data,
-    see :mod:`regsearch.comparison`) is green, the baseline grey. A candidate with one seed has
-    no error bar.
+    Left panel: the decision metric (the comparison's test: plain or corrected t); right
+    panel: the gap on the same metric family, which explains the decision. One row per
+    non-baseline candidate, in the order they were run; the winner is green, the rest blue; a
+    dashed line marks "no difference". A candidate with one pair has no error bar.
 
     Args:
         comparison: From :func:`regsearch.comparison.compare`.
@@ -450,41 +451,39 @@ def comparison_chart(comparison: Comparison) -> Figure:
         The figure; nothing is shown.
 
     Example:
-        >>> fig = comparison_chart(compare(trials, "classification"))
+        >>> fig = comparison_chart(compare(trials, "classification"))  # doctest: +SKIP
+        >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]  # doctest: +SKIP
+        ['l2', 'dropout']
     """
-    basis = comparison.basis
-    cands = [c for c in comparison.candidates if f"gap_{basis}" in c.metrics]
+    metric, gap = comparison.metric, f"gap_{comparison.basis}"
+    cands = [c for c in comparison.candidates if metric in c.vs_baseline]
     if not cands:
-        return _note_figure("no complete final members")
-    height = max(2.6, 0.45 * len(cands) + 1.4)
-    fig = Figure(figsize=(10.0, height), layout="constrained")
+        why = "no baseline to pair with" if comparison.baseline is None else "no paired candidates"
+        return _note_figure(why)
+    fig = Figure(figsize=(10.0, max(2.6, 0.45 * len(cands) + 1.4)), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2, sharey=True)
-    names = [c.name for c in cands]
-    colors = [
-        "C2" if n == comparison.winner else "0.55" if n == comparison.baseline else "C0"
-        for n in names
-    ]
-    for ax, key in zip(axes, (f"test_{basis}", f"gap_{basis}"), strict=True):
-        ests = [c.metrics.get(key) for c in cands]
-        for y, (est, color) in enumerate(zip(ests, colors, strict=True)):
-            if est is None:
+    colors = ["C2" if c.name == comparison.winner else "C0" for c in cands]
+    better = "higher" if higher_is_better(metric) else "lower"
+    titles = (f"Δ {metric} ({better} is better)", f"Δ {gap} (lower: smaller gap)")
+    for ax, key, title in zip(axes, (metric, gap), titles, strict=True):
+        for y, (cand, color) in enumerate(zip(cands, colors, strict=True)):
+            diff = cand.vs_baseline.get(key)
+            if diff is None:
                 continue
-            err = est.half_width
-            ax.errorbar(est.mean, y, xerr=err, fmt="o", color=color, capsize=4, ms=7, lw=2)
-        if comparison.baseline is not None:
-            base = comparison.candidate(comparison.baseline).metrics.get(key)
-            if base is not None:
-                ax.axvline(base.mean, color="0.55", linestyle="--", linewidth=1)
-        better = (
-            "higher is better" if basis == "acc" and key.startswith("test") else "lower is better"
-        )
-        ax.set_title(f"{key} ({better})", fontsize=10)
+            err = None if diff.low is None or diff.high is None else (diff.high - diff.low) / 2
+            ax.errorbar(diff.mean, y, xerr=err, fmt="o", color=color, capsize=4, ms=7, lw=2)
+        ax.axvline(0.0, color="0.55", linestyle="--", linewidth=1)
+        ax.set_title(title, fontsize=10)
         ax.grid(axis="x", color="0.9")
-    axes[0].set_yticks(range(len(names)), names)
+    axes[0].set_yticks(range(len(cands)), [c.name for c in cands])
     axes[0].invert_yaxis()
-    n = max(c.n_seeds for c in cands)
-    fig.suptitle(f"Final re-evaluation: mean and 95% CI over up to {n} fresh seeds", fontsize=11)
+    n = max(c.vs_baseline[metric].n for c in cands)
+    fig.suptitle(
+        f"Candidate − {comparison.baseline} over up to {n} paired runs: mean and 95% interval "
+        f"({comparison.method})",
+        fontsize=11,
+    )
     return fig
 
 

@@ -22,7 +22,7 @@ import jinja2
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regsearch.comparison import Comparison, compare
+from regsearch.comparison import Comparison, compare_sweep
 from regsearch.report import figures, runs, views
 from regsearch.report.views import format_value
 
@@ -96,12 +96,7 @@ def write_report(
     fig_dir.mkdir(parents=True, exist_ok=True)
     if curves is None:
         curves = _read_csv(run_dir / "curves.csv")
-    kind = summary.get("kind", "regression")
-    params = [str(p) for p in summary.get("params") or []]
-    comparison = compare(trials, kind, params) if not trials.empty else None
-    other = None
-    if comparison is not None and kind == "classification" and "test_loss" in trials:
-        other = compare(trials, kind, params, basis="loss")
+    comparison = compare_sweep(trials, summary) if not trials.empty else None
     specs = _figure_specs(run_dir, trials, summary, curves, comparison, studies or {})
     views_ = [_save_figure(fig_dir, *spec) for spec in specs]
     columns, rows = _table(trials)
@@ -117,8 +112,8 @@ def write_report(
             verdict=views.verdict(comparison, summary, trials),
             best=views.best_view(summary),
             setup=views.setup_cards(summary, config_yaml),
-            comparison=_comparison_view(comparison),
-            other=_comparison_view(other),
+            comparison=_comparison_view(comparison, summary),
+            other=_other_view(comparison, trials),
             figures=views_,
             columns=columns,
             rows=rows,
@@ -221,17 +216,33 @@ def _check_summary(summary: dict[str, Any]) -> None:
         raise ValueError(f"summary 'direction' must be one of {_DIRECTIONS}, got {direction!r}")
 
 
-def _comparison_view(comparison: Comparison | None) -> dict[str, Any] | None:
+def _comparison_view(
+    comparison: Comparison | None, summary: dict[str, Any], basis: str | None = None
+) -> dict[str, Any] | None:
     if comparison is None:
         return None
-    label = "accuracy" if comparison.basis == "acc" else "loss"
+    basis = basis or comparison.basis
     return {
-        "basis": comparison.basis,
-        "label": label,
+        "basis": basis,
+        "label": "accuracy" if basis == "acc" else "loss",
+        "metric": comparison.metric,
         "baseline": comparison.baseline or "baseline",
-        "rows": views.compare_rows(comparison),
+        "rows": views.compare_rows(comparison, basis),
+        "diagnosis": views.diagnosis_rows(comparison),
+        "facts": views.decision_facts(comparison, summary),
+        "folds": any(f >= 0 for f in comparison.folds),
         "n_failed": comparison.n_failed,
     }
+
+
+def _other_view(comparison: Comparison | None, trials: pd.DataFrame) -> dict[str, Any] | None:
+    """The same table in the other metric family (loss ↔ accuracy) when the trials have it."""
+    if comparison is None:
+        return None
+    other = "acc" if comparison.basis == "loss" else "loss"
+    if f"val_{other}" not in trials.columns:
+        return None
+    return _comparison_view(comparison, {}, other)
 
 
 def _figure_specs(
@@ -279,8 +290,9 @@ def _comparison_spec(comparison: Comparison) -> FigureSpec:
     return (
         "comparison",
         "Candidates on fresh seeds",
-        "Mean and 95% confidence interval over the final seeds; dashed: the baseline; "
-        "green: the winner (chosen on validation data).",
+        f"Left: paired difference to {comparison.baseline or 'the baseline'} on "
+        f"{comparison.metric} (the decision metric), mean and 95% interval ({comparison.method}); "
+        "right: the same for the gap. Green: the winner; dashed: no difference.",
         lambda: figures.comparison_chart(comparison),
     )
 

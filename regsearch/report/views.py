@@ -15,26 +15,30 @@ import pandas as pd
 import yaml
 
 from regsearch.comparison import (
-    MIN_SEEDS,
+    Candidate,
     Comparison,
     Difference,
     Estimate,
+    format_effect,
     format_estimate,
+    format_interval,
     format_p,
 )
 from regsearch.report import figures
 
 __all__ = [
     "CompareRow",
+    "DiagnosisRow",
     "Verdict",
     "best_view",
     "compare_rows",
+    "decision_facts",
+    "diagnosis_rows",
     "format_value",
     "setup_cards",
     "verdict",
 ]
 
-_LABELS = {"acc": "accuracy", "loss": "loss"}
 # Keys shown per setup card, in order; anything else is in the resolved config below them.
 _MODEL_KEYS = ("hidden", "activation", "batch_norm", "dropout", "init", "init_std", "bias")
 _TRAIN_KEYS = ("optimizer", "lr", "momentum", "batch_size", "max_epochs", "eval_every")
@@ -47,7 +51,9 @@ class Verdict:
 
     sentence: str
     conclusive: bool  # strong enough evidence to act on
-    rule: str  # how the answer was chosen, one sentence
+    rule: str  # how the answer was chosen ("How this was decided")
+    test: str = ""  # the test confirmation beside the verdict: "test agrees (test_loss -0.03)"
+    test_status: str = ""  # "agrees", "disagrees", "not available"; empty without a comparison
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,23 @@ class CompareRow:
     d_test: str
     ci_test: str
     role: str  # "baseline", "winner" or ""
+
+
+@dataclass(frozen=True)
+class DiagnosisRow:
+    """One non-baseline candidate's decision and gap diagnosis (cells already formatted)."""
+
+    name: str
+    role: str  # "winner", "closest" or ""
+    pairs: str  # (seed, fold) pairs with the baseline
+    d_val: str  # decision-metric effect with its 95% interval, "-0.041 [-0.06, -0.022]"
+    p_raw: str  # the test's own p
+    p_adj: str  # Holm-adjusted p
+    p_improve: str  # probability of improvement, "0.8"
+    d_train: str
+    d_gap: str
+    label: str  # gap diagnosis
+    test: str  # "agrees (test_loss -0.02)", "disagrees (...)", "not available"
 
 
 def format_value(value: object) -> str:
@@ -107,14 +130,16 @@ def verdict(
         'No trial completed, so there is no answer yet.'
     """
     if comparison is not None:
-        rule = (
-            f"Chosen on validation data only: the largest paired reduction of the "
-            f"{_LABELS[comparison.basis]} gap against {comparison.baseline or 'the baseline'} "
-            f"among candidates whose validation {_LABELS[comparison.basis]} is not significantly "
-            f"worse (paired t-test, α={comparison.alpha}); weak below {MIN_SEEDS} seeds or at "
-            "p ≥ α. Test numbers are reported, never used to choose."
+        focus = comparison.candidate(comparison.focus) if comparison.focus else None
+        check = focus.test if focus is not None else None
+        test = "" if focus is None else f"{focus.name}: {_test_cell(focus)}"
+        return Verdict(
+            comparison.verdict,
+            comparison.conclusive,
+            comparison.rule,
+            test=test,
+            test_status="" if check is None else check.status,
         )
-        return Verdict(comparison.verdict, comparison.conclusive, rule)
     rule = (
         f"Best trial by mean {summary.get('metric', 'validation metric')} over its seeds "
         "(validation data only); test numbers are reported, never used to choose."
@@ -176,14 +201,17 @@ def best_view(summary: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def compare_rows(comparison: Comparison) -> list[CompareRow]:
+def compare_rows(comparison: Comparison, basis: str | None = None) -> list[CompareRow]:
     """The comparison table: mean ± 95% CI per split, paired differences vs the baseline.
+
+    Train, validation and gap are over the seeds (folds averaged within a seed); test over
+    the seeds' test rows. On the decision metric the p-value is Holm-adjusted ("Holm p=").
 
     Example:
         >>> [r.name for r in compare_rows(compare(trials, "classification"))]  # doctest: +SKIP
         ['baseline', 'l2', 'dropout']
     """
-    b = comparison.basis
+    b = basis or comparison.basis
     rows = []
     for c in comparison.candidates:
         diffs = c.vs_baseline
@@ -209,13 +237,73 @@ def compare_rows(comparison: Comparison) -> list[CompareRow]:
                 p_gap=_p(diffs.get(f"gap_{b}")),
                 d_val=_diff(diffs.get(f"val_{b}")),
                 ci_val=_ci(diffs.get(f"val_{b}")),
-                p_val=_p(diffs.get(f"val_{b}")),
+                p_val=_val_p(comparison, c, b),
                 d_test=_diff(diffs.get(f"test_{b}")),
                 ci_test=_ci(diffs.get(f"test_{b}")),
                 role=role,
             )
         )
     return rows
+
+
+def diagnosis_rows(comparison: Comparison) -> list[DiagnosisRow]:
+    """Per non-baseline candidate: the decision effect, Holm p, P(improve) and gap diagnosis.
+
+    Example:
+        >>> [r.label for r in diagnosis_rows(compare(trials, "regression"))]  # doctest: +SKIP
+        ['generalizes better', 'closes the gap by fitting worse']
+    """
+    m, b = comparison.metric, comparison.basis
+    rows = []
+    for c in comparison.candidates:
+        diff = c.vs_baseline.get(m)
+        if diff is None:
+            continue
+        role = "winner" if c.name == comparison.winner else ""
+        role = role or ("closest" if c.name == comparison.closest else "")
+        rows.append(
+            DiagnosisRow(
+                name=c.name,
+                role=role,
+                pairs=str(diff.n),
+                d_val=_effect(diff),
+                p_raw=format_p(diff.p_value),
+                p_adj=format_p(c.p_adjusted),
+                p_improve="" if c.p_improve is None else f"{c.p_improve:.2g}",
+                d_train=_effect(c.vs_baseline.get(f"train_{b}")),
+                d_gap=_effect(c.vs_baseline.get(f"gap_{b}")),
+                label=c.diagnosis,
+                test=_test_cell(c),
+            )
+        )
+    return rows
+
+
+def decision_facts(comparison: Comparison, summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, value) facts of the decision: metric, pairs, seeds, folds, test, correction, α."""
+    folds = [f for f in comparison.folds if f >= 0]
+    seeds = summary.get("final_seeds") or list(comparison.seeds)
+    cv = summary.get("cv") if isinstance(summary.get("cv"), dict) else None
+    facts = [
+        ("decision metric", comparison.metric),
+        ("sweep objective", comparison.objective),
+        ("baseline", comparison.baseline or "none finished"),
+        ("seeds", ", ".join(str(s) for s in seeds)),
+        ("folds", f"{len(folds)} ({', '.join(map(str, folds))})" if folds else "none (holdout)"),
+        ("paired on", "(seed, fold)" if folds else "seed"),
+        ("test", comparison.method),
+        ("multiple tests", "Holm step-down across the candidates"),
+        ("alpha", format_value(comparison.alpha)),
+        ("test data", "refit on train+val, per seed" if folds else "same runs, per seed"),
+    ]
+    if comparison.val_train_ratio is not None:
+        facts.insert(7, ("n_val/n_train", format_value(comparison.val_train_ratio)))
+    if cv:
+        sizes = ", ".join(f"{k} {format_value(v)}" for k, v in cv.items() if v is not None)
+        facts.append(("cross-validation", sizes))
+    if comparison.constant is not None:
+        facts.append((f"constant predictor {comparison.metric}", format_value(comparison.constant)))
+    return facts
 
 
 def setup_cards(
@@ -327,13 +415,29 @@ def _diff(diff: Difference | None) -> str:
 
 
 def _ci(diff: Difference | None) -> str:
-    if diff is None or diff.low is None or diff.high is None:
-        return ""
-    return f"[{diff.low:+.2g}, {diff.high:+.2g}]"
+    return format_interval(diff)
 
 
 def _p(diff: Difference | None) -> str:
     return format_p(diff.p_value) if diff else ""
+
+
+def _val_p(comparison: Comparison, cand: Candidate, basis: str) -> str:
+    """Holm-adjusted p on the decision metric (the one that decides), else the raw p."""
+    if f"val_{basis}" == comparison.metric and cand.p_adjusted is not None:
+        return "Holm " + format_p(cand.p_adjusted)
+    return _p(cand.vs_baseline.get(f"val_{basis}"))
+
+
+def _effect(diff: Difference | None) -> str:
+    return format_effect(diff)
+
+
+def _test_cell(cand: Candidate) -> str:
+    check = cand.test
+    if check is None or check.diff is None:
+        return "not available"
+    return f"{check.status} ({check.metric} {check.diff.mean:+.2g})"
 
 
 def _metric_order(name: str) -> tuple[int, str]:

@@ -248,7 +248,7 @@ def count_finished(study: optuna.Study) -> int:
 
 
 class _Pruning:
-    """Routes each member's evaluations to its trial's pruner (first seed decides)."""
+    """Routes each member's evaluations to its trial's pruner (first seed and fold decide)."""
 
     def __init__(
         self,
@@ -267,7 +267,7 @@ class _Pruning:
         member = self.members[index]
         if member.trial in self.pruned:
             return True
-        if not self.enabled or member.repeat != 0:
+        if not self.enabled or member.repeat != 0 or member.fold not in (None, 0):
             return False
         count = self.evals[index] = self.evals.get(index, 0) + 1
         if count % self.every:
@@ -443,6 +443,7 @@ def member_record(result: MemberResult) -> dict[str, Any]:
     """A member's final numbers as JSON-safe data (NaN → None), stored on the Optuna trial."""
     record: dict[str, Any] = {
         "seed": result.member.seed,
+        "fold": -1 if result.member.fold is None else result.member.fold,
         "state": result.state,
         **result.final,
         "best_epoch": result.best_epoch,

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-__all__ = ["TaskData", "make_bundle", "split_indices"]
+from regsearch.tasks.folds import REFIT, fold_view
+
+__all__ = ["REFIT", "TaskData", "make_bundle", "split_indices"]
+
+#: Bytes of fold views one bundle keeps (least recently used dropped first): enough for every
+#: (fold, seed) view of a sweep on the small tasks, bounded on MNIST-sized ones.
+_VIEW_CACHE_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -17,6 +25,9 @@ class TaskData:
     Features are float32 ``[n, d]``. Targets are float32 ``[n, 1]`` for regression and binary
     classification (0/1 labels, one logit) and int64 ``[n]`` for multi-class classification.
     Selection uses ``val`` only; ``test`` is touched once for the final numbers.
+
+    With ``folds`` = K >= 2, members are cross-validated on the *pool* (train rows followed
+    by val rows): :meth:`member_data` gives the bundle each member trains on.
     """
 
     name: str
@@ -29,6 +40,14 @@ class TaskData:
     x_test: torch.Tensor
     y_test: torch.Tensor
     feature_names: list[str] = field(default_factory=list)
+    folds: int = 0  # K of K-fold cross-validation on the pool; 0 = no CV (train/val split)
+    standardized: bool = False  # features z-scored with the training rows' mean/std
+    target_scale: float = 1.0  # std of the training targets in original units (regression)
+    target_standardized: bool = False  # regression targets z-scored like the features
+    # (fold, seed) -> view, least recently used first; not part of the bundle's value.
+    _views: OrderedDict[tuple[int, int], TaskData] = field(
+        default_factory=OrderedDict, init=False, repr=False, compare=False
+    )
 
     @property
     def n_features(self) -> int:
@@ -44,18 +63,58 @@ class TaskData:
         return self.kind == "classification"
 
     def to(self, device: torch.device | str) -> TaskData:
-        """The same bundle with every tensor on ``device``."""
-        moved = {
-            k: getattr(self, k).to(device)
-            for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-        }
-        return TaskData(
-            name=self.name,
-            kind=self.kind,
-            n_classes=self.n_classes,
-            feature_names=self.feature_names,
-            **moved,
-        )
+        """The same bundle with every tensor on ``device`` (``self`` when already there, so
+        its cached fold views are kept)."""
+        names = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+        moved = {k: getattr(self, k).to(device) for k in names}
+        if all(moved[k] is getattr(self, k) for k in names):
+            return self
+        return dataclasses.replace(self, **moved)
+
+    def member_data(self, fold: int | None, seed: int) -> TaskData:
+        """The bundle a member with ``fold`` and ``seed`` trains on (computed once, cached).
+
+        ``None`` is this bundle; ``0..folds-1`` is that fold of the pool partition seeded
+        by ``seed`` (train = the other folds, val = this fold); :data:`REFIT` trains on the
+        whole pool (its "val" is the pool itself). Test rows are this bundle's. Views have
+        ``folds=0`` and, when this bundle is standardized, are re-standardized with their
+        own training rows (see :func:`regsearch.tasks.folds.fold_view`).
+
+        Example:
+            >>> view = dataclasses.replace(task, folds=5).member_data(0, seed=3)  # doctest: +SKIP
+            >>> len(view.x_train) + len(view.x_val) == len(task.x_train) + len(task.x_val)
+            ... # doctest: +SKIP
+            True
+
+        Raises:
+            ValueError: A fold outside 0..folds-1 and not REFIT, or folds the pool cannot
+                have.
+        """
+        if fold is None:
+            return self
+        key = (fold, seed)
+        view = self._views.get(key)
+        if view is None:
+            view = fold_view(self, fold, seed)
+            self._views[key] = view
+            self._evict()
+        self._views.move_to_end(key)
+        return view
+
+    def _evict(self) -> None:
+        """Drop least recently used views beyond the byte budget, keeping the newest."""
+        sizes = {key: _nbytes(view) for key, view in self._views.items()}
+        total = sum(sizes.values())
+        for key in list(self._views)[:-1]:
+            if total <= _VIEW_CACHE_BYTES:
+                break
+            total -= sizes[key]
+            del self._views[key]
+
+
+def _nbytes(task: TaskData) -> int:
+    tensors = (task.x_train, task.y_train, task.x_val, task.y_val, task.x_test, task.y_test)
+    return sum(t.element_size() * t.nelement() for t in tensors)
 
 
 def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,11 +136,15 @@ def make_bundle(
     *,
     standardize: bool,
     feature_names: list[str] | None = None,
+    standardize_target: bool = False,
 ) -> TaskData:
     """Build a TaskData from numpy splits ``{"train"|"val"|"test": (x, y)}``.
 
     Standardization statistics come from the training split only, so nothing about validation
-    or test rows leaks into the features. Classification labels must be 0..k-1 integers.
+    or test rows leaks into the features. ``standardize_target`` (regression only) z-scores
+    the target the same way, so learning rates and penalties mean the same on every data set;
+    ``target_scale`` keeps the training std to report losses in original units.
+    Classification labels must be 0..k-1 integers.
     """
     x_tr = np.asarray(splits["train"][0], dtype=np.float64)
     mean = x_tr.mean(axis=0) if standardize else 0.0
@@ -89,6 +152,11 @@ def make_bundle(
     if standardize:
         # A constant column (e.g. a blank pixel) would divide by zero; leave it centred.
         std = np.where(std > 1e-12, std, 1.0)
+    y_shift, y_scale = 0.0, 1.0
+    scaled_target = standardize_target and kind == "regression"
+    if scaled_target:
+        y_tr = np.asarray(splits["train"][1], dtype=np.float64)
+        y_shift, y_scale = float(y_tr.mean()), float(y_tr.std()) or 1.0
     n_classes = 0
     if kind == "classification":
         labels = np.concatenate([np.asarray(splits[s][1]) for s in ("train", "val", "test")])
@@ -100,11 +168,24 @@ def make_bundle(
         if kind == "classification" and n_classes > 2:
             yt = torch.as_tensor(np.asarray(y), dtype=torch.int64)
         else:
-            yt = torch.as_tensor(np.asarray(y, dtype=np.float64), dtype=torch.float32).reshape(
-                -1, 1
-            )
+            y64 = (np.asarray(y, dtype=np.float64) - y_shift) / y_scale
+            yt = torch.as_tensor(y64, dtype=torch.float32).reshape(-1, 1)
         return xt, yt
 
     (xa, ya), (xv, yv), (xs, ys) = (tensors(p) for p in ("train", "val", "test"))
     names = feature_names or [f"x{i}" for i in range(xa.shape[1])]
-    return TaskData(name, kind, n_classes, xa, ya, xv, yv, xs, ys, names)
+    return TaskData(
+        name,
+        kind,
+        n_classes,
+        xa,
+        ya,
+        xv,
+        yv,
+        xs,
+        ys,
+        names,
+        standardized=standardize,
+        target_scale=y_scale,
+        target_standardized=scaled_target,
+    )

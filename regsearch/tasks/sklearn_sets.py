@@ -46,7 +46,8 @@ def load_sklearn(cfg: SklearnTask) -> TaskData:
 
     Returns:
         Digits (10 classes, 64 pixels), breast cancer (binary, 30 features), wine (3 classes,
-        13 features) or diabetes (regression, 10 features, raw target).
+        13 features) or diabetes (regression, 10 features; target z-scored with training
+        statistics unless ``standardize_target`` is off).
 
     Raises:
         ConfigError: ``cfg.name`` is not one of :data:`SKLEARN_SETS`.
@@ -68,4 +69,11 @@ def load_sklearn(cfg: SklearnTask) -> TaskData:
         part: (x[idx], y[idx]) for part, idx in (("train", train), ("val", val), ("test", test))
     }
     names = [str(name) for name in data.feature_names]
-    return make_bundle(cfg.name, kind, splits, standardize=cfg.standardize, feature_names=names)
+    return make_bundle(
+        cfg.name,
+        kind,
+        splits,
+        standardize=cfg.standardize,
+        feature_names=names,
+        standardize_target=cfg.standardize_target,
+    )

@@ -214,4 +214,11 @@ def load_csv(cfg: CsvTask) -> TaskData:
     parts = (("train", train), ("val", val), ("test", test))
     splits = {part: (x[idx], y[idx]) for part, idx in parts}
     names = [str(c) for c in encoded.columns]
-    return make_bundle(cfg.name, kind, splits, standardize=cfg.standardize, feature_names=names)
+    return make_bundle(
+        cfg.name,
+        kind,
+        splits,
+        standardize=cfg.standardize,
+        feature_names=names,
+        standardize_target=cfg.standardize_target,
+    )

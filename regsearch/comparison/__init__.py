@@ -1,0 +1,103 @@
+"""Head-to-head comparison of re-evaluated candidates: who generalizes better, and why.
+
+A compare sweep (and an experiment preset) ends with a ``final`` phase: several named
+candidates (``baseline`` or ``none`` for the unregularized model, then e.g. each family's best)
+retrained on the same fresh seeds, and on every cross-validation fold when the sweep uses
+folds. This package turns those rows of the trials frame into a decision (SCIENCE.md):
+
+**Decision.** The decision metric is the sweep's validation objective (``search.metric``:
+val_loss or val_acc); a sweep that optimized a gap is decided on val_loss, because a gap also
+closes when the model fits worse. Each candidate is paired with the baseline on the
+(seed, fold) pairs both completed. With folds the test is the corrected resampled t-test
+(Nadeau & Bengio 2003; Bouckaert & Frank 2004 for r×K: variance × (1/J + n_val/n_train)),
+else the plain paired t-test; p-values are Holm-adjusted across the non-baseline candidates.
+**Winner:** among candidates significantly better than the baseline after adjustment
+(adjusted p < alpha, effect in the better direction), the best mean effect. With none, the
+verdict says so and names the *closest* (best mean effect). Fewer than :data:`MIN_PAIRS`
+pairs is weak evidence.
+
+**Diagnosis.** Δtrain, Δval and Δgap per candidate, labelled by :func:`diagnose` (e.g.
+"closes the gap by fitting worse": smaller gap, worse training fit, validation not better).
+
+**Test.** The paired test-metric difference over seeds (refit rows with folds) confirms in
+sign and never chooses: "agrees", "disagrees" or "not available".
+
+Module map: :mod:`.stats` (intervals, tests, Holm, probability of improvement), :mod:`.rows`
+(the frame's decision and test tables), :mod:`.decision` (the rules and :func:`compare`),
+:mod:`.verdict` (the sentences), :mod:`.records` (the result types), :mod:`.formatting`.
+
+Example:
+    >>> result = compare(trials, "classification", metric="val_loss")  # doctest: +SKIP
+    >>> result.winner, result.candidate(result.winner).diagnosis  # doctest: +SKIP
+    ('dropout', 'generalizes better')
+"""
+
+from __future__ import annotations
+
+from regsearch.comparison.decision import (
+    BASELINE_NAMES,
+    OBJECTIVES,
+    compare,
+    compare_sweep,
+    confirm_on_test,
+    decision_metric,
+    diagnose,
+    direction,
+    higher_is_better,
+)
+from regsearch.comparison.formatting import (
+    format_effect,
+    format_estimate,
+    format_interval,
+    format_p,
+)
+from regsearch.comparison.records import (
+    ALPHA,
+    MIN_PAIRS,
+    MIN_SEEDS,
+    Candidate,
+    Comparison,
+    Confirmation,
+)
+from regsearch.comparison.stats import (
+    CONFIDENCE,
+    CORRECTED_T,
+    PAIRED_T,
+    Difference,
+    Estimate,
+    holm,
+    mean_ci,
+    paired_difference,
+    probability_of_improvement,
+)
+
+__all__ = [
+    "ALPHA",
+    "BASELINE_NAMES",
+    "CONFIDENCE",
+    "CORRECTED_T",
+    "MIN_PAIRS",
+    "MIN_SEEDS",
+    "OBJECTIVES",
+    "PAIRED_T",
+    "Candidate",
+    "Comparison",
+    "Confirmation",
+    "Difference",
+    "Estimate",
+    "compare",
+    "compare_sweep",
+    "confirm_on_test",
+    "decision_metric",
+    "diagnose",
+    "direction",
+    "format_effect",
+    "format_estimate",
+    "format_interval",
+    "format_p",
+    "higher_is_better",
+    "holm",
+    "mean_ci",
+    "paired_difference",
+    "probability_of_improvement",
+]

@@ -1,0 +1,373 @@
+"""Who beat the baseline: pairing, the winner rule, the gap diagnosis and the test check.
+
+See :mod:`regsearch.comparison` for the rules in prose; this module implements them and builds
+the :class:`~regsearch.comparison.records.Comparison` record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from regsearch.comparison import rows as rowsmod
+from regsearch.comparison import verdict
+from regsearch.comparison.records import ALPHA, Candidate, Comparison, Confirmation
+from regsearch.comparison.stats import (
+    CORRECTED_T,
+    PAIRED_T,
+    Difference,
+    Estimate,
+    holm,
+    mean_ci,
+    paired_difference,
+    probability_of_improvement,
+)
+
+__all__ = [
+    "BASELINE_NAMES",
+    "OBJECTIVES",
+    "compare",
+    "compare_sweep",
+    "confirm_on_test",
+    "decision_metric",
+    "diagnose",
+    "direction",
+    "higher_is_better",
+]
+
+#: Candidate names of the unregularized reference, in order of preference.
+BASELINE_NAMES = ("baseline", "none")
+#: Sweep objectives (``search.metric``) the comparison understands.
+OBJECTIVES = ("val_loss", "val_acc", "gap_loss", "gap_acc")
+_KINDS = ("classification", "regression")
+_TINY = 1e-12
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (accuracies, but not the accuracy gap).
+
+    Example:
+        >>> higher_is_better("val_acc"), higher_is_better("gap_acc"), higher_is_better("test_loss")
+        (True, False, False)
+    """
+    return metric.endswith("_acc") and not metric.startswith("gap_")
+
+
+def decision_metric(objective: str | None) -> str:
+    """The metric that decides: the sweep's validation objective, or val_loss for a gap.
+
+    A sweep that optimized a gap is still judged on validation loss, because a gap also
+    closes when the model fits the training data worse.
+
+    Raises:
+        ValueError: ``objective`` is not one of :data:`OBJECTIVES`.
+
+    Example:
+        >>> decision_metric("val_acc"), decision_metric("gap_acc"), decision_metric(None)
+        ('val_acc', 'val_loss', 'val_loss')
+    """
+    if objective is None:
+        return "val_loss"
+    if objective not in OBJECTIVES:
+        raise ValueError(f"metric must be one of {OBJECTIVES}, got {objective=}")
+    return objective if objective.startswith("val_") else "val_loss"
+
+
+def direction(diff: Difference | None, metric: str, alpha: float, p: float | None = None) -> int:
+    """+1 when the candidate is significantly better on ``metric``, −1 worse, 0 unclear.
+
+    ``p`` overrides the difference's own p-value (the Holm-adjusted one for the decision
+    metric). With one pair there is no test, so the change is unclear (0).
+
+    Example:
+        >>> direction(Difference(-0.1, -0.15, -0.05, 0.01, 5), "val_loss", 0.05)
+        1
+        >>> direction(Difference(-0.1, -0.15, -0.05, 0.01, 5), "val_loss", 0.05, p=0.2)
+        0
+    """
+    p = diff.p_value if diff is not None and p is None else p
+    if diff is None or p is None or p >= alpha or abs(diff.mean) <= _TINY:
+        return 0
+    gain = diff.mean if higher_is_better(metric) else -diff.mean
+    return 1 if gain > 0 else -1
+
+
+def diagnose(d_train: int, d_val: int, d_gap: int) -> str:
+    """The gap diagnosis from the directions (+1 better, −1 worse, 0 unclear) of the three Δ.
+
+    For the gap, "better" means smaller. Validation decides first; the gap only explains:
+
+    ========  =====  ========  ====================================
+    Δval      Δgap   Δtrain    label
+    ========  =====  ========  ====================================
+    better    any    any       generalizes better
+    not +     +      worse     closes the gap by fitting worse
+    not +     −      any       overfits more
+    worse     other  other     generalizes worse
+    0         other  other     no clear change
+    ========  =====  ========  ====================================
+
+    Example:
+        >>> diagnose(d_train=-1, d_val=0, d_gap=1)
+        'closes the gap by fitting worse'
+    """
+    if d_val > 0:
+        return "generalizes better"
+    if d_gap > 0 and d_train < 0:
+        return "closes the gap by fitting worse"
+    if d_gap < 0:
+        return "overfits more"
+    return "generalizes worse" if d_val < 0 else "no clear change"
+
+
+def confirm_on_test(val: Difference | None, test: Difference | None, basis: str) -> Confirmation:
+    """Whether the paired test difference has the sign of the validation effect.
+
+    Example:
+        >>> val = Difference(-0.04, -0.06, -0.02, 0.003, 5)
+        >>> confirm_on_test(val, Difference(0.01, -0.01, 0.03, 0.3, 5), "loss").status
+        'disagrees'
+    """
+    metric = f"test_{basis}"
+    if val is None or test is None:
+        return Confirmation("not available", metric, test)
+    same = val.mean * test.mean > 0  # same metric family: equal signs mean the same direction
+    return Confirmation("agrees" if same else "disagrees", metric, test)
+
+
+def compare(
+    trials: pd.DataFrame,
+    kind: str,
+    params: Sequence[str] | None = None,
+    *,
+    metric: str | None = None,
+    alpha: float = ALPHA,
+    cv: Mapping[str, Any] | None = None,
+    constant: Mapping[str, float] | None = None,
+) -> Comparison | None:
+    """Compare the final-phase candidates of a sweep against its baseline.
+
+    Args:
+        trials: One row per member, as in ``trials.csv`` (``seed, fold, state, family, phase``
+            and the final metrics; a frame without ``fold`` reads as holdout, fold -1).
+        kind: ``"classification"`` or ``"regression"``.
+        params: Searched parameter columns; by default every column that is not a metric.
+        metric: The sweep's objective (``search.metric``, ``summary["metric"]``); it decides
+            when it is a validation metric, else val_loss does. Default val_loss.
+        alpha: Significance level after Holm's adjustment.
+        cv: ``summary["cv"]``: ``{"folds": K, "n_train": ..., "n_val": ...}`` or None. The
+            correction uses n_val/n_train when given, else 1/(K − 1).
+        constant: ``summary["constant_predictor"]``: the constant predictor's validation
+            metrics, e.g. ``{"val_loss": 0.69}``; flags a baseline that does not beat it.
+
+    Returns:
+        The comparison, or None when ``trials`` has no ``final`` rows.
+
+    Raises:
+        ValueError: ``kind``, ``metric`` or ``alpha`` is not allowed, or a column is missing.
+
+    Example:
+        >>> result = compare(trials, "classification", metric="val_loss")  # doctest: +SKIP
+        >>> result.winner, result.candidate("dropout").diagnosis  # doctest: +SKIP
+        ('dropout', 'generalizes better')
+    """
+    decide = _check(trials, kind, metric, alpha)
+    final = rowsmod.final_rows(trials)
+    if final.empty:
+        return None
+    order = final.sort_values("trial", kind="stable") if "trial" in final else final
+    names = list(dict.fromkeys(order["family"].astype(str)))
+    groups = {n: final.loc[final["family"].astype(str) == n] for n in names}
+    tables = {n: rowsmod.decision_table(g, decide) for n, g in groups.items()}
+    baseline = next((b for b in BASELINE_NAMES if b in names and not tables[b].empty), None)
+    ratio = _val_train_ratio(pd.concat(list(tables.values())), cv)
+    param_cols = list(params) if params is not None else rowsmod.param_columns(final)
+    base = (groups[baseline], tables[baseline]) if baseline else None
+    cands = [
+        _candidate(n, groups[n], tables[n], None if n == baseline else base, ratio, decide)
+        for n in sorted(names, key=lambda n: n != baseline)
+    ]
+    cands = [
+        dataclasses.replace(c, params=rowsmod.param_values(groups[c.name], param_cols))
+        for c in cands
+    ]
+    cands = _judge(cands, decide, alpha)
+    return _comparison(cands, baseline, decide, metric or decide, alpha, tables, ratio, constant)
+
+
+def compare_sweep(trials: pd.DataFrame, summary: Mapping[str, Any]) -> Comparison | None:
+    """:func:`compare` with what a sweep's ``summary.json`` says about the comparison.
+
+    Reads ``kind``, ``params``, ``metric`` (the decision follows it), ``cv`` (sizes the
+    correction for folds) and ``constant_predictor`` (the learnability check).
+
+    Example:
+        >>> compare_sweep(trials, json.loads(Path("summary.json").read_text()))  # doctest: +SKIP
+    """
+    cv, constant = summary.get("cv"), summary.get("constant_predictor")
+    return compare(
+        trials,
+        summary.get("kind", "regression"),
+        [str(p) for p in summary.get("params") or []],
+        metric=summary.get("metric"),
+        cv=cv if isinstance(cv, Mapping) else None,
+        constant=constant if isinstance(constant, Mapping) else None,
+    )
+
+
+def _check(trials: pd.DataFrame, kind: str, metric: str | None, alpha: float) -> str:
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be 'classification' or 'regression', got {kind=}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha=}")
+    decide = decision_metric(metric)
+    if "phase" in trials.columns and (trials["phase"] == "final").any():
+        basis = decide.split("_", 1)[1]
+        need = [f"{s}_{basis}" for s in ("train", "val", "gap")] + ["seed", "family"]
+        missing = [c for c in need if c not in trials.columns]
+        if missing:
+            raise ValueError(f"trials have no {missing} columns for metric={decide!r}")
+    return decide
+
+
+def _val_train_ratio(decision: pd.DataFrame, cv: Mapping[str, Any] | None) -> float | None:
+    """n_val/n_train of one fold when the decision rows are folds, else None (holdout)."""
+    if decision.empty:
+        return None
+    used = sorted({int(f) for f in decision.index.get_level_values("fold") if f >= 0})
+    if not used:
+        return None
+    cv = cv or {}
+    n_train, n_val = cv.get("n_train"), cv.get("n_val")
+    if isinstance(n_train, int | float) and isinstance(n_val, int | float) and n_train > 0:
+        return float(n_val) / float(n_train)
+    k = int(cv.get("folds") or len(used))
+    if k < 2:
+        raise ValueError(f"cross-validation needs 2+ folds to correct the t-test, got {k}")
+    return 1.0 / (k - 1)  # K folds: each validates on 1/K of the pool and trains on (K−1)/K
+
+
+def _candidate(
+    name: str,
+    group: pd.DataFrame,
+    table: pd.DataFrame,
+    base: tuple[pd.DataFrame, pd.DataFrame] | None,
+    ratio: float | None,
+    decide: str,
+) -> Candidate:
+    metrics: dict[str, Estimate] = {}
+    diffs: dict[str, Difference] = {}
+    for col in rowsmod.METRIC_COLUMNS:
+        if col not in group.columns:
+            continue
+        values, base_values = _values(group, table, base, col)
+        if values.notna().any():
+            metrics[col] = _estimate(values)
+        if base_values is not None:
+            test = col.startswith("test_")
+            diff = paired_difference(values, base_values, val_train_ratio=None if test else ratio)
+            if diff is not None:
+                diffs[col] = diff
+    p_improve = None
+    if base is not None:
+        better = higher_is_better(decide)
+        p_improve = probability_of_improvement(table[decide], base[1][decide], better)
+    seeds = table.index.get_level_values("seed").nunique() if not table.empty else 0
+    return Candidate(
+        name, {}, seeds, len(table), rowsmod.n_failed(group), metrics, diffs, p_improve=p_improve
+    )
+
+
+def _values(
+    group: pd.DataFrame,
+    table: pd.DataFrame,
+    base: tuple[pd.DataFrame, pd.DataFrame] | None,
+    col: str,
+) -> tuple[pd.Series, pd.Series | None]:
+    """The column's values to estimate and pair: test metrics by seed, the rest by (seed, fold)."""
+    if col.startswith("test_"):
+        mine = rowsmod.confirmation_table(group, col)[col]
+        theirs = None if base is None else rowsmod.confirmation_table(base[0], col).get(col)
+        return mine.astype(float), None if theirs is None else theirs.astype(float)
+    mine = table[col].astype(float)
+    return mine, None if base is None or col not in base[1] else base[1][col].astype(float)
+
+
+def _estimate(values: pd.Series) -> Estimate:
+    """Mean and interval over seeds: folds of one seed are averaged first (they are correlated)."""
+    if isinstance(values.index, pd.MultiIndex):
+        values = values.groupby(level="seed").mean()
+    return mean_ci(values)
+
+
+def _judge(cands: list[Candidate], decide: str, alpha: float) -> list[Candidate]:
+    """Holm across the non-baseline candidates, then each one's label and test check."""
+    tested = [i for i, c in enumerate(cands) if decide in c.vs_baseline]
+    adjusted = holm([cands[i].vs_baseline[decide].p_value for i in tested])
+    p_adj: dict[int, float | None] = dict(zip(tested, adjusted, strict=True))
+    basis = decide.split("_", 1)[1]
+    out = []
+    for i, c in enumerate(cands):
+        if i not in p_adj:
+            out.append(c)
+            continue
+        d = c.vs_baseline
+        p = p_adj[i]
+        d_val = 0 if p is None else direction(d[decide], decide, alpha, p=p)
+        label = diagnose(
+            direction(d.get(f"train_{basis}"), f"train_{basis}", alpha),
+            d_val,
+            direction(d.get(f"gap_{basis}"), f"gap_{basis}", alpha),
+        )
+        check = confirm_on_test(d[decide], d.get(f"test_{basis}"), basis)
+        out.append(
+            dataclasses.replace(
+                c, p_adjusted=p_adj[i], diagnosis=label, test=check, better=d_val > 0
+            )
+        )
+    return out
+
+
+def _comparison(
+    cands: list[Candidate],
+    baseline: str | None,
+    decide: str,
+    objective: str,
+    alpha: float,
+    tables: Mapping[str, pd.DataFrame],
+    ratio: float | None,
+    constant: Mapping[str, float] | None,
+) -> Comparison:
+    sign = -1.0 if higher_is_better(decide) else 1.0
+    others = [c for c in cands if decide in c.vs_baseline]
+    pool = [c for c in others if c.better]
+    winner = min(pool, key=lambda c: sign * c.vs_baseline[decide].mean).name if pool else None
+    closest = min(others, key=lambda c: sign * c.vs_baseline[decide].mean).name if others else None
+    index = pd.concat(list(tables.values())).index if tables else pd.MultiIndex.from_tuples([])
+    seeds = tuple(sorted({int(s) for s in index.get_level_values(0)})) if len(index) else ()
+    folds = tuple(sorted({int(f) for f in index.get_level_values(1)})) if len(index) else ()
+    level = None if constant is None else constant.get(decide)
+    learnable = True
+    if level is not None and baseline is not None and decide in cands[0].metrics:
+        gain = cands[0].metrics[decide].mean - float(level)
+        learnable = (gain if higher_is_better(decide) else -gain) > _TINY
+    found = Comparison(
+        metric=decide,
+        objective=objective,
+        baseline=baseline,
+        candidates=tuple(cands),
+        winner=winner,
+        closest=closest,
+        method=PAIRED_T if ratio is None else CORRECTED_T,
+        seeds=seeds,
+        folds=folds,
+        n_failed=sum(c.n_failed for c in cands),
+        alpha=alpha,
+        val_train_ratio=ratio,
+        constant=None if level is None else float(level),
+        learnable=learnable,
+    )
+    return dataclasses.replace(found, verdict=verdict.sentence(found), rule=verdict.rule(found))

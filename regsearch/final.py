@@ -1,0 +1,165 @@
+"""The final phase: every candidate retrained side by side on fresh seeds (and folds).
+
+A searching sweep ends here with each family's best and the baseline; an experiment preset
+with its fixed settings. All candidates train on the same seeds — with cross-validation, on the
+same (seed, fold) pairs, every pool row validated once per seed — so the comparison is paired.
+Validation decides (``regsearch.comparison``); the test split only confirms. With folds, the
+test numbers come from one *refit* per (candidate, seed) on the whole train+validation pool:
+early stopping cannot watch a validation split there, so a refit with patience trains for the
+median best epoch its folds found on that seed.
+
+Example:
+    >>> run_final_phase(plan, tuned_studies, final_study, recorder.record)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from regsearch.engine import Member, MemberResult
+from regsearch.plan import BASELINE, Plan
+from regsearch.search.study import Objective, TrialOutcome, member_record
+from regsearch.tasks.folds import REFIT
+
+__all__ = [
+    "FINAL_SEED_OFFSET",
+    "best_frozen",
+    "candidates",
+    "final_seeds",
+    "run_final_phase",
+]
+
+log = logging.getLogger(__name__)
+
+#: The final phase's fresh seeds start here, far from the tuning seeds.
+FINAL_SEED_OFFSET = 1000
+#: Final metrics a refit cannot have: it trains on the validation rows.
+_NO_VALIDATION = ("val_loss", "val_acc", "gap_loss", "gap_acc", "val_loss_orig")
+
+Record = Callable[[str, list[tuple[FrozenTrial, TrialOutcome]]], None]
+
+
+def final_seeds(plan: Plan) -> list[int]:
+    """The fresh seeds of the final phase."""
+    assert plan.cfg.sweep is not None
+    return [plan.cfg.seed + FINAL_SEED_OFFSET + k for k in range(plan.cfg.sweep.final_seeds)]
+
+
+def best_frozen(study: optuna.Study, objective: Objective) -> FrozenTrial | None:
+    """The complete trial with the best first objective value (validation only), or None."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return None
+    sign = -1.0 if objective.directions[0] == "maximize" else 1.0
+    return min(complete, key=lambda t: sign * t.values[0])
+
+
+def candidates(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, dict[str, Any]]:
+    """Name → values to re-evaluate: fixed settings, or the baseline and each family's best.
+
+    The baseline is unregularized; when the learning rate was tuned it is the baseline
+    family's best (so it had the same chance as every regularized arm).
+    """
+    if plan.final_candidates_known:
+        return {name: dict(values) for name, values in plan.settings.items()}
+    found: dict[str, dict[str, Any]] = {BASELINE: {}}
+    for family, study in studies.items():
+        best = best_frozen(study, plan.objective)
+        if best is not None:
+            found[family] = dict(best.params)
+    return found
+
+
+def run_final_phase(
+    plan: Plan, tuned: dict[str, optuna.Study], final: optuna.Study, record: Record
+) -> None:
+    """Train every candidate not yet in ``final`` on the fresh seeds, in one engine call.
+
+    With cross-validation a second call refits each (candidate, seed) on the whole pool.
+    ``record`` gets the finished trials (one per candidate) for the durable stores.
+    """
+    done = {t.user_attrs.get("family") for t in final.get_trials(deepcopy=False)}
+    todo = {k: v for k, v in candidates(plan, tuned).items() if k not in done}
+    if not todo:
+        return
+    seeds = final_seeds(plan)
+    members: list[Member] = []
+    for i, values in enumerate(todo.values()):
+        members.extend(plan.members(i, values, seeds))
+    log.info("retraining %d candidates on %d fresh seeds", len(todo), len(seeds))
+    results = plan.train(members)
+    if plan.task.folds:
+        results += _refit(plan, results)
+    pairs = []
+    for i, (name, values) in enumerate(todo.items()):
+        mine = [r for r in results if r.member.trial == i]
+        pairs.append(final_trial(plan.objective, name, values, mine))
+    record(final.study_name, pairs)
+
+
+def _refit(plan: Plan, fold_results: list[MemberResult]) -> list[MemberResult]:
+    """One member per (candidate, seed) on the whole pool; the test split is scored there."""
+    members = []
+    for pair in dict.fromkeys((r.member.trial, r.member.repeat) for r in fold_results):
+        folds = [r for r in fold_results if (r.member.trial, r.member.repeat) == pair]
+        first = folds[0].member
+        cap = _refit_epochs(first.hparams.patience, folds, plan.schedule.eval_every)
+        hp = dataclasses.replace(first.hparams, patience=None, max_epochs=cap)
+        members.append(dataclasses.replace(first, hparams=hp, fold=REFIT))
+    results = plan.train(members)
+    for result in results:
+        for key in _NO_VALIDATION:
+            result.final.pop(key, None)
+        # Its "validation" curve is the training pool again: keep the training curves only.
+        result.curves = {k: v for k, v in result.curves.items() if k.startswith("train_")}
+    return results
+
+
+def _refit_epochs(patience: int | None, folds: list[MemberResult], every: int) -> int | None:
+    """Epochs for a refit: all of them, or with early stopping the folds' median best epoch."""
+    if patience is None:
+        return None
+    best = [r.best_epoch for r in folds if r.state == "complete" and r.best_epoch > 0]
+    if not best:
+        return every
+    return max(every, math.ceil(statistics.median(best) / every) * every)
+
+
+def _fixed(value: Any) -> optuna.distributions.BaseDistribution:
+    """A one-point distribution, so a fixed value can be stored as an Optuna param."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return optuna.distributions.CategoricalDistribution([value])
+    if isinstance(value, int):
+        return optuna.distributions.IntDistribution(value, value)
+    return optuna.distributions.FloatDistribution(value, value)
+
+
+def final_trial(
+    objective: Objective, name: str, values: dict[str, Any], results: list[MemberResult]
+) -> tuple[FrozenTrial, TrialOutcome]:
+    """One re-evaluated candidate as a finished trial (numbered when the recorder writes it).
+
+    Its objective value is the mean over the members that were validated (not the refits).
+    """
+    failed = [r for r in results if r.state != "complete"]
+    validated = [r for r in results if r.member.fold != REFIT]
+    scores = None if failed else objective.values(validated)
+    trial = optuna.trial.create_trial(
+        state=TrialState.FAIL if failed else TrialState.COMPLETE,
+        values=scores,
+        params=values,
+        distributions={k: _fixed(v) for k, v in values.items()},
+        user_attrs={"family": name, "members": [member_record(r) for r in results]},
+    )
+    error = failed[0].error if failed else ""
+    state = "failed" if failed else "complete"
+    outcome = TrialOutcome(-1, values, state, scores, results, name, phase="final", error=error)
+    return trial, outcome

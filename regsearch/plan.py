@@ -1,0 +1,216 @@
+"""A sweep's plan: the validated config turned into domain objects, fixed before any trial.
+
+The plan owns what every phase shares: the task (with its cross-validation folds), the model
+and schedule, the fixed hyperparameters, the objective, the families to tune (the learning
+rate added to each when ``sweep.tune_lr``), and how a trial's values become engine members
+(seed × fold).
+
+Example:
+    >>> plan = make_plan(cfg)  # doctest: +SKIP
+    >>> [(m.seed, m.fold) for m in plan.members(0, {"dropout": 0.2}, [0])][:2]  # doctest: +SKIP
+    [(0, 0), (0, 1)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from regsearch.config import ConfigError, FamilyConfig, ParamSpec, RegsearchConfig, cv_folds
+from regsearch.engine import Hyperparams, Member, MemberResult, OnEpoch, Schedule, resolve_engine
+from regsearch.models import ModelSpec
+from regsearch.search.space import apply_params, base_hparams
+from regsearch.search.study import Objective
+from regsearch.tasks import TaskData, load_task
+
+__all__ = ["BASELINE", "Plan", "make_plan", "resolve_device"]
+
+#: Name of the unregularized arm (a family of its own when the learning rate is tuned).
+BASELINE = "baseline"
+
+
+@dataclass
+class Plan:
+    """Everything fixed before the first trial."""
+
+    cfg: RegsearchConfig
+    task: TaskData  # task.folds > 0: members are cross-validated on the train+val pool
+    spec: ModelSpec
+    schedule: Schedule
+    base: Hyperparams
+    objective: Objective
+    engine_name: str
+    device: str
+    families: dict[str, FamilyConfig]  # tuned one study each
+    sweep_name: str
+    settings: dict[str, dict[str, Any]]  # fixed named settings (experiment presets)
+
+    @property
+    def final_candidates_known(self) -> bool:
+        """True for experiments: the candidates are given, nothing is tuned."""
+        return bool(self.settings)
+
+    @property
+    def folds(self) -> list[int | None]:
+        """The fold of each member of a (trial, seed): [None] without cross-validation."""
+        return list(range(self.task.folds)) if self.task.folds else [None]
+
+    def train(self, members: list[Member], on_epoch: OnEpoch | None = None) -> list[MemberResult]:
+        """Train ``members`` on the configured engine and device."""
+        _, engine = resolve_engine(self.cfg.engine)
+        results: list[MemberResult] = engine(
+            self.task,
+            self.spec,
+            members,
+            schedule=self.schedule,
+            on_epoch=on_epoch,
+            device=self.device,
+        )
+        for result in results:
+            self._original_units(result)
+        return results
+
+    def hparams(self, values: dict[str, Any]) -> Hyperparams:
+        """The fixed hyperparameters with a trial's sampled ``values`` on top."""
+        return apply_params(self.base, values, len(self.spec.hidden))
+
+    def members(self, trial: int, values: dict[str, Any], seeds: list[int]) -> list[Member]:
+        """One member per (seed, fold) of a trial; seeds are its repeats."""
+        hp = self.hparams(values)
+        return [
+            Member(trial=trial, seed=s, hparams=hp, repeat=r, fold=f)
+            for r, s in enumerate(seeds)
+            for f in self.folds
+        ]
+
+    def _original_units(self, result: MemberResult) -> None:
+        """Regression on a z-scored target: add each loss in the target's original units."""
+        data = self.task.member_data(result.member.fold, result.member.seed)
+        if self.task.is_classification or not data.target_standardized:
+            return
+        scale = data.target_scale**2  # MSE scales with the square of the target's std
+        for split in ("train", "val", "test"):
+            if f"{split}_loss" in result.final:
+                result.final[f"{split}_loss_orig"] = result.final[f"{split}_loss"] * scale
+
+
+def resolve_device(name: str) -> str:
+    """``device=auto`` picks CUDA when present; asking for CUDA without one is a config error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda': no CUDA device is available here; use device=auto or cpu")
+    return name
+
+
+def make_plan(cfg: RegsearchConfig) -> Plan:
+    """Load the task, choose the folds and build every fixed piece of the sweep.
+
+    Raises:
+        ConfigError: Bad data, folds the data cannot have, or parameters the model lacks.
+    """
+    assert cfg.sweep is not None
+    task = _with_folds(load_task(cfg.task), cfg)
+    engine_name, _ = resolve_engine(cfg.engine)
+    settings = {k: dict(v) for k, v in cfg.sweep.settings.items()}
+    families = _families(cfg, settings)
+    _check_layers(families, len(cfg.model.hidden))
+    return Plan(
+        cfg=cfg,
+        task=task,
+        spec=_model_spec(cfg, task),
+        schedule=_schedule(cfg),
+        base=base_hparams(cfg),
+        objective=Objective.from_config(cfg.search, task.is_classification),
+        engine_name=engine_name,
+        device=resolve_device(cfg.device),
+        families=families,
+        sweep_name=cfg.sweep.name,
+        settings=settings,
+    )
+
+
+def _with_folds(task: TaskData, cfg: RegsearchConfig) -> TaskData:
+    """The task with ``search.cv`` resolved against its pool, checked on the first seed."""
+    from regsearch.tasks.folds import fold_indices
+
+    pool = len(task.x_train) + len(task.x_val)
+    k = cv_folds(cfg.search.cv, pool)
+    if not k:
+        return task
+    y = torch.cat([task.y_train, task.y_val]).reshape(len(task.x_train) + len(task.x_val), -1)
+    try:
+        fold_indices(y[:, 0].cpu().numpy(), k, cfg.seed, task.is_classification)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return dataclasses.replace(task, folds=k)
+
+
+def _model_spec(cfg: RegsearchConfig, task: TaskData) -> ModelSpec:
+    m = cfg.model
+    return ModelSpec(
+        in_features=task.n_features,
+        out_features=task.n_outputs,
+        hidden=tuple(m.hidden),
+        activation=m.activation,
+        bias=m.bias,
+        bn_momentum=m.bn_momentum,
+        bn_eps=m.bn_eps,
+        init=m.init,
+        init_std=m.init_std,
+    )
+
+
+def _schedule(cfg: RegsearchConfig) -> Schedule:
+    t = cfg.train
+    return Schedule(
+        optimizer=t.optimizer,
+        betas=(t.betas[0], t.betas[1]),
+        eps=t.eps,
+        batch_size=t.batch_size,
+        max_epochs=t.max_epochs,
+        eval_every=t.eval_every,
+        decay_all=t.decay_all,
+        restore_best=t.restore_best,
+        order_seed=cfg.seed,
+    )
+
+
+def _families(cfg: RegsearchConfig, settings: dict[str, Any]) -> dict[str, FamilyConfig]:
+    """The studies to tune; with ``tune_lr`` each searches lr and the baseline is one too."""
+    assert cfg.sweep is not None
+    families = dict(cfg.sweep.families)
+    if not families and (cfg.sweep.params or not settings):
+        families = {
+            cfg.sweep.name: FamilyConfig(
+                params=dict(cfg.sweep.params), n_trials=cfg.search.n_trials
+            )
+        }
+    if not cfg.sweep.tune_lr or settings or not any(f.params for f in families.values()):
+        return families
+    low, high = cfg.sweep.lr_range
+    lr = ParamSpec(low=cfg.train.lr * low, high=cfg.train.lr * high, log=True)
+    tuned = {
+        name: FamilyConfig(params={**fam.params, "lr": fam.params.get("lr", lr)}, n_trials=n)
+        for name, fam in families.items()
+        for n in [fam.n_trials]
+    }
+    budget = max(fam.n_trials for fam in families.values())  # the same chance as any arm
+    return {BASELINE: FamilyConfig(params={"lr": lr}, n_trials=budget), **tuned}
+
+
+def _check_layers(families: dict[str, FamilyConfig], n_hidden: int) -> None:
+    for fam in families.values():
+        for name in fam.params:
+            if name.startswith("dropout_") and int(name.split("_")[1]) > n_hidden:
+                raise ConfigError(
+                    f"sweep.params.{name}: the model has {n_hidden} hidden layers "
+                    f"(dropout_1..dropout_{n_hidden})"
+                )
+            if name == "dropout" and n_hidden == 0:
+                raise ConfigError(
+                    "sweep.params.dropout: the model has no hidden layer to drop (model.hidden=[])"
+                )

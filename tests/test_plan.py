@@ -1,0 +1,61 @@
+"""regsearch.plan: folds resolved against the data, members per (seed, fold), fair lr tuning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regsearch.config import AUTO_FOLDS, ConfigError
+from regsearch.plan import BASELINE, make_plan
+from tests.conftest import TINY
+
+
+def test_small_pools_are_cross_validated_and_members_cover_every_seed_and_fold(
+    tmp_path: Path, make_config
+) -> None:
+    cfg, _ = make_config(tmp_path, "+sweep=dropout", *TINY)
+    plan = make_plan(cfg)
+    assert plan.task.folds == AUTO_FOLDS  # moons: a pool of 200 rows
+    members = plan.members(3, {"dropout": 0.2}, [7, 8])
+    assert [(m.seed, m.repeat, m.fold) for m in members] == [
+        (s, r, f) for r, s in enumerate([7, 8]) for f in range(AUTO_FOLDS)
+    ]
+    assert {m.trial for m in members} == {3}
+    assert all(m.hparams.dropout == (0.2, 0.2) for m in members)
+
+
+def test_cv_zero_keeps_the_holdout_split(tmp_path: Path, make_config) -> None:
+    cfg, _ = make_config(tmp_path, "+sweep=dropout", *TINY, "search.cv=0")
+    plan = make_plan(cfg)
+    assert plan.task.folds == 0
+    assert [m.fold for m in plan.members(0, {}, [0, 1])] == [None, None]
+
+
+def test_more_folds_than_the_smallest_class_is_a_config_error(tmp_path: Path, make_config) -> None:
+    cfg, _ = make_config(tmp_path, "+sweep=l2", "task=wine", "search.cv=60")
+    with pytest.raises(ConfigError, match=r"search\.cv"):
+        make_plan(cfg)
+
+
+def test_tune_lr_adds_lr_to_every_family_and_a_baseline_with_the_same_budget(
+    tmp_path: Path, make_config
+) -> None:
+    cfg, _ = make_config(tmp_path, "+sweep=compare", "sweep.families.l1.n_trials=3")
+    plan = make_plan(cfg)
+    assert next(iter(plan.families)) == BASELINE
+    baseline = plan.families[BASELINE]
+    assert list(baseline.params) == ["lr"]
+    assert baseline.n_trials == max(f.n_trials for n, f in plan.families.items() if n != BASELINE)
+    lr = baseline.params["lr"]
+    assert (lr.low, lr.high, lr.log) == pytest.approx((0.02, 0.6, True))  # moons: lr 0.2
+    for name, fam in plan.families.items():
+        assert fam.params["lr"] == lr, name
+    assert plan.families["l1"].n_trials == 3
+
+
+def test_without_tune_lr_the_families_are_the_presets(tmp_path: Path, make_config) -> None:
+    cfg, _ = make_config(tmp_path, "+sweep=compare", "sweep.tune_lr=false")
+    plan = make_plan(cfg)
+    assert BASELINE not in plan.families
+    assert all("lr" not in fam.params for fam in plan.families.values())
