@@ -25,6 +25,12 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _runs_text(seeds: int, folds: int) -> str:
+    """``"2 seeds"``, or ``"1 seed × 5 folds"`` when cross-validated."""
+    text = f"{seeds} seed{'s' * (seeds != 1)}"
+    return f"{text} × {folds} folds" if folds else text
+
+
 def summary_lines(result: SweepResult) -> list[str]:
     """The closing summary as lines of text.
 
@@ -54,9 +60,8 @@ def summary_lines(result: SweepResult) -> list[str]:
         params = (
             ", ".join(f"{k}={_fmt(v)}" for k, v in best["params"].items()) or "(no searched params)"
         )
-        lines.append(
-            f"best trial {best['trial']} ({best['family']}, {best['n_seeds']} seeds): {params}"
-        )
+        runs = _runs_text(best["n_seeds"], best.get("n_folds", 0))
+        lines.append(f"best trial {best['trial']} ({best['family']}, {runs}): {params}")
         m = best["metrics"]
         for kind in ("loss", "acc"):
             keys = [f"train_{kind}", f"val_{kind}", f"test_{kind}", f"gap_{kind}"]

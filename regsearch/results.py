@@ -108,7 +108,7 @@ def best_trial(
     rows = rows[complete]
     if rows.empty:
         return None
-    numeric = rows.select_dtypes("number").columns.difference(["trial", "seed"])
+    numeric = rows.select_dtypes("number").columns.difference(["trial", "seed", "fold"])
     means = rows.groupby(["family", "trial"])[list(numeric)].mean()
     scores = means[metric]
     position = int(
@@ -117,7 +117,9 @@ def best_trial(
     family, trial = means.index[position]
     out = means.iloc[position].astype(object)
     out["family"], out["trial"] = family, trial
-    out["n_seeds"] = int(((rows["family"] == family) & (rows["trial"] == trial)).sum())
+    mine = rows[(rows["family"] == family) & (rows["trial"] == trial)]
+    out["n_seeds"] = int(mine["seed"].nunique())
+    out["n_folds"] = int(mine.loc[mine["fold"] >= 0, "fold"].nunique())
     return out
 
 
@@ -183,11 +185,12 @@ def _best_dict(
     mask = (frame["family"] == best["family"]) & (frame["trial"] == best["trial"])
     rows = frame[mask & (frame["phase"] == "tune")]
     values = {p: _plain(rows[p].iloc[0]) for p in params if p in rows and pd.notna(rows[p].iloc[0])}
-    skip = {"family", "trial", "n_seeds", "duration_s", *params}
+    skip = {"family", "trial", "n_seeds", "n_folds", "duration_s", *params}
     return {
         "trial": int(best["trial"]),
         "family": str(best["family"]),
         "n_seeds": int(best["n_seeds"]),
+        "n_folds": int(best["n_folds"]),  # 0: the holdout split
         "params": values,
         "metrics": {m: float(best[m]) for m in best.index if m not in skip and pd.notna(best[m])},
     }

@@ -196,7 +196,8 @@ def test_standardized_targets_are_rescaled_with_the_views_rows(diabetes: TaskDat
     assert torch.allclose(view.y_val.double() * s + m, y_pool[val].double(), atol=1e-4)
     assert torch.allclose(view.y_test.double() * s + m, task.y_test.double(), atol=1e-4)
     # without target standardization the targets are the pool's rows, untouched
-    plain = diabetes.member_data(3, 0)
+    raw = dataclasses.replace(diabetes, target_standardized=False, target_scale=1.0)
+    plain = raw.member_data(3, 0)
     assert torch.equal(plain.y_train, y_pool[train]) and plain.target_scale == 1.0
 
 

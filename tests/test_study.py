@@ -49,7 +49,8 @@ def test_grid_covers_every_point_once(tmp_path: Path, make_config) -> None:
     result = run_sweep(cfg, text)
     tuned = result.trials[result.trials["phase"] == "tune"]
     seen = {(r.batch_norm, r.lr) for r in tuned.itertuples()}
-    assert len(tuned) == 6  # the grid caps the budget
+    assert tuned["trial"].nunique() == 6  # the grid caps the budget
+    assert len(tuned) == 6 * 5  # each point scored on the 5 folds of moons' small pool
     assert seen == {(bn, lr) for bn in (False, True) for lr in (0.05, 0.2, 0.5)}
 
 
@@ -90,8 +91,9 @@ def test_population_asks_batches_and_repeats_are_members(tmp_path: Path, make_co
     )
     result = run_sweep(cfg, text)
     tuned = result.trials[result.trials["phase"] == "tune"]
-    assert tuned.shape[0] == 10
-    assert sorted(tuned.groupby("trial")["seed"].apply(tuple).unique()) == [(0, 1)]
+    assert tuned.shape[0] == 5 * 2 * 5  # trials × seeds × folds
+    members = tuned.groupby("trial")[["seed", "fold"]].apply(lambda g: sorted(map(tuple, g.values)))
+    assert all(m == [(s, f) for s in (0, 1) for f in range(5)] for m in members)
 
 
 def test_timeout_stops_asking(tmp_path: Path, make_config) -> None:

@@ -160,7 +160,10 @@ def _tuning_sentence(summary: dict[str, Any], trials: pd.DataFrame) -> str:
     parts = [
         f"{k} {_num(metrics[k])}" for k in (gap, f"val_{basis}", f"test_{basis}") if k in metrics
     ]
+    folds = best.get("n_folds") or 0
     seeds = f" (mean of {n} seed{'s' * (n != 1)})" if isinstance(n, int) else ""
+    if seeds and folds:
+        seeds = f" (mean of {n} seed{'s' * (n != 1)} × {folds} folds)"
     text = (
         f"Best of {summary.get('n_complete', '?')} complete trials: {params}"
         f" — {', '.join(parts)}{seeds}."
