@@ -355,21 +355,23 @@ def test_params_survive_csv_round_trip(tmp_path: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("d_train", "d_val", "d_gap", "label"),
+    ("d_train", "d_val", "d_gap", "trend", "label"),
     [
-        (-1, 0, 1, "closes the gap by fitting worse"),
-        (-1, -1, 1, "closes the gap by fitting worse"),
-        (0, 1, 1, "generalizes better"),
-        (-1, 1, 1, "generalizes better"),  # validation decides even when training got worse
-        (1, 0, -1, "overfits more"),
-        (0, -1, -1, "overfits more"),
-        (0, -1, 0, "generalizes worse"),
-        (0, 0, 1, "no clear change"),
-        (0, 0, 0, "no clear change"),
+        (-1, 0, 1, 0, "closes the gap by fitting worse"),
+        (-1, 0, 1, -1, "closes the gap by fitting worse"),
+        (-1, -1, 1, -1, "closes the gap by fitting worse"),
+        (-1, 0, 1, 1, "closes the gap, validation gain not significant"),
+        (0, 1, 1, 1, "generalizes better"),
+        (-1, 1, 1, 1, "generalizes better"),  # validation decides even when training got worse
+        (1, 0, -1, 0, "overfits more"),
+        (0, -1, -1, -1, "overfits more"),
+        (0, -1, 0, -1, "generalizes worse"),
+        (0, 0, 1, 1, "no clear change"),
+        (0, 0, 0, 0, "no clear change"),
     ],
 )
-def test_diagnose_table(d_train: int, d_val: int, d_gap: int, label: str) -> None:
-    assert diagnose(d_train, d_val, d_gap) == label
+def test_diagnose_table(d_train: int, d_val: int, d_gap: int, trend: int, label: str) -> None:
+    assert diagnose(d_train, d_val, d_gap, trend) == label
 
 
 @pytest.mark.parametrize(

@@ -95,28 +95,43 @@ def direction(diff: Difference | None, metric: str, alpha: float, p: float | Non
     return 1 if gain > 0 else -1
 
 
-def diagnose(d_train: int, d_val: int, d_gap: int) -> str:
+def _trend(diff: Difference, metric: str) -> int:
+    """The sign of a difference's point estimate, +1 when it is the better direction."""
+    if abs(diff.mean) <= _TINY:
+        return 0
+    return 1 if (diff.mean > 0) == higher_is_better(metric) else -1
+
+
+def diagnose(d_train: int, d_val: int, d_gap: int, val_trend: int = 0) -> str:
     """The gap diagnosis from the directions (+1 better, −1 worse, 0 unclear) of the three Δ.
 
-    For the gap, "better" means smaller. Validation decides first; the gap only explains:
+    For the gap, "better" means smaller. ``val_trend`` is the sign of the validation effect's
+    point estimate (+1 better), which separates a gap closed at no visible cost to validation
+    from one closed by fitting worse when neither is significant. Validation decides first; the
+    gap only explains:
 
-    ========  =====  ========  ====================================
-    Δval      Δgap   Δtrain    label
-    ========  =====  ========  ====================================
-    better    any    any       generalizes better
-    not +     +      worse     closes the gap by fitting worse
-    not +     −      any       overfits more
-    worse     other  other     generalizes worse
-    0         other  other     no clear change
-    ========  =====  ========  ====================================
+    ========  =========  =====  ========  ==========================================
+    Δval      trend      Δgap   Δtrain    label
+    ========  =========  =====  ========  ==========================================
+    better    any        any    any       generalizes better
+    0         better     +      worse     closes the gap, validation gain not significant
+    not +     not better +      worse     closes the gap by fitting worse
+    not +     any        −      any       overfits more
+    worse     any        other  other     generalizes worse
+    0         any        other  other     no clear change
+    ========  =========  =====  ========  ==========================================
 
     Example:
         >>> diagnose(d_train=-1, d_val=0, d_gap=1)
         'closes the gap by fitting worse'
+        >>> diagnose(d_train=-1, d_val=0, d_gap=1, val_trend=1)
+        'closes the gap, validation gain not significant'
     """
     if d_val > 0:
         return "generalizes better"
     if d_gap > 0 and d_train < 0:
+        if d_val == 0 and val_trend > 0:
+            return "closes the gap, validation gain not significant"
         return "closes the gap by fitting worse"
     if d_gap < 0:
         return "overfits more"
@@ -321,6 +336,7 @@ def _judge(cands: list[Candidate], decide: str, alpha: float) -> list[Candidate]
             direction(d.get(f"train_{basis}"), f"train_{basis}", alpha),
             d_val,
             direction(d.get(f"gap_{basis}"), f"gap_{basis}", alpha),
+            _trend(d[decide], decide),
         )
         check = confirm_on_test(d[decide], d.get(f"test_{basis}"), basis)
         out.append(

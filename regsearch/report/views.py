@@ -295,7 +295,7 @@ def decision_facts(comparison: Comparison, summary: dict[str, Any]) -> list[tupl
         ("folds", f"{len(folds)} ({', '.join(map(str, folds))})" if folds else "none (holdout)"),
         ("paired on", "(seed, fold)" if folds else "seed"),
         ("test", comparison.method),
-        ("multiple tests", "Holm step-down across the candidates"),
+        ("multiple tests", "Holm step-down across the candidates (p adjusted, intervals not)"),
         ("alpha", format_value(comparison.alpha)),
         ("test data", "refit on train+val, per seed" if folds else "same runs, per seed"),
     ]
