@@ -86,51 +86,22 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
     plan = make_plan(cfg)
     _check_storage(cfg.search.storage, cfg.search.resume)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base_name = _study_base(plan, stamp)
-    names = {
-        f: (base_name if len(plan.families) == 1 else f"{base_name}.{f}") for f in plan.families
-    }
     clock = Clock()
+    base_name = _study_base(plan, stamp)
     with clock("open_stores"):
-        working = _open_studies(plan, names)
-        studies = {family: w.durable for family, w in working.items()}
-        assert cfg.sweep is not None
-        searched = any(f.params for f in plan.families.values()) and cfg.sweep.final_seeds > 0
-        if plan.final_candidates_known or searched:
-            # Every sweep that searched something ends with its best and the unregularized
-            # baseline retrained side by side on fresh seeds: that is what the verdict rests on.
-            studies["final"] = _open_final(plan, f"{base_name}.final")
+        working, studies = _open_all(plan, base_name)
     run_dir = make_run_dir(Path(cfg.paths.root) / f"{plan.sweep_name}-{plan.task.name}", stamp)
     (run_dir / "config.yaml").write_text(config_yaml)
     # Everything that can be refused was checked above; from here on both stores are written,
     # by the recorder process, while this one trains.
     static = static_summary(plan, studies)
     write_json(run_dir / "summary.json", {**static, "partial": True})
-    parent_params = flat_params(config_yaml)
-    recorder = Recorder(cfg.search.storage, _tracking_target(cfg, plan))
-    recorder.start(  # only queued: nothing here can fail before the try below closes it
-        run_name=f"{plan.sweep_name}-{plan.task.name}-{stamp}",
-        params=parent_params,
-        tags={
-            "regsearch.sweep": plan.sweep_name,
-            "regsearch.study": base_name,
-            "regsearch.run_dir": str(run_dir),
-        },
-        config_yaml=config_yaml,
-    )
+    recorder = _start_recorder(plan, stamp, base_name, run_dir, config_yaml)
     start = time.perf_counter()
     status, interrupted = "FAILED", False
     result: SweepResult | None = None
     try:
-        try:
-            _tune(plan, working, recorder, clock)
-            if "final" in studies:
-                tuned = {family: w.study for family, w in working.items()}
-                with clock("train"):
-                    run_final_phase(plan, tuned, studies["final"], recorder.record)
-            status = "FINISHED"
-        except KeyboardInterrupt:
-            status, interrupted = "KILLED", True
+        status, interrupted = _run_phases(plan, working, studies, recorder, clock)
         try:
             with clock("recorder_wait"):
                 state = recorder.flush()  # the outputs are read back from the stores
@@ -143,20 +114,81 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
         static["recorded_trials"] = state.written
         result = write_outputs(plan, studies, static, run_dir, interrupted)
     finally:
-        best = result.summary.get("best") if result else None
-        try:
-            recorder.finish(
-                status,
-                metrics={k: v for k, v in ((best or {}).get("metrics") or {}).items()},
-                params=(best or {}).get("params") or {},
-                artifacts=[run_dir / "report.html", run_dir / "trials.csv"],
-            )
-        except RecorderError as err:  # finish() stops the recorder either way
-            log.warning("%s", err)  # already raised by the flush above, or MLflow-only
+        _close_recorder(recorder, status, result, run_dir)
     if interrupted:
         raise KeyboardInterrupt(base_name)
     assert result is not None
     return result
+
+
+def _open_all(
+    plan: Plan, base_name: str
+) -> tuple[dict[str, WorkingStudy], dict[str, optuna.Study]]:
+    """The working studies of the families, and every durable study (``final`` included)."""
+    names = {
+        f: (base_name if len(plan.families) == 1 else f"{base_name}.{f}") for f in plan.families
+    }
+    working = _open_studies(plan, names)
+    studies = {family: w.durable for family, w in working.items()}
+    assert plan.cfg.sweep is not None
+    searched = any(f.params for f in plan.families.values()) and plan.cfg.sweep.final_seeds > 0
+    if plan.final_candidates_known or searched:
+        # Every sweep that searched something ends with its best and the unregularized
+        # baseline retrained side by side on fresh seeds: that is what the verdict rests on.
+        studies["final"] = _open_final(plan, f"{base_name}.final")
+    return working, studies
+
+
+def _start_recorder(
+    plan: Plan, stamp: str, base_name: str, run_dir: Path, config_yaml: str
+) -> Recorder:
+    recorder = Recorder(plan.cfg.search.storage, _tracking_target(plan.cfg, plan))
+    recorder.start(  # only queued: nothing here can fail before the caller's try closes it
+        run_name=f"{plan.sweep_name}-{plan.task.name}-{stamp}",
+        params=flat_params(config_yaml),
+        tags={
+            "regsearch.sweep": plan.sweep_name,
+            "regsearch.study": base_name,
+            "regsearch.run_dir": str(run_dir),
+        },
+        config_yaml=config_yaml,
+    )
+    return recorder
+
+
+def _run_phases(
+    plan: Plan,
+    working: dict[str, WorkingStudy],
+    studies: dict[str, optuna.Study],
+    recorder: Recorder,
+    clock: Clock,
+) -> tuple[str, bool]:
+    """Tuning, then the final phase; (MLflow status, interrupted)."""
+    try:
+        _tune(plan, working, recorder, clock)
+        if "final" in studies:
+            tuned = {family: w.study for family, w in working.items()}
+            with clock("train"):
+                run_final_phase(plan, tuned, studies["final"], recorder.record)
+    except KeyboardInterrupt:
+        return "KILLED", True
+    return "FINISHED", False
+
+
+def _close_recorder(
+    recorder: Recorder, status: str, result: SweepResult | None, run_dir: Path
+) -> None:
+    """Close the parent run with the best values and the artifacts, and stop the recorder."""
+    best = result.summary.get("best") if result else None
+    try:
+        recorder.finish(
+            status,
+            metrics={k: v for k, v in ((best or {}).get("metrics") or {}).items()},
+            params=(best or {}).get("params") or {},
+            artifacts=[run_dir / "report.html", run_dir / "trials.csv"],
+        )
+    except RecorderError as err:  # finish() stops the recorder either way
+        log.warning("%s", err)  # already raised by the flush, or MLflow-only
 
 
 def _tracking_target(cfg: RegsearchConfig, plan: Plan) -> TrackingTarget | None:

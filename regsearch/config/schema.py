@@ -1,0 +1,297 @@
+"""Config schemas: one dataclass per section, a comment on every field, and the allowed values.
+
+Hydra merges the YAML in ``conf/`` onto these (see :mod:`regsearch.config.store`);
+:mod:`regsearch.config.validation` checks what types alone cannot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "AUTO_CV_ROWS",
+    "AUTO_FOLDS",
+    "SEARCHABLE",
+    "TASK_SCHEMAS",
+    "CsvTask",
+    "FamilyConfig",
+    "HighdimLinearTask",
+    "IdxTask",
+    "Linear12Task",
+    "ModelConfig",
+    "MoonsTask",
+    "ParamSpec",
+    "PathsConfig",
+    "PolynomialTask",
+    "RegsearchConfig",
+    "SearchConfig",
+    "SklearnTask",
+    "SweepConfig",
+    "TaskConfig",
+    "TrackingConfig",
+    "TrainConfig",
+]
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "leaky_relu", "identity")
+INITS = ("default", "normal", "xavier", "kaiming")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "nsga2")
+PRUNERS = ("none", "median", "hyperband")
+METRICS = ("val_loss", "val_acc", "gap_loss", "gap_acc")
+ENGINES = ("auto", "reference", "population")
+DEVICES = ("auto", "cpu", "cuda")
+TRACKERS = ("mlflow", "none")
+PARAM_TYPES = ("float", "int", "categorical")
+TASK_KINDS = ("auto", "classification", "regression")
+IMPUTE = ("none", "mean", "median")
+PIXEL_SCALES = ("unit", "symmetric", "standardize")
+#: search.cv=auto cross-validates pools smaller than this many rows, with AUTO_FOLDS folds.
+AUTO_CV_ROWS = 2000
+AUTO_FOLDS = 5
+#: Names a sweep may search; each maps onto one field of a member's hyperparameters.
+SEARCHABLE = (
+    "l1",
+    "l2",
+    "weight_decay",
+    "dropout",
+    "batch_norm",
+    "patience",
+    "min_delta",
+    "lr",
+    "momentum",
+)
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@dataclass
+class TaskConfig:
+    name: str = "moons"  # which loader in regsearch.tasks builds the data
+    val_fraction: float = 0.25  # share of the training pool held out for validation/selection
+    split_seed: int = 0  # seed of the train/validation(/test) split; fixed across members
+    standardize: bool = True  # z-score features with statistics of the training split only
+
+
+@dataclass
+class MoonsTask(TaskConfig):
+    n_samples: int = 300  # points drawn by sklearn's make_moons
+    noise: float = 0.5  # std of the Gaussian noise added to the moons
+    n_pool: int = 200  # the first n_pool points are train+val, the rest is the test set
+    data_seed: int = 0  # seed of the generator (the book's was unseeded)
+    standardize: bool = False  # the book trains on the raw coordinates
+
+
+@dataclass
+class PolynomialTask(TaskConfig):
+    n_features: int = 20  # features x^i/i! for i < n_features (4 = right, 2 = under, 20 = over)
+    coefficients: list[float] = field(default_factory=lambda: [5.0, 1.2, -3.4, 5.6])  # true w
+    noise: float = 0.1  # std of the Gaussian label noise
+    n_train: int = 100  # training points
+    n_val: int = 100  # validation points (selection)
+    n_test: int = 100  # test points (final numbers)
+    data_seed: int = 0
+    standardize: bool = False  # the x^i/i! scaling is part of the setup
+
+
+@dataclass
+class HighdimLinearTask(TaskConfig):
+    n_features: int = 200  # input dimension d
+    true_weight: float = 0.01  # every w_i
+    true_bias: float = 0.05
+    noise: float = 0.01  # label noise std
+    n_train: int = 20
+    n_val: int = 100
+    n_test: int = 100
+    data_seed: int = 0
+    standardize: bool = False
+
+
+@dataclass
+class Linear12Task(TaskConfig):
+    weights: list[float] = field(
+        default_factory=lambda: [-0.1, -0.2, -0.3, -0.4, -0.5, -1.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1]
+    )  # true w; its length is the number of features
+    bias: float = 0.6
+    x_mean: float = -1.0  # X ~ N(x_mean, 1)
+    noise_mean: float = -0.01
+    noise_std: float = 0.01
+    n_train: int = 500
+    n_val: int = 100
+    n_test: int = 100
+    data_seed: int = 0
+    standardize: bool = False
+
+
+@dataclass
+class SklearnTask(TaskConfig):
+    test_fraction: float = 0.2  # share of all rows kept aside as the test set
+    # Regression: z-score the target with training statistics (losses are then in units of
+    # the target's variance; the original units are reported beside them).
+    standardize_target: bool = True
+
+
+@dataclass
+class IdxTask(TaskConfig):
+    data_dir: str = "data/mnist"  # folder holding the four standard IDX files (.gz or not)
+    download: bool = False  # fetch missing files (checksums verified) when the network allows
+    n_train: int | None = None  # use a random subset of the training images (None = all)
+    n_test: int | None = None  # use a random subset of the test images (None = all)
+    pixel_scale: str = "unit"  # unit: [0, 1]; symmetric: [-1, 1]; standardize: z-score on train
+    standardize: bool = False  # pixel_scale already handles scaling
+
+
+@dataclass
+class CsvTask(TaskConfig):
+    path: str = ""  # CSV or Parquet file with one row per example
+    target: str = ""  # column to predict
+    kind: str = "auto"  # auto | classification | regression
+    impute: str = "none"  # none: missing values are an error; mean | median (mode for text)
+    test_fraction: float = 0.2
+    standardize_target: bool = True  # regression: z-score the target with training statistics
+
+
+#: Schema per task name; tasks with the same loader share one schema.
+TASK_SCHEMAS: dict[str, type[TaskConfig]] = {
+    "moons": MoonsTask,
+    "polynomial": PolynomialTask,
+    "highdim_linear": HighdimLinearTask,
+    "linear12": Linear12Task,
+    "digits": SklearnTask,
+    "breast_cancer": SklearnTask,
+    "wine": SklearnTask,
+    "diabetes": SklearnTask,
+    "mnist": IdxTask,
+    "fashion_mnist": IdxTask,
+    "csv": CsvTask,
+}
+
+
+# --------------------------------------------------------------------------- model/train
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"  # only the MLP exists today
+    hidden: list[int] = field(default_factory=lambda: [20, 3])  # hidden layer widths
+    activation: str = "relu"
+    bias: bool = True  # False gives the d2l polynomial/linear setups (no intercept)
+    batch_norm: bool = False  # Linear -> BatchNorm1d -> activation on every hidden layer
+    bn_momentum: float = 0.1  # running-statistics momentum (torch convention)
+    bn_eps: float = 1e-5
+    # Inverted dropout after each hidden activation: [] = none, one value = every layer,
+    # or one value per hidden layer.
+    dropout: list[float] = field(default_factory=list)
+    init: str = "default"  # default (torch's), normal N(0, init_std), xavier, kaiming
+    init_std: float = 1.0  # std of init=normal (the NNDL book uses 1, d2l 0.01)
+
+
+@dataclass
+class TrainConfig:
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    lr: float = 0.2  # learning rate
+    momentum: float = 0.0  # sgd only
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam/adamw only
+    eps: float = 1e-8  # adam/adamw only
+    batch_size: int | None = None  # None = full batch (then one epoch is one step)
+    max_epochs: int = 1000
+    eval_every: int = 10  # epochs between evaluations (curves, early stopping, pruning)
+    l1: float = 0.0  # penalty l1 * sum|W| on weight matrices
+    l2: float = 0.0  # penalty (l2 / 2) * sum W^2 on weight matrices
+    weight_decay: float = 0.0  # decoupled: W <- W - lr * wd * W in the optimizer step
+    decay_all: bool = False  # also decay biases and BN parameters (the NNDL book does)
+    patience: int | None = None  # early stopping after this many non-improving evaluations
+    min_delta: float = 0.0  # an improvement must lower val loss by more than this
+    restore_best: bool = True  # early stopping restores the weights of the best evaluation
+
+
+# --------------------------------------------------------------------------- search/sweep
+
+
+@dataclass
+class ParamSpec:
+    type: str = "float"  # float | int | categorical
+    low: float | None = None  # lower bound (float/int)
+    high: float | None = None  # upper bound (float/int)
+    log: bool = False  # sample on a log scale (low must be > 0)
+    step: float | None = None  # discretization step (not with log)
+    choices: list[Any] | None = None  # categorical values
+    flag: bool = False  # sample <name>_on first; the magnitude exists only when it is on
+    grid: list[Any] | None = None  # values tried by sampler=grid (default: grid_points)
+
+
+@dataclass
+class FamilyConfig:
+    params: dict[str, ParamSpec] = field(default_factory=dict)  # this family's search space
+    n_trials: int = 8  # tuning budget of this family
+
+
+@dataclass
+class SweepConfig:
+    name: str = "baseline"  # preset name; part of the run folder and the study name
+    description: str = ""  # one sentence shown in the report
+    params: dict[str, ParamSpec] = field(default_factory=dict)  # searched values
+    families: dict[str, FamilyConfig] = field(default_factory=dict)  # compare: tuned one by one
+    # Fresh seeds on which the best(s) and the baseline are retrained; 0 skips that phase
+    # (quicker, but the verdict then rests on the tuning seeds the winner was selected on).
+    final_seeds: int = 5
+    # Fixed named settings trained side by side on final_seeds seeds, nothing tuned (the
+    # reference experiments), e.g. {none: {}, l2: {l2: 0.7}, dropout: {dropout: 0.3}}.
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Fair comparison: search the learning rate in every family and tune the baseline (lr
+    # only) on the same budget, so no arm is compared at a setting tuned for none.
+    tune_lr: bool = False
+    # Range of the tuned lr, as factors of train.lr (log scale).
+    lr_range: list[float] = field(default_factory=lambda: [0.1, 3.0])
+
+
+@dataclass
+class SearchConfig:
+    sampler: str = "tpe"  # tpe | random | grid | cmaes | qmc | nsga2 (val metric + gap)
+    pruner: str = "none"  # none | median | hyperband (single objective only)
+    n_trials: int = 20  # finished trials the study should hold
+    repeats: int = 1  # seeds per trial; the objective is their mean
+    population: int = 8  # trials asked and trained together
+    timeout: float | None = None  # seconds; stop asking for new trials after this
+    storage: str = "sqlite:///sweeps/optuna.db"  # any Optuna storage URL
+    study_name: str | None = None  # default <sweep>-<task>-<timestamp>
+    resume: bool = False  # continue study_name (or the newest <sweep>-<task> study)
+    metric: str = "val_loss"  # objective: val_loss | gap_loss (min) | val_acc (max) | gap_acc
+    n_startup_trials: int = 5  # random trials before TPE/median pruning start
+    grid_points: int = 4  # values per float/int param for sampler=grid without a grid list
+    report_every: int = 1  # evaluations between reports to the pruner
+    # Cross-validation of every tuning trial and final candidate: auto (= AUTO_FOLDS folds when
+    # the train+validation pool has fewer than AUTO_CV_ROWS rows, else the holdout split),
+    # 0 (holdout: train/validation split) or K >= 2 folds (stratified for classification).
+    cv: str = "auto"
+
+
+@dataclass
+class TrackingConfig:
+    backend: str = "mlflow"  # mlflow | none
+    uri: str = "sqlite:///sweeps/mlflow.db"  # MLflow tracking URI
+    artifact_root: str = "sweeps/mlartifacts"  # where new experiments keep their artifacts
+    experiment: str | None = None  # default: the task name
+
+
+@dataclass
+class PathsConfig:
+    root: str = "sweeps"  # output root, relative to the working directory
+
+
+@dataclass
+class RegsearchConfig:
+    task: TaskConfig = field(default_factory=MoonsTask)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    sweep: SweepConfig | None = None  # chosen with +sweep=<preset>
+    seed: int = 0  # base seed: sampler, data order, member seeds
+    engine: str = "auto"  # auto | reference | population
+    device: str = "auto"  # auto | cpu | cuda
+    report: bool = True  # write report.html at the end
+    progress: bool = True  # show a progress bar over trials
+    threads: int = 1  # torch CPU threads (0 = torch's default); small models run fastest on one
