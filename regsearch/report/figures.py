@@ -476,6 +476,7 @@ def comparison_chart(comparison: Comparison) -> Figure:
         ax.axvline(0.0, color="0.55", linestyle="--", linewidth=1)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x", color="0.9")
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # half-width panels: fewer, legible ticks
     axes[0].set_yticks(range(len(cands)), [c.name for c in cands])
     axes[0].invert_yaxis()
     n = max(c.vs_baseline[metric].n for c in cands)
