@@ -17,7 +17,13 @@ from typing import NoReturn
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from regsearch.config import ConfigError, register_configs, unknown_key_message, validate
+from regsearch.config import (
+    ConfigError,
+    RegsearchConfig,
+    register_configs,
+    unknown_key_message,
+    validate,
+)
 
 __all__ = ["main"]
 
@@ -115,11 +121,12 @@ def _task_name(overrides: list[str]) -> str:
     return names[-1] if names else "moons"
 
 
-def _validate_or_exit(cfg: DictConfig, check_files: bool) -> None:
+def _validate_or_exit(cfg: DictConfig, check_files: bool) -> RegsearchConfig:
+    """The typed config; exit 2 with one line on bad input, stores and servers included."""
     if OmegaConf.select(cfg, "sweep") is None:
         _fail(f"no sweep chosen: add +sweep=<preset>, one of: {', '.join(_presets('sweep'))}")
     try:
-        validate(cfg, check_files=check_files)
+        return validate(cfg, check_files=check_files)
     except ConfigError as err:
         _fail(str(err))
 
@@ -130,8 +137,7 @@ def _job(cfg: DictConfig) -> None:
     from regsearch.recorder import RecorderError
     from regsearch.sweep import run_sweep
 
-    _validate_or_exit(cfg, check_files=True)
-    typed = validate(cfg)
+    typed = _validate_or_exit(cfg, check_files=True)
     try:
         result = run_sweep(typed, OmegaConf.to_yaml(cfg, resolve=True))
     except ConfigError as err:

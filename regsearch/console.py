@@ -15,6 +15,7 @@ from regsearch.comparison import (
 )
 from regsearch.comparison.formatting import signed
 from regsearch.sweep import SweepResult
+from regsearch.urls import browse_command
 
 __all__ = ["comparison_lines", "print_summary", "summary_lines"]
 
@@ -75,7 +76,7 @@ def summary_lines(result: SweepResult) -> list[str]:
             lines.append(f"  {name}: {result.files[name]}")
     lines.append(f"study:   {', '.join(result.study_names)} in {s['storage']}")
     if s.get("mlflow"):
-        lines.append(f"browse:  mlflow ui --backend-store-uri {s['mlflow']['uri']}")
+        lines.append(f"browse:  {browse_command(s['mlflow']['uri'])}")
     found = compare_sweep(result.trials, s) if not result.trials.empty else None
     if found is not None:
         lines += comparison_lines(found)

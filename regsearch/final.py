@@ -26,13 +26,17 @@ from optuna.trial import FrozenTrial, TrialState
 
 from regsearch.engine import Member, MemberResult
 from regsearch.plan import BASELINE, Plan
+from regsearch.search.claims import Claim, claim, release
 from regsearch.search.study import Objective, TrialOutcome, member_record
+from regsearch.search.working import WORKER_ATTR
 from regsearch.tasks.folds import REFIT
 
 __all__ = [
+    "CLAIM_SUFFIX",
     "FINAL_SEED_OFFSET",
     "best_frozen",
     "candidates",
+    "claim_final",
     "final_seeds",
     "run_final_phase",
 ]
@@ -85,11 +89,57 @@ def run_final_phase(
 
     With cross-validation a second call refits each (candidate, seed) on the whole pool.
     ``record`` gets the finished trials (one per candidate) for the durable stores.
+
+    Workers sharing a study run it once: the first to finish tuning claims it
+    (:func:`claim_final`); the others log who holds it and skip it.
     """
     done = {t.user_attrs.get("family") for t in final.get_trials(deepcopy=False)}
     todo = {k: v for k, v in candidates(plan, tuned).items() if k not in done}
     if not todo:
         return
+    held = claim_final(plan.cfg.search.storage, final.study_name, plan.worker)
+    if held is None:
+        return
+    try:
+        _run_candidates(plan, todo, final, record, held.worker)
+    except BaseException:
+        release(plan.cfg.search.storage, held)  # a resume can run it again
+        raise
+
+
+#: The final study ``S.final`` is claimed by creating the (empty) study ``S.final.claim``.
+CLAIM_SUFFIX = ".claim"
+
+
+def claim_final(storage_url: str, final_name: str, worker: str) -> Claim | None:
+    """This sweep's (``worker``'s) claim on the final phase of ``final_name``, or None
+    (logged) if another worker holds it.
+
+    A claim left by a killed process of this host (its pid no longer runs) is taken over; one
+    left on another host stays until its claim study ``<final>.claim`` is deleted (for
+    example ``optuna delete-study --study-name ... --storage ...``).
+    """
+    name = f"{final_name}{CLAIM_SUFFIX}"
+    held = claim(storage_url, name, worker)
+    if not held.mine and held.stale and release(storage_url, held):
+        log.warning("final phase: taking over the claim of %s, which no longer runs", held.worker)
+        held = claim(storage_url, name, worker)
+    if held.mine:
+        return held
+    log.info(
+        "final phase of %s: run by worker %s (host %s, pid %d, since %s); skipped here",
+        final_name,
+        held.worker,
+        held.host,
+        held.pid,
+        held.since,
+    )
+    return None
+
+
+def _run_candidates(
+    plan: Plan, todo: dict[str, dict[str, Any]], final: optuna.Study, record: Record, worker: str
+) -> None:
     seeds = final_seeds(plan)
     members: list[Member] = []
     for i, values in enumerate(todo.values()):
@@ -101,7 +151,9 @@ def run_final_phase(
     pairs = []
     for i, (name, values) in enumerate(todo.items()):
         mine = [r for r in results if r.member.trial == i]
-        pairs.append(final_trial(plan.objective, name, values, mine))
+        trial, outcome = final_trial(plan.objective, name, values, mine)
+        trial.set_user_attr(WORKER_ATTR, worker)
+        pairs.append((trial, outcome))
     record(final.study_name, pairs)
 
 

@@ -25,10 +25,10 @@ from regsearch.final import FINAL_SEED_OFFSET, final_seeds
 from regsearch.plan import Plan
 from regsearch.results import curves_frame, studies_phases, summarize, trials_frame
 from regsearch.search.space import SearchSpace
+from regsearch.urls import absolute_sqlite
 
 __all__ = [
     "SweepResult",
-    "absolute_sqlite",
     "flat_params",
     "make_run_dir",
     "static_summary",
@@ -116,14 +116,6 @@ def static_summary(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, An
         "device": plan.device,
         "duration_s": 0.0,
     }
-
-
-def absolute_sqlite(url: str) -> str:
-    """A relative sqlite URL made absolute, so the run folder can be reopened from anywhere."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
-        return prefix + str(Path(url[len(prefix) :]).resolve())
-    return url
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

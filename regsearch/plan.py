@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -24,6 +24,7 @@ from regsearch.engine import Hyperparams, Member, MemberResult, OnEpoch, Schedul
 from regsearch.models import ModelSpec
 from regsearch.search.space import apply_params, base_hparams
 from regsearch.search.study import Objective
+from regsearch.search.working import new_worker_id
 from regsearch.tasks import TaskData, load_task
 
 __all__ = ["BASELINE", "Plan", "make_plan", "resolve_device"]
@@ -47,6 +48,9 @@ class Plan:
     families: dict[str, FamilyConfig]  # tuned one study each
     sweep_name: str
     settings: dict[str, dict[str, Any]]  # fixed named settings (experiment presets)
+    # This sweep's identity in shared studies: stamped on its trials, seeds its sampler when it
+    # joins a study, holds its claims. One per run, also for two sweeps in one process.
+    worker: str = field(default_factory=new_worker_id)
 
     @property
     def final_candidates_known(self) -> bool:

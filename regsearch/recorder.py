@@ -9,8 +9,19 @@ trial on sqlite. In the sweep's process that time would hold the GIL the trainin
 another core while the next batch trains, and the MLflow store is opened (2–4 s for a new
 sqlite file) while the first batch trains.
 
-The recorder ignores SIGINT: on Ctrl-C the sweep flushes it, so every finished trial is
-written and the parent run is closed KILLED.
+Lifecycle (what a crash keeps, README "Stores, workers and what a crash keeps"):
+
+- The recorder ignores SIGINT, SIGTERM and SIGHUP, which a terminal or a batch scheduler sends
+  to the whole process group: the sweep handles them like Ctrl-C and flushes the recorder, so
+  every finished trial is written and the parent run is closed KILLED.
+- The recorder exits on its own when the sweep process dies (``kill -9``, a crash): a watchdog
+  thread sees end-of-file on a pipe whose only writer is the sweep (or the recorder's parent
+  pid change), the recorder writes what it already received, closes the parent run KILLED and
+  exits; it gives up after ``ORPHAN_GRACE_S``. Its exit also ends multiprocessing's resource
+  tracker, which holds on only while some process still has its pipe open.
+- The sweep notices a dead recorder at the next batch boundary (:meth:`Recorder.record`,
+  :meth:`Recorder.flush`) and raises :class:`RecorderError`; it never waits on a queue nobody
+  reads. What was written stays; ``search.resume=true`` runs the rest.
 """
 
 from __future__ import annotations
@@ -24,10 +35,12 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 import types
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +51,9 @@ from regsearch.search.study import TrialOutcome
 __all__ = ["Recorder", "RecorderError", "TrackingTarget"]
 
 log = logging.getLogger(__name__)
-POLL_S = 0.5  # how often a waiting sweep checks that the recorder is still alive
+POLL_S = 0.5  # how often a waiting sweep (or an idle recorder) checks that the other is alive
+#: Seconds an orphaned recorder may spend writing what it received before it exits regardless.
+ORPHAN_GRACE_S = 60.0
 
 
 class RecorderError(RuntimeError):
@@ -73,20 +88,41 @@ class Recorder:
     """
 
     def __init__(self, storage_url: str, tracking: TrackingTarget | None) -> None:
-        ctx = mp.get_context("spawn")  # fork after torch started its thread pools is unsafe
+        # Every multiprocessing object comes from one explicit spawn context: fork after torch
+        # started its thread pools is unsafe, and the process-wide default may be a start
+        # method the child cannot load (joblib's "loky" in a Hydra joblib-launcher job).
+        ctx = mp.get_context("spawn")
         self.tracking = tracking
         self._inbox: mp.Queue[tuple[Any, ...]] = ctx.Queue()
+        # If the recorder dies with messages still buffered, exiting must not wait for them
+        # to reach a pipe nobody reads; every message that matters is acknowledged by a reply.
+        self._inbox.cancel_join_thread()
         self._outbox: mp.Queue[tuple[Any, ...]] = ctx.Queue()
         self._tokens = itertools.count()
+        # The recorder's lifeline: this process holds the only write end, so the child reads
+        # end-of-file the moment this process dies, however it dies.
+        lifeline, self._lifeline = ctx.Pipe(duplex=False)
         self._process = ctx.Process(
             target=_serve,
-            args=(self._inbox, self._outbox, storage_url, tracking),
+            args=(self._inbox, self._outbox, storage_url, tracking, lifeline, os.getpid()),
             name="regsearch-recorder",
             daemon=True,
         )
-        with _main_module_hidden():
+        with _spawning():
             self._process.start()
+        lifeline.close()
+        self._death_reported = False
         self.state = RecorderState()
+
+    @property
+    def pid(self) -> int | None:
+        """The recorder process's id."""
+        return self._process.pid
+
+    @property
+    def alive(self) -> bool:
+        """Whether the recorder process is still running."""
+        return self._process.is_alive()
 
     @property
     def uri(self) -> str | None:
@@ -103,6 +139,8 @@ class Recorder:
 
         The recorder sets each outcome's ``number`` to the one the durable study assigned.
         """
+        if not self.alive:  # noticed at the batch boundary, not after training the rest
+            raise self._died()
         if pairs:
             self._inbox.put(("trials", study, pairs))
 
@@ -125,7 +163,14 @@ class Recorder:
         params: dict[str, Any],
         artifacts: Iterable[Path] = (),
     ) -> RecorderState:
-        """Close the parent run with the sweep's best values and stop the recorder."""
+        """Close the parent run with the sweep's best values and stop the recorder.
+
+        A recorder whose death was already raised is only cleaned up: its parent run is closed
+        KILLED by the next sweep of the study (see :meth:`MlflowTracker.close_abandoned`).
+        """
+        if self._death_reported and not self.alive:
+            self.close()
+            return self.state
         token = next(self._tokens)
         self._inbox.put(("finish", token, status, metrics, params, [str(p) for p in artifacts]))
         try:
@@ -135,13 +180,14 @@ class Recorder:
         return self._update(reply)
 
     def close(self) -> None:
-        """Stop the recorder process (waits briefly, then terminates it)."""
+        """Stop the recorder process (waits briefly, then kills it: it ignores SIGTERM)."""
         if self._process.is_alive():
             self._inbox.put(("stop",))
             self._process.join(timeout=10)
         if self._process.is_alive():
-            self._process.terminate()
+            self._process.kill()
             self._process.join(timeout=5)
+        self._lifeline.close()
 
     def _update(self, reply: dict[str, Any]) -> RecorderState:
         for warning in reply["warnings"]:
@@ -157,30 +203,39 @@ class Recorder:
                 message = self._outbox.get(timeout=POLL_S)
             except queue.Empty:
                 if not self._process.is_alive():
-                    raise RecorderError(
-                        f"the recorder process exited with code {self._process.exitcode} "
-                        "before writing every trial"
-                    ) from None
+                    raise self._died() from None
                 continue
             if message[0] == kind and message[1] == token:
                 reply: dict[str, Any] = message[2]
                 return reply
 
+    def _died(self) -> RecorderError:
+        self._death_reported = True
+        return RecorderError(
+            f"the recorder process exited with code {self._process.exitcode} before writing "
+            "every trial; what it wrote is kept, resume with search.resume=true"
+        )
+
 
 @contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Start a spawned child without re-running the caller's ``__main__``.
+def _spawning() -> Iterator[None]:
+    """Start a spawned child that needs nothing from this process's global state.
 
     spawn normally re-imports the parent's main script in the child, which fails (or reruns
     the sweep) for a plain script or notebook that calls :func:`run_sweep` without an
-    ``if __name__ == "__main__":`` guard. The recorder needs nothing from ``__main__``.
+    ``if __name__ == "__main__":`` guard. It also hands the child the process-wide start method,
+    which the child then sets: in a joblib (loky) worker that is "loky", a context the child
+    cannot find. The recorder needs neither.
     """
     main = sys.modules["__main__"]
+    method = mp.get_start_method(allow_none=True)
     sys.modules["__main__"] = types.ModuleType("__main__")
+    mp.set_start_method("spawn", force=True)
     try:
         yield
     finally:
         sys.modules["__main__"] = main
+        mp.set_start_method(method, force=True)
 
 
 def _serve(
@@ -188,6 +243,8 @@ def _serve(
     outbox: mp.Queue[tuple[Any, ...]],
     storage_url: str,
     tracking: TrackingTarget | None,
+    lifeline: Connection,
+    sweep_pid: int,
 ) -> None:
     """The recorder's loop (runs in the child process).
 
@@ -195,60 +252,42 @@ def _serve(
     study (what other workers and mid-run reports read) never waits behind MLflow's start-up
     (importing mlflow, creating a store: seconds) or its ~22 ms per run.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the sweep decides when the recorder stops
-    import optuna
-
-    from regsearch.search.study import get_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)  # the sweep decides when the recorder stops
+    orphaned = threading.Event()
+    threading.Thread(
+        target=_watch_sweep, args=(lifeline, sweep_pid, orphaned), name="watchdog", daemon=True
+    ).start()
     _use_wal_for_sqlite()
-    storage: optuna.storages.BaseStorage | None = None  # opened at first use: the sweep
-    # creates it first, and two processes creating one sqlite schema at once would race.
     warnings: list[str] = []
     errors: list[str] = []
+    optuna_writer = _OptunaWriter(storage_url, errors)
     mlflow = _MlflowWriter(tracking, warnings)
-    study_ids: dict[str, int] = {}
-    written = 0
 
     def reply(kind: str, token: int) -> None:
         mlflow.todo.join()  # everything queued so far is logged
-        outbox.put(
-            (
-                kind,
-                token,
-                {
-                    "parent_run_id": mlflow.tracker.parent_run_id,
-                    "experiment_id": mlflow.tracker.experiment_id,
-                    "written": written,
-                    "warnings": list(warnings),
-                    "errors": list(errors),
-                },
-            )
-        )
+        state = {
+            "parent_run_id": mlflow.tracker.parent_run_id,
+            "experiment_id": mlflow.tracker.experiment_id,
+            "written": optuna_writer.written,
+            "warnings": list(warnings),
+            "errors": list(errors),
+        }
+        outbox.put((kind, token, state))
         warnings.clear()
 
     while True:
-        message = inbox.get()
+        try:
+            message = inbox.get(timeout=POLL_S)
+        except queue.Empty:
+            if orphaned.is_set():  # the sweep is gone and all it sent has been read
+                _exit_orphaned(mlflow, optuna_writer.written)
+            continue
         kind = message[0]
         if kind == "start":
             mlflow.todo.put(message)
         elif kind == "trials":
-            _, study, pairs = message
-            try:
-                storage = storage or get_storage(storage_url)
-                if study not in study_ids:
-                    study_ids[study] = storage.get_study_id_from_name(study)
-            except Exception as err:
-                errors.append(f"Optuna storage {storage_url}: study {study!r}: {err}")
-                continue
-            for trial, outcome in pairs:
-                try:
-                    trial_id = storage.create_new_trial(study_ids[study], template_trial=trial)
-                    outcome.number = storage.get_trial_number_from_id(trial_id)
-                    written += 1
-                except Exception as err:
-                    errors.append(f"Optuna storage {storage_url}: trial not written: {err}")
-                    continue
+            for outcome in optuna_writer.write(message[1], message[2]):
                 mlflow.todo.put(("trial", outcome))
         elif kind == "flush":
             reply("flushed", message[1])
@@ -258,6 +297,83 @@ def _serve(
             _exit(outbox)
         elif kind == "stop":
             _exit(outbox)
+
+
+def _watch_sweep(lifeline: Connection, sweep_pid: int, orphaned: threading.Event) -> None:
+    """Set ``orphaned`` once the sweep process is gone; end the recorder if it then lingers.
+
+    The sweep never writes to the lifeline: reading it returns end-of-file once the sweep's
+    end is closed, which the kernel does when the sweep dies, however it dies. A changed parent
+    pid (the recorder was re-parented) is the fallback for a sweep whose end leaked into a
+    forked child that outlives it.
+    """
+    while os.getppid() == sweep_pid:
+        try:
+            if lifeline.poll(POLL_S):
+                lifeline.recv_bytes()
+        except (EOFError, OSError):
+            break
+    orphaned.set()
+    time.sleep(ORPHAN_GRACE_S)  # the main loop normally exits long before
+    os._exit(1)
+
+
+def _exit_orphaned(mlflow: _MlflowWriter, written: int) -> None:
+    """The sweep died: log what was received, close its parent run KILLED, and leave."""
+    mlflow.todo.put(("finish", "KILLED", {}, {}, []))
+    mlflow.todo.join()
+    print(
+        f"regsearch recorder: the sweep process died; {written} trials written, "
+        "MLflow parent run closed KILLED; resume with search.resume=true",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(0)  # the outbox is never read again: do not wait for its feeder thread
+
+
+class _OptunaWriter:
+    """Persists finished trials to the durable studies, numbered as the storage assigns.
+
+    The storage is opened at first use: the sweep creates it first, and two processes creating
+    one sqlite schema at once would race. Failures are appended to ``errors`` for the next reply.
+    """
+
+    def __init__(self, storage_url: str, errors: list[str]) -> None:
+        self.url, self.errors = storage_url, errors
+        self.written = 0  # trials persisted so far
+        self._storage: Any = None
+        self._study_ids: dict[str, int] = {}
+
+    def write(
+        self, study: str, pairs: list[tuple[FrozenTrial, TrialOutcome]]
+    ) -> list[TrialOutcome]:
+        """The outcomes of the trials written (their ``number`` set to the durable one)."""
+        try:
+            if self._storage is None:
+                import optuna
+
+                from regsearch.search.study import get_storage
+
+                optuna.logging.set_verbosity(optuna.logging.WARNING)
+                self._storage = get_storage(self.url)
+            if study not in self._study_ids:
+                self._study_ids[study] = self._storage.get_study_id_from_name(study)
+        except Exception as err:
+            self.errors.append(f"Optuna storage {self.url}: study {study!r}: {err}")
+            return []
+        done = []
+        for trial, outcome in pairs:
+            try:
+                trial_id = self._storage.create_new_trial(
+                    self._study_ids[study], template_trial=trial
+                )
+                outcome.number = self._storage.get_trial_number_from_id(trial_id)
+            except Exception as err:
+                self.errors.append(f"Optuna storage {self.url}: trial not written: {err}")
+                continue
+            self.written += 1
+            done.append(outcome)
+        return done
 
 
 class _MlflowWriter:

@@ -234,8 +234,10 @@ def load_sweep(run_dir: Path) -> SweepData:
         raise FileNotFoundError(f"{path}: no summary.json (is this a regsearch run folder?)")
     static = json.loads(path.read_text())
     storage = static.get("storage_resolved") or static["storage"]
+    from regsearch.search.storage import get_storage  # the drivers and retries of the sweep
+
     studies = {
-        key: optuna.load_study(study_name=name, storage=storage)
+        key: optuna.load_study(study_name=name, storage=get_storage(storage))
         for key, name in static.get("studies", {}).items()
     }
     classification = static.get("kind") == "classification"

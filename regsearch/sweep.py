@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
+import threading
 import time
+import uuid
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ from regsearch.plan import Plan, make_plan
 from regsearch.recorder import Recorder, RecorderError, TrackingTarget
 from regsearch.search.space import SearchSpace
 from regsearch.search.study import (
+    create_or_load,
     enqueue_grid,
     get_storage,
     make_pruner,
@@ -40,7 +45,8 @@ from regsearch.search.study import (
     open_study,
     run_trials,
 )
-from regsearch.search.working import WorkingStudy
+from regsearch.search.working import WorkingStudy, worker_seed
+from regsearch.tracking import owner_tags
 
 __all__ = ["SweepResult", "run_sweep"]
 
@@ -53,7 +59,8 @@ def _study_base(plan: Plan, stamp: str) -> str:
         return search.study_name
     prefix = f"{plan.sweep_name}-{plan.task.name}"
     if not search.resume:
-        return f"{prefix}-{stamp}"
+        # Two sweeps started in one second must not share a study: a short random suffix.
+        return f"{prefix}-{stamp}-{uuid.uuid4().hex[:4]}"
     names = [s.study_name for s in get_storage(search.storage).get_all_studies()]
     bases = sorted({n.split(".", 1)[0] for n in names if n.startswith(f"{prefix}-")})
     if not bases:
@@ -62,14 +69,6 @@ def _study_base(plan: Plan, stamp: str) -> str:
             "drop search.resume or name one with search.study_name"
         )
     return bases[-1]
-
-
-def _check_storage(search_storage: str, resume: bool) -> None:
-    """Refuse to resume from a sqlite file that does not exist (opening it would create it)."""
-    if resume and search_storage.startswith("sqlite:///"):
-        path = Path(search_storage[len("sqlite:///") :])
-        if not path.exists():
-            raise ConfigError(f"search.storage={search_storage!r}: no such database to resume from")
 
 
 def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
@@ -84,7 +83,6 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
         torch.set_num_threads(cfg.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says enough
     plan = make_plan(cfg)
-    _check_storage(cfg.search.storage, cfg.search.resume)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     clock = Clock()
     base_name = _study_base(plan, stamp)
@@ -100,6 +98,7 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
     start = time.perf_counter()
     status, interrupted = "FAILED", False
     result: SweepResult | None = None
+    restore_signals = _stop_signals_as_interrupt()
     try:
         status, interrupted = _run_phases(plan, working, studies, recorder, clock)
         try:
@@ -115,6 +114,7 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
         result = write_outputs(plan, studies, static, run_dir, interrupted)
     finally:
         _close_recorder(recorder, status, result, run_dir)
+        restore_signals()
     if interrupted:
         raise KeyboardInterrupt(base_name)
     assert result is not None
@@ -150,6 +150,7 @@ def _start_recorder(
             "regsearch.sweep": plan.sweep_name,
             "regsearch.study": base_name,
             "regsearch.run_dir": str(run_dir),
+            **owner_tags(),  # lets a later sweep close this run if this process dies
         },
         config_yaml=config_yaml,
     )
@@ -173,6 +174,32 @@ def _run_phases(
     except KeyboardInterrupt:
         return "KILLED", True
     return "FINISHED", False
+
+
+def _stop_signals_as_interrupt() -> Callable[[], None]:
+    """Handle SIGTERM and SIGHUP (a scheduler cancelling the job, a closed terminal) like
+    Ctrl-C: the stores are flushed, the parent run closed KILLED and the resume command printed.
+
+    A repeat of either signal is ignored while that happens. Returns what restores the previous
+    handlers; outside the main thread (where Python cannot handle signals) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    stops = (signal.SIGTERM, signal.SIGHUP)
+
+    def interrupt(signum: int, _frame: object) -> None:
+        for s in stops:
+            signal.signal(s, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, interrupt) for s in stops}
+
+    def restore() -> None:
+        for s, handler in previous.items():
+            if handler is not None:  # None: installed outside Python, cannot be put back
+                signal.signal(s, handler)
+
+    return restore
 
 
 def _close_recorder(
@@ -213,27 +240,31 @@ def _mlflow_block(recorder: Recorder) -> dict[str, Any] | None:
 def _open_studies(plan: Plan, names: dict[str, str]) -> dict[str, WorkingStudy]:
     """Each family's durable study (created or resumed) and its in-memory working copy."""
     search = plan.cfg.search
+    worker = plan.worker
     studies = {}
     for family, fam in plan.families.items():
         space = SearchSpace(dict(fam.params))
-        sampler = make_sampler(search, plan.cfg.seed, space)
         pruner = make_pruner(search, plan.schedule.max_epochs, plan.schedule.eval_every)
         explicit = bool(search.study_name) and len(plan.families) == 1
-        durable = open_study(
+        durable, created = create_or_load(
             names[family],
             search.storage,
             plan.objective,
-            sampler,
+            make_sampler(search, plan.cfg.seed, space),
             pruner,
             resume=search.resume,
             must_be_new=explicit and not search.resume,
         )
-        studies[family] = WorkingStudy(durable, sampler, pruner)
+        # The worker that creates a study samples with `seed` (a lone sweep is reproducible);
+        # each one joining it (resume, other workers) with a stream of its own.
+        seed = plan.cfg.seed if created else worker_seed(plan.cfg.seed, worker)
+        sampler = make_sampler(search, seed, space)
+        studies[family] = WorkingStudy(durable, sampler, pruner, worker=worker)
+        log.info("study %s: worker %s, sampler seed %d", durable.study_name, worker, seed)
         if search.sampler == "grid":
             # Enqueued in memory only: no WAITING trial is ever left in the durable storage.
-            enqueue_grid(
-                studies[family].study, space, search.grid_points, plan.cfg.seed, fam.n_trials
-            )
+            # Each worker walks the grid in its own order.
+            enqueue_grid(studies[family].study, space, search.grid_points, seed, fam.n_trials)
     return studies
 
 

@@ -4,28 +4,76 @@ A trial's whole record (params, per-epoch curves, final metrics, tags) is writte
 ``log_batch`` per 1,000 metrics: per-value logging on sqlite is ~30× slower (see
 PERFORMANCE_NOTES.md). Writes are synchronous here; a sweep calls them from its recorder
 process (:mod:`regsearch.recorder`), so they never sit on the training path.
+
+A parent run carries the host and pid of the sweep process that owns it (``regsearch.host``,
+``regsearch.pid``). A sweep killed together with its recorder leaves its runs RUNNING; the next
+sweep of the same study closes them KILLED when it starts (:meth:`MlflowTracker.close_abandoned`).
+The Optuna side needs no such cleanup: the sweep creates a durable trial only once it has
+finished (the sampler works on an in-memory study), so no RUNNING Optuna trial is ever stored.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from regsearch.engine.members import REFIT
 from regsearch.search.study import TrialOutcome
+from regsearch.urls import sqlite_path
 
 if TYPE_CHECKING:
     from mlflow.entities import Metric
 
-__all__ = ["MlflowTracker", "NullTracker", "Tracker", "curve_means"]
+__all__ = ["MlflowTracker", "NullTracker", "Tracker", "curve_means", "is_abandoned", "owner_tags"]
 
 STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}
 # MLflow's log_batch limits (MAX_METRICS also bounds metrics + params + tags in one call).
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
+STUDY_TAG, HOST_TAG, PID_TAG = "regsearch.study", "regsearch.host", "regsearch.pid"
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags naming the process that owns a parent run (call it in the sweep's process)."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def is_abandoned(
+    run_tags: dict[str, str],
+    owner: dict[str, str],
+    alive: Callable[[int], bool] = pid_alive,
+) -> bool:
+    """Whether a RUNNING parent run of the study has no live sweep behind it.
+
+    Only runs started on this host can be judged: their owner's pid is dead, or is the very
+    process now starting a sweep (an earlier sweep in it never closed its run). Runs without
+    owner tags (older versions) and runs of other hosts are left alone.
+
+    Example:
+        >>> is_abandoned({"regsearch.host": "h", "regsearch.pid": "7"},
+        ...              {"regsearch.host": "h", "regsearch.pid": "8"}, alive=lambda pid: False)
+        True
+    """
+    pid = run_tags.get(PID_TAG, "")
+    if run_tags.get(HOST_TAG) != owner.get(HOST_TAG) or not pid.isdigit():
+        return False
+    return pid == owner.get(PID_TAG) or not alive(int(pid))
 
 
 class NullTracker:
@@ -74,8 +122,8 @@ class MlflowTracker(NullTracker):
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
         self.uri = uri
-        if uri.startswith("sqlite:///"):
-            Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        if (path := sqlite_path(uri)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.client = MlflowClient(tracking_uri=uri)
         found = self.client.get_experiment_by_name(experiment)
         if found is None:
@@ -91,12 +139,35 @@ class MlflowTracker(NullTracker):
     ) -> None:
         from mlflow.entities import Param
 
+        if STUDY_TAG in tags:
+            self.close_abandoned(tags[STUDY_TAG], tags)
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.parent_run_id = run.info.run_id
         items = [Param(k, _param_text(v)) for k, v in params.items()]
         for chunk in _chunks(items, MAX_PARAMS):
             self.client.log_batch(self.parent_run_id, params=chunk)
         self.client.log_text(self.parent_run_id, config_yaml, "config.yaml")
+
+    def close_abandoned(self, study: str, owner: dict[str, str]) -> list[str]:
+        """Set KILLED the RUNNING parent runs of ``study`` whose sweep is gone, and their
+        RUNNING child runs (children first: a parent is never closed before its children).
+
+        ``owner`` holds the host and pid tags of the sweep now starting. Returns the ids closed.
+        """
+        running = self.client.search_runs(
+            [self.experiment_id], "attributes.status = 'RUNNING'", max_results=10_000
+        )
+        parents = {
+            r.info.run_id
+            for r in running
+            if r.data.tags.get(STUDY_TAG) == study and is_abandoned(r.data.tags, owner)
+        }
+        children = [
+            r.info.run_id for r in running if r.data.tags.get("mlflow.parentRunId") in parents
+        ]
+        for run_id in [*children, *sorted(parents)]:
+            self.client.set_terminated(run_id, "KILLED")
+        return [*children, *sorted(parents)]
 
     def log_trial(self, outcome: TrialOutcome) -> None:
         from mlflow.entities import Param

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from regsearch.__main__ import CONF_DIR
 from regsearch.config import RegsearchConfig, validate
+from tests.servers import mlflow_server, postgres_server  # noqa: F401 (fixtures)
 
 #: Overrides that make any preset finish in about a second on the default task.
 TINY = ["train.max_epochs=40", "train.eval_every=10", "progress=false", "report=true"]

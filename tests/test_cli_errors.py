@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -30,7 +31,57 @@ CASES = [
     # Known only once the data loads: wine's smallest class has 48 rows.
     (["+sweep=l2", "task=wine", "search.cv=60"], "search.cv"),
     (["+sweep=compare", "sweep.lr_range=[3.0,0.1]"], "sweep.lr_range"),
+    # Seeds: Optuna's samplers and numpy's RandomState take [0, 2**32).
+    (["+sweep=l2", "seed=-1"], "seed=-1"),
+    (["+sweep=l2", "seed=4294967296"], "seed=4294967296"),
+    (["+sweep=l2", "task.data_seed=-5"], "task.data_seed"),
+    # Non-finite or absurd numbers (the rest are tests/test_config.py's BAD table).
+    (["+sweep=l2", "train.lr=inf"], "train.lr"),
+    (["+sweep=l2", "train.lr=1e6"], "train.lr"),
+    (["+sweep=l2", "search.timeout=inf"], "search.timeout"),
+    # Stores: checked before either opens (no driver import error, no connection traceback).
+    (["+sweep=l2", "search.storage=not-a-url"], "search.storage"),
+    (["+sweep=l2", "search.storage=foo://x"], "search.storage"),
+    (["+sweep=l2", "search.storage=sqlite://"], "search.storage"),
+    (["+sweep=l2", "search.storage=postgresql+psycopg://u@127.0.0.1:1/db"], "search.storage"),
+    (["+sweep=l2", "search.storage=sqlite:///table.csv/optuna.db"], "search.storage"),
+    (["+sweep=l2", "search.storage=table.csv/s.journal"], "search.storage"),
+    (["+sweep=l2", "tracking.uri=sqlite:///table.csv/sub/mlflow.db"], "tracking.uri"),
+    (["+sweep=l2", "tracking.uri=./mlruns"], "tracking.uri"),
+    (["+sweep=l2", "tracking.artifact_root=table.csv/art"], "tracking.artifact_root"),
+    # The output root: a file, or a folder under a file (works as root, unlike permissions).
+    (["+sweep=l2", "paths.root=table.csv"], "paths.root"),
+    (["+sweep=l2", "paths.root=table.csv/sub"], "paths.root"),
+    # Data refused once it loads, before the stores open.
+    (["+sweep=l2", "task=csv", "task.path=dup.csv", "task.target=y"], "repeated column names"),
+    (["+sweep=l2", "task=csv", "task.path=inf.csv", "task.target=y"], "'b'"),
+    (["+sweep=l2", "task=csv", "task.path=ids.csv", "task.target=y"], "task.max_levels"),
+    (
+        ["+sweep=l2", "task=csv", "task.path=table.csv", "task.target=y", "task.max_levels=0"],
+        "task.max_levels",
+    ),
+    (
+        [
+            "+sweep=l2",
+            "task=csv",
+            "task.path=table.csv",
+            "task.target=y",
+            "task.test_fraction=0.99",
+        ],
+        "validation split is empty",
+    ),
+    (["+sweep=l2", "task=wine", "task.test_fraction=0.99"], "training split"),
 ]
+
+#: Files every case finds in its working directory.
+FILES = {
+    "table.csv": "a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(12)),
+    # pandas would read the second y as y.1: the target among the features, accuracy 1.000.
+    "dup.csv": "a,y,y\n" + "".join(f"{i},{i % 2},{i % 2}\n" for i in range(12)),
+    "inf.csv": "a,b,y\n" + "".join(f"{i},{'inf' if i == 5 else i},{i % 2}\n" for i in range(12)),
+    # An ID column: 1,200 levels would be 1,200 one-hot features (the default limit is 1,000).
+    "ids.csv": "id,a,y\n" + "".join(f"row{i},{i % 7},{i % 2}\n" for i in range(1200)),
+}
 
 
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -58,17 +109,62 @@ def assert_stores_untouched(root: Path) -> None:
     assert not optuna_db.exists() and not mlflow_db.exists()
 
 
-@pytest.mark.parametrize(("args", "key"), CASES, ids=[" ".join(a) or "no-sweep" for a, _ in CASES])
-def test_bad_input_exits_2_with_one_line(args: list[str], key: str, tmp_path: Path) -> None:
-    (tmp_path / "table.csv").write_text(
-        "a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(12))
-    )
-    root = tmp_path / "sweeps"
-    proc = run_cli(tmp_path, *args, f"paths.root={root}", "progress=false")
+def assert_refused(proc: subprocess.CompletedProcess[str], key: str) -> None:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("regsearch: error: ")
     assert key in lines[0]
+
+
+@pytest.mark.parametrize(("args", "key"), CASES, ids=[" ".join(a) or "no-sweep" for a, _ in CASES])
+def test_bad_input_exits_2_with_one_line(args: list[str], key: str, tmp_path: Path) -> None:
+    for name, text in FILES.items():
+        (tmp_path / name).write_text(text)
+    root = tmp_path / "sweeps"
+    # A case that sets paths.root itself keeps it; the stores would then be under it.
+    own_root = [a.split("=", 1)[1] for a in args if a.startswith("paths.root=")]
+    extra = [] if own_root else [f"paths.root={root}"]
+    proc = run_cli(tmp_path, *args, *extra, "progress=false")
+    assert_refused(proc, key)
     assert_stores_untouched(root)
+    assert (tmp_path / "table.csv").read_text() == FILES["table.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES)  # nothing else written
+
+
+def test_read_only_root_exits_2(tmp_path: Path) -> None:
+    """A folder nobody may write, root included: ``chattr +i`` (skipped where unsupported)."""
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("chattr not available, and root ignores permission bits")
+    frozen = tmp_path / "frozen"
+    frozen.mkdir()
+    done = subprocess.run([chattr, "+i", str(frozen)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i not permitted here: {done.stderr.strip()}")
+    try:
+        proc = run_cli(tmp_path, "+sweep=l2", f"paths.root={frozen}/sweeps", "progress=false")
+    finally:
+        subprocess.run([chattr, "-i", str(frozen)], check=True)
+    assert_refused(proc, "paths.root")
+    assert "not writable" in proc.stderr
+    assert list(frozen.iterdir()) == []
+
+
+def test_postgres_without_its_driver_names_the_extra(tmp_path: Path) -> None:
+    """psycopg made unimportable, as if the extra were not installed: one line naming it."""
+    argv = ["regsearch", "+sweep=l2", "search.storage=postgresql://u@127.0.0.1:1/db"]
+    argv += [f"paths.root={tmp_path / 'sweeps'}", "progress=false"]
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        f"sys.argv = {argv!r}\n"
+        "from regsearch.__main__ import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert_refused(proc, "search.storage")
+    assert "pip install 'regsearch[postgres]'" in proc.stderr
+    assert_stores_untouched(tmp_path / "sweeps")

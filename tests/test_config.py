@@ -76,6 +76,14 @@ def test_paths_root_moves_both_stores(tmp_path: Path) -> None:
         ["+sweep=l2", "train.l2=0.0"],
         ["+sweep=cocktail", "search.sampler=random", "search.pruner=median"],
         ["+sweep=batchnorm", "search.sampler=grid"],
+        ["+sweep=l2", "seed=4294967295", "task.split_seed=0", "task.data_seed=4294967295"],
+        ["+sweep=l2", "train.lr=10"],
+        ["+sweep=l2", "train=adam", "train.betas=[0.0,0.9999]", "train.eps=1.0"],
+        ["+sweep=l2", "train.weight_decay=4.99"],  # lr 0.2: lr × wd just below 1
+        ["+sweep=l2", "search.timeout=null"],
+        ["+sweep=l2", "search.storage=sweeps/s.journal"],
+        ["+sweep=l2", "tracking.backend=none", "tracking.uri=''"],
+        ["+sweep=l2", "task=polynomial", "task.coefficients=[-1e3,0.0,1e3]"],
     ],
 )
 def test_edge_values_accepted(overrides: list[str]) -> None:
@@ -160,12 +168,57 @@ BAD = [
     (["search.cv=folds"], "search.cv"),
     (["+sweep=compare", "sweep.lr_range=[0.0,3.0]"], "sweep.lr_range"),
     (["+sweep=compare", "sweep.lr_range=[1.0]"], "sweep.lr_range"),
+    # Seeds live in [0, 2**32).
+    (["seed=-1"], "seed=-1"),
+    (["seed=4294967296"], "seed=4294967296"),
+    (["task.split_seed=-1"], "task.split_seed"),
+    (["task.data_seed=4294967296"], "task.data_seed"),
+    # Every float setting: finite and in range.
+    (["train.lr=inf"], "train.lr"),
+    (["train.lr=1e6"], "train.lr"),
+    (["train.momentum=nan"], "train.momentum"),
+    (["train=adam", "train.betas=[0.9,1.0]"], "train.betas"),
+    (["train=adam", "train.betas=[0.9,nan]"], "train.betas"),
+    (["train=adam", "train.betas=[0.9]"], "train.betas"),
+    (["train=adam", "train.eps=0"], "train.eps"),
+    (["train=adam", "train.eps=inf"], "train.eps"),
+    (["train.weight_decay=5.0"], "train.weight_decay"),  # lr 0.2 × 5 = 1 wipes W out
+    (["train.min_delta=inf"], "train.min_delta"),
+    (["train.l1=nan"], "train.l1"),
+    (["model.init_std=inf"], "model.init_std"),
+    (["model.bn_eps=0"], "model.bn_eps"),
+    (["model.bn_eps=nan"], "model.bn_eps"),
+    (["model.bn_momentum=inf"], "model.bn_momentum"),
+    (["task.noise=inf"], "task.noise"),
+    (["task.val_fraction=nan"], "task.val_fraction"),
+    (["task=polynomial", "task.coefficients=[1.0,inf]"], "task.coefficients"),
+    (["task=linear12", "task.noise_std=inf"], "task.noise_std"),
+    (["task=digits", "task.test_fraction=inf"], "task.test_fraction"),
+    (["search.timeout=inf"], "search.timeout"),
+    (["sweep.params.l2.high=inf"], "sweep.params.l2.high"),
+    (["+sweep.params.lr={low:0.01,high:100.0}"], "sweep.params.lr.high"),
+    (["+sweep.params.min_delta={low:0.0,high:0.1,grid:[0.0,inf]}"], "sweep.params.min_delta.grid"),
+    (["+experiment=nndl_moons", "sweep.settings.l2.l2=inf"], "sweep.settings.l2.l2"),
+    (["task=csv", "task.path=table.csv", "task.target=y", "task.max_levels=0"], "task.max_levels"),
+    # Where the stores and run folders go (FILE is a regular file).
+    (["paths.root=FILE"], "paths.root"),
+    (["paths.root=FILE/sub"], "paths.root"),
+    (["search.storage=not-a-url"], "search.storage"),
+    (["search.storage=sqlite:///FILE/optuna.db"], "search.storage"),
+    (["search.storage=postgresql+psycopg://u@127.0.0.1:1/db"], "search.storage"),
+    (["search.resume=true", "search.storage=sqlite:///MISSING/optuna.db"], "search.storage"),
+    (["tracking.uri=sqlite:///FILE/mlflow.db"], "tracking.uri"),
+    (["tracking.uri=mlruns"], "tracking.uri"),
+    (["tracking.uri=''"], "tracking.uri"),
+    (["tracking.artifact_root=FILE/art"], "tracking.artifact_root"),
 ]
 
 
 @pytest.mark.parametrize(("overrides", "key"), BAD, ids=[" ".join(o) for o, _ in BAD])
 def test_bad_config_names_the_key(overrides: list[str], key: str, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
     overrides = [o.replace("MISSING", str(tmp_path / "missing")) for o in overrides]
+    overrides = [o.replace("FILE", str(tmp_path / "afile")) for o in overrides]
     if not any(o.startswith("+sweep=") for o in overrides):
         overrides.insert(0, "+sweep=l2")
     cfg = compose_cfg(*overrides)

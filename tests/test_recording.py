@@ -22,6 +22,7 @@ from regsearch.search.study import Objective, TrialOutcome, open_study, run_tria
 from regsearch.search.working import WORKER_ATTR, WorkingStudy
 from regsearch.sweep import run_sweep
 from regsearch.tasks import load_task
+from regsearch.tracking import is_abandoned
 from tests.conftest import TINY
 
 OBJECTIVE = Objective(("val_loss",), ("minimize",))
@@ -130,7 +131,49 @@ def test_a_dead_recorder_is_an_error_not_a_hang(tmp_path: Path) -> None:
     recorder._process.join()
     with pytest.raises(RecorderError, match="exited"):
         recorder.flush()
-    recorder.close()
+    trial = optuna.trial.create_trial(value=1.0)
+    with pytest.raises(RecorderError, match="exited with code -9"):  # at the batch boundary
+        recorder.record("s", [(trial, TrialOutcome(-1, {}, "complete", [1.0], [], "x"))])
+    recorder.finish("FAILED", {}, {})  # the death was raised already: only cleaned up
+    assert not recorder.alive
+
+
+def _record_one(storage: str) -> int:
+    recorder = Recorder(storage, None)
+    try:
+        trial = optuna.trial.create_trial(value=1.0)
+        recorder.record("s", [(trial, TrialOutcome(-1, {}, "complete", [1.0], [], "x"))])
+        return recorder.flush().written
+    finally:
+        recorder.close()
+
+
+def test_the_recorder_starts_in_a_joblib_worker(tmp_path: Path) -> None:
+    """Hydra's joblib launcher runs jobs in loky workers, whose default start method is
+    "loky": the recorder must not hand that to its spawned child."""
+    from joblib import Parallel, delayed
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    optuna.create_study(study_name="s", storage=storage)
+    (written,) = Parallel(n_jobs=2, backend="loky")(delayed(_record_one)(storage) for _ in [0])
+    assert written == 1
+
+
+@pytest.mark.parametrize(
+    ("run", "alive", "abandoned"),
+    [
+        ({"regsearch.host": "h", "regsearch.pid": "7"}, False, True),  # its sweep died
+        ({"regsearch.host": "h", "regsearch.pid": "7"}, True, False),  # another live worker
+        ({"regsearch.host": "h", "regsearch.pid": "8"}, True, True),  # this process, earlier
+        ({"regsearch.host": "other", "regsearch.pid": "7"}, False, False),  # cannot tell
+        ({}, False, False),  # written before runs named their owner
+    ],
+)
+def test_a_running_parent_run_is_abandoned_only_when_its_sweep_is_gone(
+    run: dict[str, str], alive: bool, abandoned: bool
+) -> None:
+    owner = {"regsearch.host": "h", "regsearch.pid": "8"}
+    assert is_abandoned(run, owner, alive=lambda pid: alive) is abandoned
 
 
 @pytest.mark.slow

@@ -152,7 +152,7 @@ def test_nan_trial_is_recorded_failed_and_the_sweep_goes_on(tmp_path: Path, make
         "progress=false",
         "search.sampler=grid",
         "search.repeats=1",
-        "+sweep.params.lr={low: 0.001, high: 100.0, log: true, grid: [0.001, 100.0]}",
+        "+sweep.params.lr={low: 0.001, high: 10.0, log: true, grid: [0.001, 10.0]}",
         "+sweep.params.l2.grid=[0.0001]",
         "search.n_trials=2",
         "search.cv=0",  # one member per trial: the states below are the trials'

@@ -468,3 +468,163 @@ def test_moons_points_are_sklearns(n: int, noise: float, seed: int) -> None:
     x_ref, y_ref = sklearn_moons(n_samples=n, noise=noise, random_state=seed)
     np.testing.assert_array_equal(x, x_ref)
     np.testing.assert_array_equal(y, y_ref)
+
+
+# --------------------------------------------------------------------------- refused data
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("a,y,y", r"repeated column names 'y' \(2×\)"),
+        ("a,a,y", r"repeated column names 'a' \(2×\)"),
+        ("y,y,y", r"'y' \(3×\)"),
+    ],
+)
+def test_csv_repeated_column_names_are_refused(tmp_path: Path, header: str, message: str) -> None:
+    """pandas renames a repeated y to y.1: a copy of the target would become a feature."""
+    path = tmp_path / "dup.csv"
+    path.write_text(header + "\n" + "".join(f"{i},{i % 2},{i % 2}\n" for i in range(12)))
+    with pytest.raises(ConfigError, match=message) as err:
+        load_task(CsvTask(name="csv", path=str(path), target="y"))
+    assert str(err.value).startswith(f"task.path={str(path)!r}")
+
+
+def test_csv_repeated_names_in_a_compressed_file(tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("a,y,y\n" + "".join(f"{i},{i % 2},{i % 2}\n" for i in range(12)))
+    with pytest.raises(ConfigError, match="repeated column names 'y'"):
+        load_task(CsvTask(name="csv", path=str(path), target="y"))
+
+
+def test_csv_names_that_only_look_mangled_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text("y.1,a,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(12)))
+    assert load_task(CsvTask(name="csv", path=str(path), target="y")).n_features == 2
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        ({"a": [(3, "inf")]}, r"column 'a' \(1\)"),
+        ({"a": [(3, "-inf"), (4, "inf")]}, r"column 'a' \(2\)"),
+        ({"a": [(3, "1e300")]}, r"column 'a' \(1\)"),  # beyond float32: inf once a tensor
+        ({"a": [(3, "inf")], "b": [(0, "-inf")]}, r"columns 'a' \(1\), 'b' \(1\)"),
+    ],
+)
+def test_csv_infinite_cells_name_the_column(
+    tmp_path: Path, cells: dict[str, list[tuple[int, str]]], message: str
+) -> None:
+    rows = [[str(i), str(i % 5), str(i % 2)] for i in range(20)]
+    for col, changes in cells.items():
+        for row, text in changes:
+            rows[row]["ab".index(col)] = text
+    path = tmp_path / "inf.csv"
+    path.write_text("a,b,y\n" + "".join(",".join(r) + "\n" for r in rows))
+    with pytest.raises(ConfigError, match=message) as err:
+        load_task(CsvTask(name="csv", path=str(path), target="y", impute="mean"))
+    assert "infinite" in str(err.value)
+
+
+def test_csv_infinite_regression_target_is_refused(tmp_path: Path) -> None:
+    df = table()
+    df.loc[7, "price"] = np.inf
+    with pytest.raises(ConfigError, match=r"task.target='price': 1 rows .* infinite"):
+        load_task(CsvTask(name="csv", path=write_csv(tmp_path, df), target="price"))
+
+
+def id_table(levels: int) -> pd.DataFrame:
+    df = table(max(levels, 60))
+    df["key"] = [f"row{i % levels}" for i in range(len(df))]
+    return df
+
+
+def test_csv_text_column_past_max_levels_is_refused(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, id_table(1200))
+    with pytest.raises(ConfigError, match=r"task.max_levels=1000: text column 'key' has 1200"):
+        load_task(CsvTask(name="csv", path=path, target="price"))
+    with pytest.raises(ConfigError, match=r"task.max_levels=3: text column 'key' has 60"):
+        load_task(
+            CsvTask(
+                name="csv", path=write_csv(tmp_path, id_table(60)), target="price", max_levels=3
+            )
+        )
+
+
+def test_csv_many_levels_warn_and_still_load(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_csv(tmp_path, id_table(150))
+    with caplog.at_level("WARNING", logger="regsearch.tasks.tabular"):
+        data = load_task(CsvTask(name="csv", path=path, target="price"))
+    assert data.n_features == 3 + 3 + 150  # id, a, label; city one-hot; key one-hot
+    assert any("'key' has 150 distinct values" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="regsearch.tasks.tabular"):
+        load_task(CsvTask(name="csv", path=write_csv(tmp_path, table()), target="price"))
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("test_fraction", "val_fraction", "message"),
+    [
+        (0.99, 0.25, r"the validation split is empty \(rows: training 1, validation 0, test 59\)"),
+        (0.98, 0.5, r"the validation split is empty \(rows: training 1, validation 0, test 59\)"),
+    ],
+)
+def test_csv_empty_split_is_refused_naming_it(
+    tmp_path: Path, test_fraction: float, val_fraction: float, message: str
+) -> None:
+    path = write_csv(tmp_path, table())
+    cfg = CsvTask(
+        name="csv",
+        path=path,
+        target="price",
+        test_fraction=test_fraction,
+        val_fraction=val_fraction,
+    )
+    with pytest.raises(ConfigError, match=message) as err:
+        load_task(cfg)
+    assert "task.test_fraction" in str(err.value)
+
+
+def test_one_class_training_split_is_refused() -> None:
+    cfg = SklearnTask(name="wine", test_fraction=0.99)
+    with pytest.raises(ConfigError, match=r"training split \(1 rows\) holds only class"):
+        load_task(cfg)
+
+
+def _splits(**sizes: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {
+        p: (np.ones((n, 2)), np.arange(n) % 2)
+        for p, n in {"train": 4, "val": 2, "test": 2, **sizes}.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("splits", "kind", "message"),
+    [
+        (_splits(train=0), "regression", "the training split is empty"),
+        (_splits(val=0), "classification", "the validation split is empty"),
+        (_splits(test=0), "regression", "the test split is empty"),
+        (_splits(train=1), "classification", "holds only class"),
+        (
+            {**_splits(), "val": (np.array([[1.0, np.nan], [0.0, 0.0]]), np.array([0, 1]))},
+            "regression",
+            "1 feature values of the validation split are not finite",
+        ),
+        (
+            {**_splits(), "train": (np.full((4, 2), np.inf), np.array([0, 1, 0, 1]))},
+            "classification",
+            "8 feature values of the training split are not finite",
+        ),
+    ],
+)
+def test_make_bundle_refuses_unusable_splits(
+    splits: dict[str, tuple[np.ndarray, np.ndarray]], kind: str, message: str
+) -> None:
+    from regsearch.tasks.bundle import make_bundle
+
+    with pytest.raises(ConfigError, match=message):
+        make_bundle("t", kind, splits, standardize=True)

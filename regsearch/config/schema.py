@@ -46,6 +46,14 @@ PARAM_TYPES = ("float", "int", "categorical")
 TASK_KINDS = ("auto", "classification", "regression")
 IMPUTE = ("none", "mean", "median")
 PIXEL_SCALES = ("unit", "symmetric", "standardize")
+#: Largest train.lr (and searched lr) accepted: steps this large diverge on every shipped task.
+MAX_LR = 10.0
+#: Largest seed: numpy's RandomState and Optuna's samplers take seeds in [0, 2**32).
+MAX_SEED = 2**32 - 1
+#: task.max_levels default: a text column with more distinct values (one-hot features each)
+#: is refused; CSV_WARN_LEVELS and more get a warning (an ID column is the usual culprit).
+CSV_MAX_LEVELS = 1000
+CSV_WARN_LEVELS = 100
 #: search.cv=auto cross-validates pools smaller than this many rows, with AUTO_FOLDS folds.
 AUTO_CV_ROWS = 2000
 AUTO_FOLDS = 5
@@ -150,6 +158,9 @@ class CsvTask(TaskConfig):
     impute: str = "none"  # none: missing values are an error; mean | median (mode for text)
     test_fraction: float = 0.2
     standardize_target: bool = True  # regression: z-score the target with training statistics
+    # Most distinct values a text column may have (each becomes a one-hot feature); an ID
+    # column with thousands of levels would make a matrix of rows × levels floats.
+    max_levels: int = CSV_MAX_LEVELS
 
 
 #: Schema per task name; tasks with the same loader share one schema.

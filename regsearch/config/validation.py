@@ -7,6 +7,7 @@ value and what is allowed.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from regsearch.config.schema import (
     ENGINES,
     IMPUTE,
     INITS,
+    MAX_LR,
+    MAX_SEED,
     METRICS,
     OPTIMIZERS,
     PARAM_TYPES,
@@ -38,11 +41,12 @@ from regsearch.config.schema import (
     ModelConfig,
     MoonsTask,
     ParamSpec,
+    PathsConfig,
     RegsearchConfig,
     SearchConfig,
-    SklearnTask,
     SweepConfig,
     TaskConfig,
+    TrackingConfig,
     TrainConfig,
 )
 
@@ -94,7 +98,7 @@ _PARAM_BOUNDS: dict[str, tuple[float, float, bool, str]] = {
     "dropout": (0.0, 1.0, True, "within [0, 1)"),
     "momentum": (0.0, 1.0, True, "within [0, 1)"),
     "patience": (1, math.inf, False, ">= 1"),
-    "lr": (0.0, math.inf, False, "> 0"),
+    "lr": (0.0, MAX_LR, False, f"in (0, {MAX_LR:g}]"),
 }
 #: Names whose flag can be off (what "off" means is regsearch.search.space.OFF_VALUES).
 _FLAGGABLE = ("l1", "l2", "weight_decay", "dropout", "batch_norm", "patience", "min_delta")
@@ -103,9 +107,9 @@ _FLAGGABLE = ("l1", "l2", "weight_decay", "dropout", "batch_norm", "patience", "
 def _in_bounds(base: str, value: Any) -> bool:
     if base == "batch_norm":
         return isinstance(value, bool) or value in (0, 1)
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return False
-    lo, hi, open_high, _ = _PARAM_BOUNDS.get(base, (0.0, math.inf, False, ">= 0"))
+    lo, hi, open_high, _ = _PARAM_BOUNDS.get(base, (0.0, math.inf, False, "finite, >= 0"))
     if value < lo or (base == "lr" and value <= 0):
         return False
     return value < hi if open_high else value <= hi
@@ -132,7 +136,7 @@ def _check_param(key: str, spec: ParamSpec) -> None:
     name = key.rsplit(".", 1)[-1]
     base = _check_param_name(key, spec)
     _choice(f"{key}.type", spec.type, PARAM_TYPES)
-    text = _PARAM_BOUNDS.get(base, (0, 0, False, ">= 0"))[3]
+    text = _PARAM_BOUNDS.get(base, (0, 0, False, "finite, >= 0"))[3]
     if spec.type == "categorical" or name == "batch_norm":
         _check(bool(spec.choices), f"{key}.choices", spec.choices, "a categorical needs choices")
     for attr in ("choices", "grid"):
@@ -163,29 +167,104 @@ def _check_param(key: str, spec: ParamSpec) -> None:
     _check(_in_bounds(base, spec.high), f"{key}.high", spec.high, f"{name} must be {text}")
 
 
+@dataclass(frozen=True)
+class _Range:
+    """A finite number in [low, high], either end open; ``str`` says so in messages."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    note: str = ""  # appended to the message, e.g. the unit or what null means
+
+    def holds(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if not math.isfinite(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        note = f" ({self.note})" if self.note else ""
+        if self.high == math.inf:
+            if self.low == -math.inf:
+                return f"a finite number{note}"
+            return f"a finite number {'>' if self.low_open else '>='} {self.low:g}{note}"
+        ends = ("(" if self.low_open else "[", ")" if self.high_open else "]")
+        return f"a finite number in {ends[0]}{self.low:g}, {self.high:g}{ends[1]}{note}"
+
+
+_FRACTION = _Range(0.0, 1.0, low_open=True, high_open=True)
+_RATE = _Range(0.0, 1.0, high_open=True)  # dropout, momentum, Adam's betas
+_NON_NEGATIVE = _Range(0.0)
+_POSITIVE = _Range(0.0, low_open=True)
+_FINITE = _Range()
+#: Every float setting and what it may be (lists: every element). Checked by shared code,
+#: so inf, nan and out-of-range values are refused the same way everywhere; a key a task
+#: does not have is skipped, and None means "off" where the schema allows it.
+_NUMBERS: dict[str, _Range] = {
+    "task.val_fraction": _FRACTION,
+    "task.test_fraction": _FRACTION,
+    "task.noise": _NON_NEGATIVE,
+    "task.noise_std": _NON_NEGATIVE,
+    "task.noise_mean": _FINITE,
+    "task.coefficients": _FINITE,
+    "task.true_weight": _FINITE,
+    "task.true_bias": _FINITE,
+    "task.weights": _FINITE,
+    "task.bias": _FINITE,
+    "task.x_mean": _FINITE,
+    "model.init_std": _POSITIVE,
+    "model.bn_momentum": _Range(0.0, 1.0, low_open=True),
+    "model.bn_eps": _Range(0.0, 1.0, low_open=True),
+    "model.dropout": _RATE,
+    "train.lr": _Range(0.0, MAX_LR, low_open=True, note="larger steps diverge"),
+    "train.momentum": _RATE,
+    "train.betas": _RATE,
+    "train.eps": _Range(0.0, 1.0, low_open=True),
+    "train.l1": _NON_NEGATIVE,
+    "train.l2": _NON_NEGATIVE,
+    "train.weight_decay": _NON_NEGATIVE,
+    "train.min_delta": _NON_NEGATIVE,
+    "search.timeout": _Range(0.0, low_open=True, note="seconds; null = no limit"),
+}
+#: Integer seeds: numpy's RandomState and Optuna's samplers take [0, 2**32).
+_SEEDS = ("seed", "task.split_seed", "task.data_seed")
+_ABSENT = object()
+
+
+def _setting(cfg: RegsearchConfig, key: str) -> Any:
+    section, _, name = key.rpartition(".")
+    node = getattr(cfg, section) if section else cfg
+    return getattr(node, name, _ABSENT)
+
+
+def _check_numbers(cfg: RegsearchConfig) -> None:
+    for key, allowed in _NUMBERS.items():
+        value = _setting(cfg, key)
+        if value is _ABSENT or value is None:
+            continue
+        values = value if isinstance(value, list) else [value]
+        each = "each value must be " if isinstance(value, list) else "must be "
+        _check(all(allowed.holds(v) for v in values), key, value, f"{each}{allowed}")
+    for key in _SEEDS:
+        value = _setting(cfg, key)
+        if value is not _ABSENT:
+            _check(0 <= value <= MAX_SEED, key, value, "a seed in [0, 2**32)")
+
+
 def _check_task(task: TaskConfig, check_files: bool) -> None:
-    _check(
-        0.0 < task.val_fraction < 1.0, "task.val_fraction", task.val_fraction, "must be in (0, 1)"
-    )
     for attr in ("n_samples", "n_pool", "n_train", "n_val", "n_test", "n_features"):
         value = getattr(task, attr, None)
         _check(value is None or value >= 1, f"task.{attr}", value, "must be >= 1")
-    for attr in ("noise", "noise_std"):
-        value = getattr(task, attr, None)
-        _check(value is None or value >= 0, f"task.{attr}", value, "must be >= 0")
     if isinstance(task, MoonsTask):
         _check(
             task.n_pool < task.n_samples,
             "task.n_pool",
             task.n_pool,
             f"must be < n_samples ({task.n_samples})",
-        )
-    if isinstance(task, (SklearnTask, CsvTask)):
-        _check(
-            0.0 < task.test_fraction < 1.0,
-            "task.test_fraction",
-            task.test_fraction,
-            "must be in (0, 1)",
         )
     if isinstance(task, IdxTask):
         _choice("task.pixel_scale", task.pixel_scale, PIXEL_SCALES)
@@ -208,6 +287,7 @@ def _check_task(task: TaskConfig, check_files: bool) -> None:
             task.target,
             "give the column to predict: task.target=<column>",
         )
+        _check(task.max_levels >= 1, "task.max_levels", task.max_levels, "must be >= 1")
         if check_files:
             _check(Path(task.path).is_file(), "task.path", task.path, "no such file")
 
@@ -217,13 +297,6 @@ def _check_model_train(model: ModelConfig, train: TrainConfig) -> None:
     _check(all(h >= 1 for h in model.hidden), "model.hidden", model.hidden, "widths must be >= 1")
     _choice("model.activation", model.activation, ACTIVATIONS)
     _choice("model.init", model.init, INITS)
-    _check(model.init_std > 0, "model.init_std", model.init_std, "must be > 0")
-    _check(
-        all(0.0 <= p < 1.0 for p in model.dropout),
-        "model.dropout",
-        model.dropout,
-        "rates must be in [0, 1)",
-    )
     n_rates = len(model.dropout)
     _check(
         n_rates in (0, 1, len(model.hidden)),
@@ -231,12 +304,15 @@ def _check_model_train(model: ModelConfig, train: TrainConfig) -> None:
         model.dropout,
         f"give 0, 1 or {len(model.hidden)} rates (one per hidden layer)",
     )
-    _check(
-        0.0 < model.bn_momentum <= 1.0, "model.bn_momentum", model.bn_momentum, "must be in (0, 1]"
-    )
     _choice("train.optimizer", train.optimizer, OPTIMIZERS)
-    _check(train.lr > 0, "train.lr", train.lr, "must be > 0")
-    _check(0.0 <= train.momentum < 1.0, "train.momentum", train.momentum, "must be in [0, 1)")
+    _check(len(train.betas) == 2, "train.betas", train.betas, "two values [beta1, beta2]")
+    _check(
+        train.lr * train.weight_decay < 1,
+        "train.weight_decay",
+        train.weight_decay,
+        f"lr × weight_decay must be < 1 (lr={train.lr:g}): the decay step W ← W − lr·wd·W "
+        "would remove all of W or flip its sign",
+    )
     _check(
         train.batch_size is None or train.batch_size >= 1,
         "train.batch_size",
@@ -245,9 +321,6 @@ def _check_model_train(model: ModelConfig, train: TrainConfig) -> None:
     )
     _check(train.max_epochs >= 1, "train.max_epochs", train.max_epochs, "must be >= 1")
     _check(train.eval_every >= 1, "train.eval_every", train.eval_every, "must be >= 1")
-    for key in ("l1", "l2", "weight_decay", "min_delta"):
-        value = getattr(train, key)
-        _check(value >= 0 and math.isfinite(value), f"train.{key}", value, "must be >= 0")
     _check(
         train.patience is None or train.patience >= 1,
         "train.patience",
@@ -267,12 +340,6 @@ def _check_search(search: SearchConfig, sweep: SweepConfig | None) -> None:
         "search.n_startup_trials",
         search.n_startup_trials,
         "must be >= 0",
-    )
-    _check(
-        search.timeout is None or search.timeout > 0,
-        "search.timeout",
-        search.timeout,
-        "seconds, > 0 or null",
     )
     if search.sampler == "nsga2" and search.pruner != "none":
         raise ConfigError(
@@ -316,7 +383,7 @@ def _check_search(search: SearchConfig, sweep: SweepConfig | None) -> None:
         for name, value in values.items():
             key = f"sweep.settings.{setting}.{name}"
             base = _check_param_name(key, ParamSpec())
-            text = _PARAM_BOUNDS.get(base, (0, 0, False, ">= 0"))[3]
+            text = _PARAM_BOUNDS.get(base, (0, 0, False, "finite, >= 0"))[3]
             _check(_in_bounds(base, value), key, value, f"{name} must be {text}")
 
 
@@ -343,12 +410,15 @@ def validate(cfg: DictConfig, *, check_files: bool = True) -> RegsearchConfig:
 
     Args:
         cfg: The config Hydra composed (interpolations are resolved here).
-        check_files: Also check that input files and folders exist.
+        check_files: Also check the world outside the config: input files and folders
+            exist, the output root and sqlite/journal folders can be written, database
+            drivers are installed and servers accept connections (see :mod:`regsearch.urls`).
 
     Raises:
         ConfigError: One line naming the first bad key, its value and what is allowed.
     """
     typed = _typed(cfg)
+    _check_numbers(typed)
     _check_task(typed.task, check_files)
     _check_model_train(typed.model, typed.train)
     _check_search(typed.search, typed.sweep)
@@ -357,4 +427,31 @@ def validate(cfg: DictConfig, *, check_files: bool = True) -> RegsearchConfig:
     _choice("tracking.backend", typed.tracking.backend, TRACKERS)
     _check(typed.threads >= 0, "threads", typed.threads, "must be >= 0 (0 = torch's default)")
     _check(bool(typed.paths.root), "paths.root", typed.paths.root, "an output folder")
+    if check_files:
+        _check_stores(typed.paths, typed.search, typed.tracking)
     return typed
+
+
+def _check_stores(paths: PathsConfig, search: SearchConfig, tracking: TrackingConfig) -> None:
+    """Both stores and the run folders can be opened, without opening (or writing) any.
+
+    The output root first: the default stores live in it, and its message is the clearer one.
+    """
+    from regsearch import urls  # parses with SQLAlchemy; imported only when checking stores
+
+    problem = urls.folder_problem(Path(paths.root))
+    _check(
+        not problem, "paths.root", paths.root, f"an output folder regsearch can write ({problem})"
+    )
+    urls.check_storage_url(search.storage, "search.storage", must_exist=search.resume)
+    if tracking.backend != "mlflow":
+        return
+    urls.check_tracking_uri(tracking.uri, "tracking.uri")
+    if tracking.artifact_root and "://" not in tracking.artifact_root:
+        problem = urls.folder_problem(Path(tracking.artifact_root))
+        _check(
+            not problem,
+            "tracking.artifact_root",
+            tracking.artifact_root,
+            f"a folder regsearch can write ({problem})",
+        )

@@ -7,12 +7,13 @@ served by a host that is down, or has not received a trial yet. Every problem be
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from regsearch.urls import browse_command, sqlite_path
 
 __all__ = ["MlflowView", "RunView", "missing_sqlite", "mlflow_view", "wanted_runs"]
 
@@ -83,7 +84,7 @@ def mlflow_view(summary: dict[str, Any], candidates: Sequence[str] = ()) -> Mlfl
         uri=uri,
         experiment_id=experiment,
         parent_run_id=parent,
-        command=f"mlflow ui --backend-store-uri {shlex.quote(uri)}",
+        command=browse_command(uri),
     )
     missing = missing_sqlite(uri)
     if missing:
@@ -107,10 +108,8 @@ def _with(view: MlflowView, runs: list[RunView], note: str) -> MlflowView:
 
 def missing_sqlite(uri: str) -> str:
     """The sqlite file a URI names when that file does not exist, else ``""``."""
-    if not uri.startswith("sqlite:///"):
-        return ""
-    path = uri[len("sqlite:///") :]
-    return "" if path in ("", ":memory:") or Path(path).exists() else path
+    path = sqlite_path(uri)
+    return str(path) if path is not None and not path.exists() else ""
 
 
 def _search(

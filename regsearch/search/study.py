@@ -1,4 +1,4 @@
-"""Optuna study set-up (storage, sampler, pruner) and the ask → train → tell loop.
+"""Optuna study set-up (sampler, pruner, create or load) and the ask → train → tell loop.
 
 The whole study runs inside one process: trials are asked in batches of ``population``, their
 members (trial × seed) are handed to an engine in one call, and each trial is told its mean
@@ -11,16 +11,17 @@ copy of the durable study; finished trials are handed over once per batch for pe
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import random
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.exceptions import DuplicatedStudyError
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
@@ -28,12 +29,14 @@ from regsearch.clock import Clock
 from regsearch.config import ConfigError, SearchConfig
 from regsearch.engine.members import EpochReport, Member, MemberResult, OnEpoch
 from regsearch.search.space import SearchSpace
+from regsearch.search.storage import get_storage
 from regsearch.search.working import FINISHED, WorkingStudy
 
 __all__ = [
     "Objective",
     "TrialOutcome",
     "count_finished",
+    "create_or_load",
     "enqueue_grid",
     "get_storage",
     "make_pruner",
@@ -42,6 +45,8 @@ __all__ = [
     "open_study",
     "run_trials",
 ]
+
+log = logging.getLogger(__name__)
 
 TrainFn = Callable[[list[Member], OnEpoch], list[MemberResult]]
 MembersFn = Callable[[int, dict[str, Any]], list[Member]]
@@ -172,66 +177,67 @@ def open_study(
     resume: bool,
     must_be_new: bool,
 ) -> optuna.Study:
-    """Create the study ``name``, or load it when ``resume`` and it exists.
+    """Create the study ``name``, or load it when ``resume`` and it exists (see
+    :func:`create_or_load`)."""
+    study, _ = create_or_load(
+        name, storage_url, objective, sampler, pruner, resume=resume, must_be_new=must_be_new
+    )
+    return study
 
-    A resumed study first closes trials a killed process left RUNNING (as interrupted
-    failures, which resume redoes).
+
+def create_or_load(
+    name: str,
+    storage_url: str,
+    objective: Objective,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    *,
+    resume: bool,
+    must_be_new: bool,
+) -> tuple[optuna.Study, bool]:
+    """The study ``name``, and whether this call created it.
+
+    Created when it does not exist; loaded when ``resume`` and it exists. Several workers
+    starting together on one name race to create it: one does, the others load it. So a
+    ``must_be_new`` name may be taken by a study without trials yet (the first worker of a
+    shared study, started together with the others' ``search.resume=true``). A loaded study
+    first closes trials a killed process left RUNNING (as interrupted failures, which resume
+    redoes).
 
     Raises:
-        ConfigError: ``must_be_new`` and the name is taken.
+        ConfigError: The name is taken, by a study with trials if ``must_be_new``, or at all
+            if neither ``must_be_new`` nor ``resume``.
     """
     storage = get_storage(storage_url)
     exists = name in {s.study_name for s in storage.get_all_studies()}
-    if exists and must_be_new:
+    if not exists:
+        try:
+            study = optuna.create_study(
+                study_name=name,
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+                directions=[optuna.study.StudyDirection[d.upper()] for d in objective.directions],
+            )
+            return study, True
+        except DuplicatedStudyError:
+            exists = True  # another worker created it a moment ago
+    if must_be_new and _has_trials(storage, name):
         raise ConfigError(
             f"search.study_name={name!r}: already exists in {storage_url}; "
             "continue it with search.resume=true or choose another name"
         )
-    if exists and resume:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-        _close_stale(study)
-        return study
-    if exists:
+    if not resume and not must_be_new:
         raise ConfigError(
             f"study {name!r} already exists in {storage_url}; set search.resume=true to continue it"
         )
-    return optuna.create_study(
-        study_name=name,
-        storage=storage,
-        sampler=sampler,
-        pruner=pruner,
-        directions=[optuna.study.StudyDirection[d.upper()] for d in objective.directions],
-    )
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    _close_stale(study)
+    return study, False
 
 
-_STORAGES: dict[str, optuna.storages.BaseStorage] = {}
-
-
-def get_storage(url: str) -> optuna.storages.BaseStorage:
-    """One storage object per URL and process: opening an RDB storage costs ~1 s."""
-    if url not in _STORAGES:
-        _STORAGES[url] = _make_storage(url)
-    return _STORAGES[url]
-
-
-def _make_storage(url: str) -> optuna.storages.BaseStorage:
-    if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///") :])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.RDBStorage(
-            url,
-            # Several sweeps may share one sqlite file; wait for the lock instead of failing.
-            engine_kwargs={"connect_args": {"timeout": 60}},
-            # A file about to be created has the current schema; checking it would import
-            # alembic (~0.4 s). Existing files are still checked.
-            skip_compatibility_check=not path.exists(),
-        )
-    if url.endswith((".log", ".journal")) and "://" not in url:
-        from optuna.storages.journal import JournalFileBackend
-
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(url))
-    return optuna.storages.get_storage(url)
+def _has_trials(storage: optuna.storages.BaseStorage, name: str) -> bool:
+    return storage.get_n_trials(storage.get_study_id_from_name(name)) > 0
 
 
 def _close_stale(study: optuna.Study) -> None:

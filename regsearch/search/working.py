@@ -5,19 +5,53 @@ each user attr and tell are separate transactions) against ~1.6 ms in memory. So
 and tells on a :class:`WorkingStudy`; once per batch it hands the finished trials over to be
 written to the durable study (by the recorder process) and pulls in what other workers
 finished meanwhile. See benchmarks/README.md for the measurements.
+
+Several workers (processes, maybe on several machines) may share one durable study. Each sweep
+run has a worker id (:func:`new_worker_id`: host, pid and a nonce), stamped on every trial it
+hands over, and a sampler stream of its own (:func:`worker_seed`), so that equal histories do
+not give equal proposals.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import socket
 import uuid
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["FINISHED", "WORKER_ATTR", "WorkingStudy"]
+__all__ = [
+    "FINISHED",
+    "WORKER_ATTR",
+    "WorkingStudy",
+    "new_worker_id",
+    "worker_seed",
+]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 WORKER_ATTR = "worker"  # which sweep process finished a trial (pull skips its own)
+
+
+def new_worker_id() -> str:
+    """A fresh worker id, readable in logs: ``<host>-<pid>-<6 hex digits>``."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def worker_seed(seed: int, worker: str) -> int:
+    """A sampler seed of this worker's own, derived from the sweep's ``seed``.
+
+    Workers joining a shared study must not share a sampler stream: with equal histories
+    (they pull each other's trials) equal seeds propose equal parameters. Member seeds are
+    not affected (they stay ``seed + repeat``, so trials stay comparable across workers).
+
+    Example:
+        >>> worker_seed(0, "host-1-abc") == worker_seed(0, "host-2-abc")
+        False
+    """
+    digest = hashlib.sha256(f"{seed}:{worker}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
 
 
 class WorkingStudy:
@@ -27,6 +61,14 @@ class WorkingStudy:
     those other workers finished (pulled before each batch). :meth:`handover` returns this
     process's newly finished trials for persistence; numbers in the durable study are assigned
     when they are written there and may differ from ``study``'s when several workers share it.
+
+    How a pull knows there is something new without reading every trial: it counts the
+    durable study's trials (one ``COUNT``) and compares that with the durable trials it has
+    *read* so far, its own written ones included (``_known``). Equal counts mean nothing new;
+    otherwise it reads only the trials past the highest id it has read (RDB storages) and, if
+    the counts still differ (a trial committed late under a lower id), everything once.
+    Comparing against trials merely *handed over* would be wrong: while this worker's
+    recorder is behind, as many of other workers' trials would stay invisible.
     """
 
     def __init__(
@@ -34,19 +76,20 @@ class WorkingStudy:
         durable: optuna.Study,
         sampler: optuna.samplers.BaseSampler,
         pruner: optuna.pruners.BasePruner,
+        worker: str | None = None,
     ) -> None:
         self.durable = durable
-        self.worker = uuid.uuid4().hex
+        self.worker = worker or new_worker_id()
         self.study = optuna.create_study(
             study_name=durable.study_name,
             sampler=sampler,
             pruner=pruner,
             directions=durable.directions,
         )
-        self._seen: set[int] = set()  # durable trial ids already copied in
+        self._known: set[int] = set()  # durable trial ids read (any worker, any state)
+        self._last_id = -1  # the highest of them
         self._handed: set[int] = set()  # our trial numbers (in ``study``) already handed over
-        self._sent = 0
-        self._pull(self._durable_finished())
+        self._pull(self._read(everything=True))
 
     @property
     def name(self) -> str:
@@ -55,25 +98,35 @@ class WorkingStudy:
     def pull(self) -> int:
         """Copy in trials other workers finished since the last pull; returns how many count
         toward ``n_trials`` (interrupted ones do not)."""
-        total = self.durable._storage.get_n_trials(self.durable._study_id)
-        if total <= len(self._seen) + self._sent:
+        storage, study_id = self.durable._storage, self.durable._study_id
+        total = storage.get_n_trials(study_id)
+        if total <= len(self._known):
             return 0  # nothing new (a cheap COUNT instead of reading every trial)
-        return self._pull(self._durable_finished())
+        added = self._pull(self._read(everything=False))
+        if len(self._known) < total:  # committed late under an id below the last one read
+            added += self._pull(self._read(everything=True))
+        return added
 
-    def _durable_finished(self) -> list[FrozenTrial]:
-        return self.durable.get_trials(deepcopy=False, states=FINISHED)
+    def _read(self, everything: bool) -> list[FrozenTrial]:
+        storage, study_id = self.durable._storage, self.durable._study_id
+        if isinstance(storage, optuna.storages.RDBStorage):
+            since = -1 if everything else self._last_id
+            return storage._get_trials(study_id, None, set(), since)
+        return storage.get_all_trials(study_id, deepcopy=False)  # journal: read incrementally
 
     def _pull(self, trials: list[FrozenTrial]) -> int:
-        new = [
-            t
-            for t in trials
-            if t._trial_id not in self._seen and t.user_attrs.get(WORKER_ATTR) != self.worker
+        new = [t for t in trials if t._trial_id not in self._known]
+        self._known.update(t._trial_id for t in new)
+        self._last_id = max([self._last_id, *(t._trial_id for t in new)])
+        # Workers write finished trials only; one left RUNNING by a killed process is closed
+        # as interrupted when a worker resumes, and interrupted trials never count anyway.
+        theirs = [
+            t for t in new if t.state in FINISHED and t.user_attrs.get(WORKER_ATTR) != self.worker
         ]
-        self._seen.update(t._trial_id for t in new)
         first = len(self.study.get_trials(deepcopy=False))
-        self.study.add_trials(new)
-        self._handed.update(range(first, first + len(new)))  # not ours: never handed over
-        return sum(1 for t in new if not t.user_attrs.get("interrupted"))
+        self.study.add_trials(theirs)
+        self._handed.update(range(first, first + len(theirs)))  # not ours: never handed over
+        return sum(1 for t in theirs if not t.user_attrs.get("interrupted"))
 
     def handover(self) -> list[FrozenTrial]:
         """This process's finished trials not handed over yet, in order, stamped with the worker."""
@@ -97,5 +150,4 @@ class WorkingStudy:
                 trial_id=t._trial_id,
             )
             out.append(copy)
-        self._sent += len(out)
         return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from regsearch.config.errors import ConfigError
 from regsearch.tasks.folds import REFIT, fold_view
 
 __all__ = ["REFIT", "TaskData", "make_bundle", "split_indices"]
@@ -129,6 +130,42 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.sort(order[n_out:]), np.sort(order[:n_out])
 
 
+_SPLIT_NAMES = {"train": "training", "val": "validation", "test": "test"}
+_SPLIT_KEYS = "task.test_fraction / task.val_fraction (or the task's row counts)"
+
+
+def _check_splits(name: str, kind: str, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Every split has rows, a classifier sees two classes, and features are finite.
+
+    Data that fails here trains to nan or to a constant and "wins" nothing; refusing it
+    names the split and its size instead.
+    """
+    sizes = {part: len(splits[part][0]) for part in ("train", "val", "test")}
+    shown = ", ".join(f"{_SPLIT_NAMES[p]} {n}" for p, n in sizes.items())
+    for part, n in sizes.items():
+        if n == 0:
+            raise ConfigError(
+                f"task {name!r}: the {_SPLIT_NAMES[part]} split is empty (rows: {shown}); every "
+                f"split needs at least one row: change {_SPLIT_KEYS} or give more rows"
+            )
+    if kind == "classification":
+        classes = np.unique(np.asarray(splits["train"][1]))
+        if len(classes) < 2:
+            raise ConfigError(
+                f"task {name!r}: the training split ({sizes['train']} rows) holds only class "
+                f"{classes[0].item()!r}; a classifier needs two: change {_SPLIT_KEYS} "
+                "or task.split_seed"
+            )
+    for part in sizes:
+        x = np.asarray(splits[part][0], dtype=np.float64)
+        if not np.isfinite(x).all():
+            n_bad = int(np.sum(~np.isfinite(x)))
+            raise ConfigError(
+                f"task {name!r}: {n_bad} feature values of the {_SPLIT_NAMES[part]} split are "
+                "not finite (nan or inf); clean the data"
+            )
+
+
 def make_bundle(
     name: str,
     kind: str,
@@ -145,7 +182,12 @@ def make_bundle(
     the target the same way, so learning rates and penalties mean the same on every data set;
     ``target_scale`` keeps the training std to report losses in original units.
     Classification labels must be 0..k-1 integers.
+
+    Raises:
+        ConfigError: A split without rows, a classification training split with one class,
+            or features that are not finite numbers.
     """
+    _check_splits(name, kind, splits)
     x_tr = np.asarray(splits["train"][0], dtype=np.float64)
     mean = x_tr.mean(axis=0) if standardize else 0.0
     std = x_tr.std(axis=0) if standardize else 1.0

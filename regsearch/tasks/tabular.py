@@ -7,12 +7,16 @@ distinct values in sorted order, mapped to 0..k-1.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from regsearch.config import ConfigError, CsvTask
+from regsearch.config.schema import CSV_WARN_LEVELS
 from regsearch.tasks.bundle import TaskData, make_bundle
 from regsearch.tasks.sklearn_sets import three_way_split
 
@@ -23,6 +27,10 @@ MAX_AUTO_CLASSES = 20
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _SHOW_COLUMNS = 15  # columns listed in "no such column" messages
+#: Values beyond float32's range become inf in the tensors the engines train on.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+log = logging.getLogger(__name__)
 
 
 def read_table(path: str) -> pd.DataFrame:
@@ -35,7 +43,8 @@ def read_table(path: str) -> pd.DataFrame:
         The table, with at least one row.
 
     Raises:
-        ConfigError: Missing, unreadable or empty file, or an unknown suffix.
+        ConfigError: Missing, unreadable or empty file, an unknown suffix, or a column name
+            used twice.
 
     Example:
         >>> read_table("examples/houses.csv").shape  # doctest: +SKIP
@@ -49,8 +58,10 @@ def read_table(path: str) -> pd.DataFrame:
     if not name.endswith(_CSV_SUFFIXES + _PARQUET_SUFFIXES):
         allowed = ", ".join(_CSV_SUFFIXES + _PARQUET_SUFFIXES)
         raise ConfigError(f"{key}: unknown file type; allowed: {allowed}")
+    parquet = name.endswith(_PARQUET_SUFFIXES)
     try:
-        df = pd.read_parquet(file) if name.endswith(_PARQUET_SUFFIXES) else pd.read_csv(file)
+        df = pd.read_parquet(file) if parquet else pd.read_csv(file)
+        header = list(df.columns) if parquet else _csv_header(file)
     except pd.errors.EmptyDataError:
         raise ConfigError(f"{key}: empty file") from None
     except (OSError, ValueError, pd.errors.ParserError) as err:
@@ -59,7 +70,26 @@ def read_table(path: str) -> pd.DataFrame:
         raise ConfigError(f"{key}: cannot read file ({type(err).__name__}: {reason})") from None
     if len(df) == 0:
         raise ConfigError(f"{key}: empty file (no data rows)")
+    _check_unique(key, header)
     return df
+
+
+def _csv_header(file: Path) -> list[str]:
+    """The header as written: ``read_csv`` renames a repeated ``y`` to ``y.1`` (and pandas
+    has no option left to stop it), which would hide a second target column among the
+    features."""
+    first = pd.read_csv(file, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return [str(c) for c in first.iloc[0]] if len(first) else []
+
+
+def _check_unique(key: str, header: Sequence[object]) -> None:
+    repeated = {str(c): n for c, n in Counter(str(c) for c in header).items() if c and n > 1}
+    if repeated:
+        listed = ", ".join(f"{c!r} ({n}×)" for c, n in repeated.items())
+        raise ConfigError(
+            f"{key}: repeated column names {listed}; rename them (a copy of the target "
+            "among the features would leak the answer)"
+        )
 
 
 def detect_kind(target: pd.Series) -> str:
@@ -104,7 +134,14 @@ def _encode_target(cfg: CsvTask, target: pd.Series) -> tuple[str, np.ndarray]:
                 f"task.kind='regression': target {cfg.target!r} is not numeric "
                 f"(dtype {target.dtype}); use task.kind=classification or auto"
             )
-        return kind, target.to_numpy(dtype=np.float64)
+        y = target.to_numpy(dtype=np.float64)
+        n_bad = int(np.sum(~np.isfinite(y) | (np.abs(y) > _FLOAT32_MAX)))
+        if n_bad:
+            raise ConfigError(
+                f"{key}: {n_bad} rows of {cfg.path!r} have an infinite (or beyond float32) "
+                "target value; drop or fix them"
+            )
+        return kind, y
     try:
         codes, _ = pd.factorize(target, sort=True)
     except TypeError:  # mixed types (e.g. numbers and text) do not sort; compare as text
@@ -125,6 +162,50 @@ def _check_missing(cfg: CsvTask, features: pd.DataFrame) -> None:
     raise ConfigError(
         f"task.path={cfg.path!r}: {detail}; set task.impute=mean|median or clean the file"
     )
+
+
+def _check_finite(cfg: CsvTask, features: pd.DataFrame) -> None:
+    """Refuse inf/-inf cells (and numbers float32 cannot hold) naming their columns; missing
+    values are _check_missing's (or task.impute's) business."""
+    counts: dict[object, int] = {}
+    for col in features.columns:
+        column = features[col]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        values = column.to_numpy(dtype=np.float64)
+        n_bad = int(np.sum(np.isinf(values) | (np.abs(values) > _FLOAT32_MAX)))
+        if n_bad:
+            counts[col] = n_bad
+    if counts:
+        listed = ", ".join(f"{c!r} ({n})" for c, n in counts.items())
+        raise ConfigError(
+            f"task.path={cfg.path!r}: infinite values (inf, -inf or beyond float32) in column"
+            f"{'s' * (len(counts) > 1)} {listed}; replace them with numbers (or leave the cells "
+            "empty and set task.impute=mean|median)"
+        )
+
+
+def _check_levels(cfg: CsvTask, features: pd.DataFrame, text: list[str]) -> None:
+    """Warn about text columns with many distinct values; refuse past task.max_levels."""
+    levels = {c: int(features[c].nunique()) for c in text}
+    too_many = {c: n for c, n in levels.items() if n > cfg.max_levels}
+    if too_many:
+        col, n = max(too_many.items(), key=lambda item: item[1])
+        gib = len(features) * (features.shape[1] - len(text) + sum(levels.values())) * 8 / 2**30
+        raise ConfigError(
+            f"task.max_levels={cfg.max_levels}: text column {col!r} has {n} distinct values, "
+            f"one one-hot feature each (~{gib:.2g} GiB as float64); drop the column if it is "
+            f"an ID, or raise task.max_levels"
+        )
+    for col, n in levels.items():
+        if n > CSV_WARN_LEVELS:
+            log.warning(
+                "task.path=%r: text column %r has %d distinct values, one one-hot feature "
+                "each; an ID column? drop it if it carries no signal",
+                cfg.path,
+                col,
+                n,
+            )
 
 
 def _impute(cfg: CsvTask, features: pd.DataFrame, train: np.ndarray) -> pd.DataFrame:
@@ -156,6 +237,7 @@ def _encode_features(cfg: CsvTask, features: pd.DataFrame) -> pd.DataFrame:
         and not pd.api.types.is_bool_dtype(features[c])
         and not pd.api.types.is_datetime64_any_dtype(features[c])
     ]
+    _check_levels(cfg, features, text)
     encoded = pd.get_dummies(features, columns=text, dtype=float) if text else features
     for col in encoded.columns:
         if not pd.api.types.is_numeric_dtype(encoded[col]) and not pd.api.types.is_bool_dtype(
@@ -180,8 +262,10 @@ def load_csv(cfg: CsvTask) -> TaskData:
         ``i``-th smallest distinct target value.
 
     Raises:
-        ConfigError: Bad file, unknown target column, missing values with ``impute=none``,
-            missing or constant target, or no feature columns.
+        ConfigError: Bad file, repeated column names, unknown target column, missing values
+            with ``impute=none``, infinite values, missing or constant target, no feature
+            columns, a text column with more than ``max_levels`` values, or a split without
+            rows (or, for classification, a training split of one class).
 
     Example:
         >>> cfg = CsvTask(name="csv", path="houses.csv", target="price")
@@ -206,6 +290,7 @@ def load_csv(cfg: CsvTask) -> TaskData:
         raise ConfigError(f"task.path={cfg.path!r}: {len(df)} rows; need at least 3 to split")
     if cfg.impute == "none":
         _check_missing(cfg, features)
+    _check_finite(cfg, features)
     train, val, test = three_way_split(len(df), cfg.test_fraction, cfg.val_fraction, cfg.split_seed)
     if cfg.impute != "none":
         features = _impute(cfg, features, train)
