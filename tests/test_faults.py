@@ -262,3 +262,23 @@ def test_a_recorder_whose_sweep_dies_exits_on_its_own(tmp_path: Path) -> None:
     time.sleep(0.3)
     assert _alive(recorder)
     _kill(proc, helpers)  # gone within seconds, not at the end of the grace period
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_at_start_up_leaves_nothing_that_resume_cannot_finish(
+    tmp_path: Path,
+) -> None:
+    # kill -9 as soon as its recorder exists: stores being created, nothing trained yet.
+    proc = _sweep(tmp_path)
+    helpers = _helpers(proc)
+    _kill(proc, helpers)
+    assert _count(tmp_path, STUDY) == 0
+    assert "RUNNING" not in _statuses(tmp_path)  # the recorder closed what it had opened
+    done = _sweep(tmp_path, "search.resume=true")
+    _, err = done.communicate(timeout=TIMEOUT_S)
+    assert done.returncode == 0, err[-3000:]
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    tuned = optuna.load_study(study_name=STUDY, storage=storage).trials
+    assert len(tuned) == N_TRIALS and len({t.params["l2"] for t in tuned}) == N_TRIALS
+    assert len(optuna.load_study(study_name=f"{STUDY}.final", storage=storage).trials) == 2
+    assert "RUNNING" not in _statuses(tmp_path)

@@ -48,6 +48,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Seconds between looks at the storage while other workers' last trials are being written.
+WAIT_S = 0.5
+
 TrainFn = Callable[[list[Member], OnEpoch], list[MemberResult]]
 MembersFn = Callable[[int, dict[str, Any]], list[Member]]
 
@@ -333,9 +336,13 @@ def run_trials(
         while timeout is None or time.monotonic() - start < timeout:
             with clock("sync"):
                 done += working.pull()
+                elsewhere = working.in_flight_elsewhere()
             if done >= n_trials:
                 break
-            batch = min(population, n_trials - done)
+            if done + elsewhere >= n_trials:
+                time.sleep(WAIT_S)  # other workers' last trials are on their way to the storage
+                continue
+            batch = min(population, n_trials - done - elsewhere)
             told = _run_batch(
                 study,
                 space,

@@ -17,13 +17,17 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import time
 import uuid
+from collections import Counter
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = [
     "FINISHED",
+    "LIVE_S",
+    "TOLD_PREFIX",
     "WORKER_ATTR",
     "WorkingStudy",
     "new_worker_id",
@@ -32,6 +36,13 @@ __all__ = [
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 WORKER_ATTR = "worker"  # which sweep process finished a trial (pull skips its own)
+#: Study user attr ``told:<worker>`` = [trials that worker has finished, unix time]: written by
+#: the worker itself at each handover, before its recorder writes the trials, so others know
+#: what is on its way to the storage.
+TOLD_PREFIX = "told:"
+#: A ``told`` entry older than this is ignored: its worker died (kill -9) or stopped, and
+#: trials it told but never wrote must not hold other workers back for longer.
+LIVE_S = 60.0
 
 
 def new_worker_id() -> str:
@@ -89,6 +100,8 @@ class WorkingStudy:
         self._known: set[int] = set()  # durable trial ids read (any worker, any state)
         self._last_id = -1  # the highest of them
         self._handed: set[int] = set()  # our trial numbers (in ``study``) already handed over
+        self._told = 0  # our finished trials handed over (each counts toward n_trials)
+        self._pulled: Counter[str] = Counter()  # counting trials pulled, per other worker
         self._pull(self._read(everything=True))
 
     @property
@@ -126,7 +139,34 @@ class WorkingStudy:
         first = len(self.study.get_trials(deepcopy=False))
         self.study.add_trials(theirs)
         self._handed.update(range(first, first + len(theirs)))  # not ours: never handed over
-        return sum(1 for t in theirs if not t.user_attrs.get("interrupted"))
+        counting = [t for t in theirs if not t.user_attrs.get("interrupted")]
+        self._pulled.update(str(t.user_attrs.get(WORKER_ATTR, "")) for t in counting)
+        return len(counting)
+
+    def in_flight_elsewhere(self) -> int:
+        """Trials other live workers have finished that are not in the durable study yet.
+
+        Their recorders write them a little later (seconds at start-up); counting them keeps a
+        shared study from overrunning ``n_trials`` by the batches still being written.
+        """
+        attrs = self.durable._storage.get_study_user_attrs(self.durable._study_id)
+        now = time.time()
+        pending = 0
+        for key, value in attrs.items():
+            worker = key[len(TOLD_PREFIX) :]
+            if not key.startswith(TOLD_PREFIX) or worker == self.worker:
+                continue
+            told, stamp = value
+            if now - float(stamp) < LIVE_S:
+                pending += max(0, int(told) - self._pulled[worker])
+        return pending
+
+    def _publish(self) -> None:
+        """Say how many trials this worker has finished (before its recorder writes them)."""
+        key = f"{TOLD_PREFIX}{self.worker}"
+        self.durable._storage.set_study_user_attr(
+            self.durable._study_id, key, [self._told, time.time()]
+        )
 
     def handover(self) -> list[FrozenTrial]:
         """This process's finished trials not handed over yet, in order, stamped with the worker."""
@@ -150,4 +190,7 @@ class WorkingStudy:
                 trial_id=t._trial_id,
             )
             out.append(copy)
+        if out:
+            self._told += len(out)
+            self._publish()
         return out
