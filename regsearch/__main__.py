@@ -157,8 +157,47 @@ def _job(cfg: DictConfig) -> None:
     print_summary(result)
 
 
+#: The groups a user picks from, in the order the help lists them (conf/schema is internal).
+_USER_GROUPS = ("sweep", "experiment", "task", "train", "model", "search", "tracking", "paths")
+
+
+def help_text() -> str:
+    """What ``--help`` prints: the common commands and the groups a user picks from.
+
+    Hydra's own help (``--hydra-help``) lists its internal groups as well.
+    """
+    groups = "\n".join(
+        f"  {group + ':':<12}{', '.join(_presets(group))}"
+        for group in _USER_GROUPS
+        if _presets(group)
+    )
+    return f"""regsearch: which regularizer, at which strength, makes your network generalize
+better, and how each one changes the train/validation gap.
+
+Usage: python -m regsearch +sweep=<preset> [key=value ...]   (or: regsearch ...)
+
+Common commands:
+  python -m regsearch +sweep=dropout                  tune one regularizer on the default task
+  python -m regsearch +sweep=compare task=wine        every regularizer against a tuned baseline
+  python -m regsearch +experiment=nndl_moons          rerun a textbook experiment
+  python -m regsearch +sweep=l2 search.cv=5 seed=1    any key of the config can be overridden
+  python -m regsearch -m +sweep=l1,l2 task=moons,wine one sweep per combination (Hydra multirun)
+  python -m regsearch.report sweeps/<sweep>-<task>/<timestamp>   rebuild a sweep's report
+  mlflow ui --backend-store-uri sqlite:///sweeps/mlflow.db       browse every trial
+
+Groups (group=option; sweep and experiment with a leading +):
+{groups}
+
+Show the composed config: python -m regsearch +sweep=l2 --cfg job
+Hydra's own flags: python -m regsearch --hydra-help
+"""
+
+
 def main() -> None:
     """Console entry point (``regsearch`` and ``python -m regsearch``)."""
+    if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
+        print(help_text(), end="")
+        return
     register_configs()
     precheck(sys.argv[1:])
     _job()

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from regsearch.engine.members import Member, Schedule
-from regsearch.engine.reference import NonFiniteLoss, fit
+from regsearch.engine.members import Member, NonFiniteLoss, Schedule
+from regsearch.engine.reference import fit
 from regsearch.models import ModelSpec
 from regsearch.tasks.bundle import TaskData
 

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 __all__ = ["MlflowTracker", "NullTracker", "Tracker", "curve_means", "is_abandoned", "owner_tags"]
 
 STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}
+#: The experiment tag MLflow 3's UI reads to choose its view, and the value of the classic
+#: model-training view (runs table, nested child runs, metric charts).
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
 # MLflow's log_batch limits (MAX_METRICS also bounds metrics + params + tags in one call).
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 STUDY_TAG, HOST_TAG, PID_TAG = "regsearch.study", "regsearch.host", "regsearch.pid"
@@ -125,14 +129,28 @@ class MlflowTracker(NullTracker):
         if (path := sqlite_path(uri)) is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.client = MlflowClient(tracking_uri=uri)
-        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = self._experiment(experiment, Path(artifact_root).resolve().as_uri())
+
+    def _experiment(self, name: str, location: str) -> str:
+        """The experiment's id, created (or marked) as a model-training experiment.
+
+        MLflow 3's UI opens experiments by their ``mlflow.experimentKind`` tag; without it they
+        open in the GenAI view (traces) instead of the runs table with nested child runs.
+        """
+        from mlflow.exceptions import MlflowException
+
+        found = self.client.get_experiment_by_name(name)
         if found is None:
-            location = Path(artifact_root).resolve().as_uri()
-            self.experiment_id = self.client.create_experiment(
-                experiment, artifact_location=location
-            )
-        else:
-            self.experiment_id = found.experiment_id
+            try:
+                return self.client.create_experiment(
+                    name, artifact_location=location, tags={EXPERIMENT_KIND: MODEL_TRAINING}
+                )
+            except MlflowException:  # another worker created it first
+                found = self.client.get_experiment_by_name(name)
+                assert found is not None
+        if EXPERIMENT_KIND not in found.tags:
+            self.client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+        return str(found.experiment_id)
 
     def start(
         self, run_name: str, params: dict[str, Any], tags: dict[str, str], config_yaml: str

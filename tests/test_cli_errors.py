@@ -168,3 +168,14 @@ def test_postgres_without_its_driver_names_the_extra(tmp_path: Path) -> None:
     assert_refused(proc, "search.storage")
     assert "pip install 'regsearch[postgres]'" in proc.stderr
     assert_stores_untouched(tmp_path / "sweeps")
+
+
+def test_help_names_regsearch_and_lists_only_the_groups_a_user_picks(tmp_path: Path) -> None:
+    proc = run_cli(tmp_path, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("regsearch: ")
+    assert "+sweep=compare" in proc.stdout and "python -m regsearch.report" in proc.stdout
+    groups = proc.stdout.split("Groups")[1]
+    assert "sweep:" in groups and "compare" in groups and "task:" in groups and "wine" in groups
+    assert "schema" not in proc.stdout and "powered by Hydra" not in proc.stdout
+    assert not (tmp_path / "sweeps").exists()

@@ -85,6 +85,9 @@ def test_preset_end_to_end(preset: str, root: Path, make_config) -> None:
     assert len(children) == n_trials
     client = MlflowClient(tracking_uri=mlflow["uri"])
     assert client.get_run(mlflow["parent_run_id"]).info.status == "FINISHED"
+    # MLflow 3's UI opens it in the model-training view (runs table), not the GenAI one.
+    experiment = client.get_experiment(mlflow["experiment_id"])
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     child = children[0]
     assert child.info.status == "FINISHED"
     assert {"optuna.trial_number", "regsearch.state"} <= set(child.data.tags)

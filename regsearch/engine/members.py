@@ -22,10 +22,16 @@ __all__ = [
     "Hyperparams",
     "Member",
     "MemberResult",
+    "NonFiniteLoss",
     "OnEpoch",
     "Schedule",
     "last_epoch",
 ]
+
+
+class NonFiniteLoss(ArithmeticError):
+    """A member's training or validation loss became NaN or infinite (it fails alone)."""
+
 
 #: The fold of a member refit on the whole train+val pool (no held-out validation rows).
 REFIT = -1

@@ -41,18 +41,19 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from regsearch.engine.batches import epoch_batches
 from regsearch.engine.members import (
     EpochReport,
     Hyperparams,
     Member,
     MemberResult,
+    NonFiniteLoss,
     OnEpoch,
     Schedule,
     last_epoch,
@@ -224,21 +225,6 @@ def _check_optimizer_args(hp: Hyperparams, schedule: Schedule) -> None:
 def _failed(member: Member, err: Exception) -> MemberResult:
     log.warning("trial %d seed %d failed: %s", member.trial, member.seed, err)
     return MemberResult(member=member, state="failed", error=f"{type(err).__name__}: {err}")
-
-
-def _batches(
-    n: int, batch_size: int | None, gen: torch.Generator, device: str | torch.device
-) -> Iterator[Tensor | None]:
-    """The reference engine's batching rule: full batch (None), or shuffled index batches
-    without a lone last row."""
-    if batch_size is None or batch_size >= n:
-        yield None
-        return
-    order = torch.randperm(n, generator=gen).to(device)
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        if len(idx) > 1 or start == 0:
-            yield idx
 
 
 def _seed_stream(seed: int, layer: int) -> int:
@@ -766,7 +752,7 @@ class _Group:
         epoch = 0
         with torch.no_grad():
             for epoch in range(1, schedule.max_epochs + 1):
-                for idx in _batches(self.n_train, schedule.batch_size, order_gen, self.device):
+                for idx in epoch_batches(self.n_train, schedule.batch_size, order_gen, self.device):
                     self.step(idx)
                 due = [
                     t.active and (epoch % schedule.eval_every == 0 or epoch == t.last)
@@ -871,10 +857,6 @@ class _Saved:
     bn: tuple | None = None  # batch-norm tensors for native_batch_norm_backward
     keep: Tensor | None = None  # activation output (input for gelu) for its backward
     dropped: Tensor | None = None  # -1/0 dropout indicator, when the backward needs it
-
-
-class NonFiniteLoss(ArithmeticError):
-    """The training or validation loss became NaN or infinite."""
 
 
 @dataclass

@@ -9,15 +9,16 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
 
 import torch
 from torch import nn
 
+from regsearch.engine.batches import epoch_batches
 from regsearch.engine.members import (
     EpochReport,
     Member,
     MemberResult,
+    NonFiniteLoss,
     OnEpoch,
     Schedule,
     last_epoch,
@@ -37,10 +38,6 @@ from regsearch.tasks.bundle import TaskData
 __all__ = ["NonFiniteLoss", "fit", "train"]
 
 log = logging.getLogger(__name__)
-
-
-class NonFiniteLoss(ArithmeticError):
-    """The training or validation loss became NaN or infinite."""
 
 
 def train(
@@ -81,21 +78,6 @@ def train(
         result.duration_s = time.perf_counter() - start
         results.append(result)
     return results
-
-
-def _batches(
-    n: int, batch_size: int | None, gen: torch.Generator, device: str | torch.device
-) -> Iterator[torch.Tensor | None]:
-    """Index batches of one epoch; None means "the whole split" (full batch, no copy)."""
-    if batch_size is None or batch_size >= n:
-        yield None
-        return
-    order = torch.randperm(n, generator=gen).to(device)
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        # A lone last row would make batch norm fail (one value per channel) and adds noise.
-        if len(idx) > 1 or start == 0:
-            yield idx
 
 
 def _optimizer(net: nn.Module, member: Member, schedule: Schedule) -> torch.optim.Optimizer:
@@ -168,7 +150,7 @@ def _fit(
     best_val = math.inf
     net.train()
     for epoch in range(1, last + 1):
-        for idx in _batches(len(task.x_train), schedule.batch_size, order_gen, device):
+        for idx in epoch_batches(len(task.x_train), schedule.batch_size, order_gen, device):
             xb = task.x_train if idx is None else task.x_train[idx]
             yb = task.y_train if idx is None else task.y_train[idx]
             batch_loss = task_loss(net(xb), yb, task.n_classes) + penalty(weights, hp.l1, hp.l2)
