@@ -8,28 +8,18 @@ with status 1 and several lines), then Hydra runs the job.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NoReturn
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from regsearch.config import (
-    ConfigError,
-    RegsearchConfig,
-    register_configs,
-    unknown_key_message,
-    validate,
-)
+from regsearch.compose import CONF_DIR, compose_checked, presets, validate_composed
+from regsearch.config import ConfigError, RegsearchConfig, register_configs
 
-__all__ = ["main"]
+__all__ = ["CONF_DIR", "main", "precheck"]
 
-_PACKAGED = Path(__file__).resolve().parent / "conf"
-#: conf/ ships inside the wheel as regsearch/conf; a source checkout keeps it at the top.
-CONF_DIR = _PACKAGED if _PACKAGED.is_dir() else _PACKAGED.parent.parent / "conf"
 _HYDRA_FLAGS = (
     "-m",
     "--multirun",
@@ -51,10 +41,6 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def _presets(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-
-
 def precheck(argv: Sequence[str]) -> None:
     """Compose and validate the command line the way the job will; exit 2 on any error.
 
@@ -63,70 +49,16 @@ def precheck(argv: Sequence[str]) -> None:
     """
     if any(a.split("=", 1)[0] in _HYDRA_FLAGS for a in argv):
         return
-    overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        try:
-            cfg = compose(config_name="config", overrides=overrides)
-        except Exception as err:  # any failure to apply the command line is bad input
-            _fail(_composition_message(err, overrides))
-    _validate_or_exit(cfg, check_files=True)
-
-
-def _composition_message(err: Exception, overrides: list[str]) -> str:
-    """Hydra's composition errors span lines; keep the gist, name the key, add what is allowed."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    first = lines[0] if lines else type(err).__name__
-    if first.startswith("Error parsing override") and len(lines) > 1:
-        first = f"{first}: {lines[1]}"  # the second line says what the parser expected
-    hint = next((line for line in lines if line.startswith("To append to your")), "")
-    missing = re.match(r"Could not override '([^']+)'", first)
-    if missing:
-        key = missing.group(1)
-        unknown = unknown_key_message(key, _task_name(overrides))
-        if unknown:
-            return unknown
-        if hint and "defaults list" in first:
-            group = key.lstrip("+~")
-            return (
-                f"{key}: not in the defaults list; choose one with {hint.rsplit(' use ', 1)[-1]} "
-                f"(allowed {group} values: {', '.join(_presets(group))})"
-            )
-        if hint:
-            return (
-                f"{key}: not set by the loaded presets; add it with {hint.rsplit(' use ', 1)[-1]}"
-            )
-    for group in ("sweep", "task", "model", "train", "search", "tracking", "experiment"):
-        if f"'{group}/" in first or f"in '{group}'" in first or f"{group}/" in first:
-            return f"{first} — allowed {group} values: {', '.join(_presets(group))}"
-    culprit = _culprit(overrides)
-    return f"{culprit}: {first}" if culprit and culprit not in first else first
-
-
-def _culprit(overrides: list[str]) -> str | None:
-    """The first override whose addition makes composition fail (None: the base config fails)."""
-    from hydra import compose
-
-    for i in range(len(overrides)):
-        try:
-            compose(config_name="config", overrides=overrides[: i + 1])
-        except Exception:
-            return overrides[i]
-    return None
-
-
-def _task_name(overrides: list[str]) -> str:
-    names = [a.split("=", 1)[1] for a in overrides if a.lstrip("+").startswith("task=")]
-    return names[-1] if names else "moons"
+    try:
+        compose_checked(argv)
+    except ConfigError as err:
+        _fail(str(err))
 
 
 def _validate_or_exit(cfg: DictConfig, check_files: bool) -> RegsearchConfig:
     """The typed config; exit 2 with one line on bad input, stores and servers included."""
-    if OmegaConf.select(cfg, "sweep") is None:
-        _fail(f"no sweep chosen: add +sweep=<preset>, one of: {', '.join(_presets('sweep'))}")
     try:
-        return validate(cfg, check_files=check_files)
+        return validate_composed(cfg, check_files=check_files)
     except ConfigError as err:
         _fail(str(err))
 
@@ -167,9 +99,9 @@ def help_text() -> str:
     Hydra's own help (``--hydra-help``) lists its internal groups as well.
     """
     groups = "\n".join(
-        f"  {group + ':':<12}{', '.join(_presets(group))}"
+        f"  {group + ':':<12}{', '.join(presets(group))}"
         for group in _USER_GROUPS
-        if _presets(group)
+        if presets(group)
     )
     return f"""regsearch: which regularizer, at which strength, makes your network generalize
 better, and how each one changes the train/validation gap.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
@@ -26,6 +26,9 @@ from regsearch.plan import Plan
 from regsearch.results import curves_frame, studies_phases, summarize, trials_frame
 from regsearch.search.space import SearchSpace
 from regsearch.urls import absolute_sqlite
+
+if TYPE_CHECKING:
+    from regsearch.comparison import Comparison
 
 __all__ = [
     "SweepResult",
@@ -39,7 +42,11 @@ __all__ = [
 
 @dataclass
 class SweepResult:
-    """What a finished (or interrupted) sweep produced."""
+    """What a finished (or interrupted) sweep produced.
+
+    ``trials`` has one row per member (as ``trials.csv``), ``curves`` one per member and
+    evaluated epoch (``curves.csv``); :attr:`comparison` is the final phase's verdict.
+    """
 
     run_dir: Path
     study_names: list[str]
@@ -47,6 +54,20 @@ class SweepResult:
     summary: dict[str, Any]
     interrupted: bool = False
     files: dict[str, Path] = field(default_factory=dict)
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def comparison(self) -> Comparison | None:
+        """The head-to-head comparison of the final phase (None when there was none)."""
+        from regsearch.comparison import compare_sweep
+
+        return compare_sweep(self.trials, self.summary) if not self.trials.empty else None
+
+    @property
+    def verdict(self) -> str:
+        """The verdict sentence, or an empty string for a sweep without a final phase."""
+        found = self.comparison
+        return found.verdict if found is not None else ""
 
 
 def make_run_dir(root: Path, stamp: str) -> Path:
@@ -159,7 +180,7 @@ def write_outputs(
             run_dir, frame, summary, config_text, curves=curves, studies=tuned
         )
     names = [s.study_name for s in studies.values()]
-    return SweepResult(run_dir, names, frame, summary, partial, files)
+    return SweepResult(run_dir, names, frame, summary, partial, files, curves)
 
 
 def _write_boundaries(
