@@ -159,9 +159,11 @@ def _run_candidates(
 
 def _refit(plan: Plan, fold_results: list[MemberResult]) -> list[MemberResult]:
     """One member per (candidate, seed) on the whole pool; the test split is scored there."""
+    by_seed: dict[tuple[int, int], list[MemberResult]] = {}
+    for r in fold_results:
+        by_seed.setdefault((r.member.trial, r.member.repeat), []).append(r)
     members = []
-    for pair in dict.fromkeys((r.member.trial, r.member.repeat) for r in fold_results):
-        folds = [r for r in fold_results if (r.member.trial, r.member.repeat) == pair]
+    for folds in by_seed.values():
         first = folds[0].member
         cap = _refit_epochs(first.hparams.patience, folds, plan.schedule.eval_every)
         hp = dataclasses.replace(first.hparams, patience=None, max_epochs=cap)

@@ -198,9 +198,8 @@ def _families(cfg: RegsearchConfig, settings: dict[str, Any]) -> dict[str, Famil
     low, high = cfg.sweep.lr_range
     lr = ParamSpec(low=cfg.train.lr * low, high=cfg.train.lr * high, log=True)
     tuned = {
-        name: FamilyConfig(params={**fam.params, "lr": fam.params.get("lr", lr)}, n_trials=n)
+        name: dataclasses.replace(fam, params={"lr": lr, **fam.params})  # a preset's own lr wins
         for name, fam in families.items()
-        for n in [fam.n_trials]
     }
     budget = max(fam.n_trials for fam in families.values())  # the same chance as any arm
     return {BASELINE: FamilyConfig(params={"lr": lr}, n_trials=budget), **tuned}

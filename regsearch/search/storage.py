@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 
 from regsearch.config import ConfigError
-from regsearch.urls import is_journal, sqlite_path
+from regsearch.urls import POSTGRES_EXTRA, is_journal, sqlite_path
 
 __all__ = ["STORAGE_ATTEMPTS", "get_storage"]
 
@@ -98,8 +98,5 @@ def _installed(module: str) -> bool:
 def _driver_hint(url: str, err: ImportError) -> str:
     cause = err.__cause__ or err
     if url.startswith("postgresql"):
-        return (
-            f"no PostgreSQL driver ({cause}); install one with pip install 'regsearch[postgres]' "
-            "(psycopg 3; URLs postgresql:// or postgresql+psycopg://)"
-        )
+        return f"no PostgreSQL driver ({cause}); {POSTGRES_EXTRA} (psycopg 3)"
     return f"no database driver for this URL ({cause}); install the one SQLAlchemy names"
