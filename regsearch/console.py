@@ -84,7 +84,7 @@ def summary_lines(result: SweepResult) -> list[str]:
 
 
 def comparison_lines(comparison: Comparison) -> list[str]:
-    """The verdict first, then a compact per-candidate table of the decision.
+    r"""The verdict first, then a compact per-candidate table of the decision.
 
     Columns: pairs, the decision metric (mean ± 95% CI over seeds), Δ vs the baseline and its
     Holm-adjusted p, the probability of improvement, Δtrain and Δgap with the gap diagnosis,
