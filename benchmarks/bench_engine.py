@@ -23,8 +23,9 @@ import torch
 
 from regsearch.config import MoonsTask, SklearnTask
 from regsearch.engine import population, reference
-from regsearch.engine.members import Hyperparams, Member, Schedule
+from regsearch.engine.members import Schedule
 from regsearch.models import ModelSpec
+from regsearch.records import Hyperparams, Member
 from regsearch.tasks import load_task
 from regsearch.tasks.bundle import TaskData, make_bundle
 

@@ -70,7 +70,8 @@ _CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from regsearch.config import MoonsTask
-from regsearch.engine.members import Hyperparams, Member, Schedule
+from regsearch.engine.members import Schedule
+from regsearch.records import Hyperparams, Member
 from regsearch.engine.reference import train
 from regsearch.models import ModelSpec
 from regsearch.tasks import load_task

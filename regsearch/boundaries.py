@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from regsearch.engine.members import Member, NonFiniteLoss, Schedule
+from regsearch.engine.members import Schedule
 from regsearch.engine.reference import fit
 from regsearch.models import ModelSpec
+from regsearch.records import Member, NonFiniteLoss
 from regsearch.tasks.bundle import TaskData
 
 __all__ = ["boundary_grids", "save_boundaries"]

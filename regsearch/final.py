@@ -24,12 +24,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from regsearch.engine import Member, MemberResult
 from regsearch.plan import BASELINE, Plan
+from regsearch.records import REFIT, Member, MemberResult, TrialOutcome
 from regsearch.search.claims import Claim, claim, release
-from regsearch.search.study import Objective, TrialOutcome, member_record
+from regsearch.search.study import Objective, member_record
 from regsearch.search.working import WORKER_ATTR
-from regsearch.tasks.folds import REFIT
 
 __all__ = [
     "CLAIM_SUFFIX",

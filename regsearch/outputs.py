@@ -188,7 +188,7 @@ def _write_boundaries(
 ) -> Path:
     """Decision-boundary grids of the candidates (2-D tasks): retrained once on one seed."""
     from regsearch.boundaries import boundary_grids, save_boundaries
-    from regsearch.engine import Member
+    from regsearch.records import Member
 
     if "final" in studies:
         seed = plan.cfg.seed + FINAL_SEED_OFFSET

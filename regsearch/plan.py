@@ -20,8 +20,9 @@ from typing import Any
 import torch
 
 from regsearch.config import ConfigError, FamilyConfig, ParamSpec, RegsearchConfig, cv_folds
-from regsearch.engine import Hyperparams, Member, MemberResult, OnEpoch, Schedule, resolve_engine
+from regsearch.engine import OnEpoch, Schedule, resolve_engine
 from regsearch.models import ModelSpec
+from regsearch.records import Hyperparams, Member, MemberResult
 from regsearch.search.space import apply_params, base_hparams
 from regsearch.search.study import Objective
 from regsearch.search.working import new_worker_id

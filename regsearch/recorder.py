@@ -46,7 +46,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from regsearch.search.study import TrialOutcome
+from regsearch.records import TrialOutcome
 
 __all__ = ["Recorder", "RecorderError", "TrackingTarget"]
 

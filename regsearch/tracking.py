@@ -23,8 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from regsearch.engine.members import REFIT
-from regsearch.search.study import TrialOutcome
+from regsearch.records import REFIT, TrialOutcome
 from regsearch.urls import sqlite_path
 
 if TYPE_CHECKING:

@@ -15,10 +15,10 @@ import torch
 
 from regsearch.config import HighdimLinearTask, Linear12Task, MoonsTask, SklearnTask
 from regsearch.engine import population, reference
-from regsearch.engine.members import EpochReport, Hyperparams, Member, MemberResult, Schedule
+from regsearch.engine.members import Schedule
 from regsearch.models import ModelSpec
+from regsearch.records import REFIT, EpochReport, Hyperparams, Member, MemberResult
 from regsearch.tasks import TaskData, load_task
-from regsearch.tasks.folds import REFIT
 
 MOONS = ModelSpec(2, 1, hidden=(20, 3), init="normal")
 WINE = ModelSpec(13, 3, hidden=(16,))

@@ -13,14 +13,15 @@ import torch
 from torch import nn
 
 from regsearch.config import HighdimLinearTask, MoonsTask
-from regsearch.engine.members import EpochReport, Hyperparams, Member, MemberResult, Schedule
+from regsearch.engine.members import Schedule
 from regsearch.engine.metrics import loss as task_loss
 from regsearch.engine.metrics import split_metrics
 from regsearch.engine.reference import fit, train
 from regsearch.models import ModelSpec, build_mlp
+from regsearch.records import REFIT, EpochReport, Hyperparams, Member, MemberResult
 from regsearch.regularizers import split_decay_params
 from regsearch.tasks import TaskData, load_task
-from regsearch.tasks.folds import REFIT, fold_indices
+from regsearch.tasks.folds import fold_indices
 
 SPEC = ModelSpec(2, 1, hidden=(20, 3), init="normal")
 LINEAR = ModelSpec(200, 1, hidden=())

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from regsearch.config import MoonsTask, SklearnTask
+from regsearch.records import REFIT
+from regsearch.records import REFIT as BUNDLE_REFIT
 from regsearch.tasks import TaskData, load_task
 from regsearch.tasks import bundle as bundle_module
-from regsearch.tasks.bundle import REFIT as BUNDLE_REFIT
-from regsearch.tasks.folds import REFIT, fold_indices
+from regsearch.tasks.folds import fold_indices
 
 
 @pytest.fixture(scope="module")

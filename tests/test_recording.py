@@ -13,12 +13,13 @@ import optuna
 import pytest
 
 from regsearch.config import MoonsTask, ParamSpec
-from regsearch.engine.members import Hyperparams, Member, Schedule
+from regsearch.engine.members import Schedule
 from regsearch.engine.population import train
 from regsearch.models import ModelSpec
 from regsearch.recorder import Recorder, RecorderError
+from regsearch.records import Hyperparams, Member, TrialOutcome
 from regsearch.search.space import SearchSpace, apply_params
-from regsearch.search.study import Objective, TrialOutcome, open_study, run_trials
+from regsearch.search.study import Objective, open_study, run_trials
 from regsearch.search.working import WORKER_ATTR, WorkingStudy
 from regsearch.sweep import run_sweep
 from regsearch.tasks import load_task

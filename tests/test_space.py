@@ -12,7 +12,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from regsearch.config import ModelConfig, ParamSpec, RegsearchConfig, TrainConfig
-from regsearch.engine.members import Hyperparams
+from regsearch.records import Hyperparams
 from regsearch.search.space import OFF_VALUES, SearchSpace, apply_params, base_hparams
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -5,14 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from regsearch.config import ConfigError
-from regsearch.engine.members import (
-    EpochReport,
-    Hyperparams,
-    Member,
-    MemberResult,
-    OnEpoch,
-    Schedule,
-)
+from regsearch.engine.members import OnEpoch, Schedule
+from regsearch.records import EpochReport, Hyperparams, Member, MemberResult
 
 __all__ = [
     "EpochReport",

@@ -48,17 +48,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from regsearch.engine.batches import epoch_batches
-from regsearch.engine.members import (
+from regsearch.engine.members import OnEpoch, Schedule, last_epoch
+from regsearch.models import ModelSpec, build_mlp
+from regsearch.records import (
     EpochReport,
     Hyperparams,
     Member,
     MemberResult,
     NonFiniteLoss,
-    OnEpoch,
-    Schedule,
-    last_epoch,
+    with_gaps,
 )
-from regsearch.models import ModelSpec, build_mlp
 from regsearch.regularizers import EarlyStopping
 from regsearch.tasks.bundle import TaskData
 
@@ -839,10 +838,7 @@ class _Group:
             if not all(math.isfinite(v) for v in final.values()):
                 t.fail(NonFiniteLoss(f"final metrics are not finite: {final}"))
                 continue
-            final["gap_loss"] = final["val_loss"] - final["train_loss"]
-            if "train_acc" in final:
-                final["gap_acc"] = final["train_acc"] - final["val_acc"]
-            t.result.final = final
+            t.result.final = with_gaps(final)
             t.result.weight_norm, t.result.sparsity = norms[k], sparsity[k]
 
 

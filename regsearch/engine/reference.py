@@ -14,18 +14,11 @@ import torch
 from torch import nn
 
 from regsearch.engine.batches import epoch_batches
-from regsearch.engine.members import (
-    EpochReport,
-    Member,
-    MemberResult,
-    NonFiniteLoss,
-    OnEpoch,
-    Schedule,
-    last_epoch,
-)
+from regsearch.engine.members import OnEpoch, Schedule, last_epoch
 from regsearch.engine.metrics import loss as task_loss
 from regsearch.engine.metrics import split_metrics
 from regsearch.models import ModelSpec, build_mlp
+from regsearch.records import EpochReport, Member, MemberResult, NonFiniteLoss, with_gaps
 from regsearch.regularizers import (
     EarlyStopping,
     decay_,
@@ -190,10 +183,7 @@ def _finish(net: nn.Module, task: TaskData, result: MemberResult) -> None:
             final[f"{split}_acc"] = acc
     if not all(math.isfinite(v) for v in final.values()):
         raise NonFiniteLoss(f"final metrics are not finite: {final}")
-    final["gap_loss"] = final["val_loss"] - final["train_loss"]
-    if "train_acc" in final:
-        final["gap_acc"] = final["train_acc"] - final["val_acc"]
-    result.final = final
+    result.final = with_gaps(final)
     with torch.no_grad():
         flat = torch.cat([w.detach().reshape(-1) for w in weight_matrices(net)])
         result.weight_norm = float(flat.norm())

@@ -21,7 +21,7 @@ import numpy as np
 import optuna
 
 from regsearch.config import ParamSpec, RegsearchConfig
-from regsearch.engine.members import Hyperparams
+from regsearch.records import Hyperparams
 
 __all__ = ["OFF_VALUES", "SearchSpace", "apply_params", "base_hparams"]
 

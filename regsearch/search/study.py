@@ -17,7 +17,7 @@ import random
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -27,14 +27,14 @@ from tqdm.auto import tqdm
 
 from regsearch.clock import Clock
 from regsearch.config import ConfigError, SearchConfig
-from regsearch.engine.members import EpochReport, Member, MemberResult, OnEpoch
+from regsearch.engine.members import OnEpoch
+from regsearch.records import EpochReport, Member, MemberResult, TrialOutcome
 from regsearch.search.space import SearchSpace
 from regsearch.search.storage import get_storage
 from regsearch.search.working import FINISHED, WorkingStudy
 
 __all__ = [
     "Objective",
-    "TrialOutcome",
     "count_finished",
     "create_or_load",
     "enqueue_grid",
@@ -91,21 +91,6 @@ class Objective:
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.directions[0] == "maximize" else a < b
-
-
-@dataclass
-class TrialOutcome:
-    """A told trial with its members' results, handed to tracking and results."""
-
-    number: int
-    params: dict[str, Any]
-    state: str  # complete | pruned | failed
-    values: list[float] | None
-    results: list[MemberResult]
-    family: str
-    phase: str = "tune"
-    error: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def make_sampler(

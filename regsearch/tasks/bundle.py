@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from regsearch.config.errors import ConfigError
-from regsearch.tasks.folds import REFIT, fold_view
+from regsearch.records import REFIT
+from regsearch.tasks.folds import fold_view
 
 __all__ = ["REFIT", "TaskData", "make_bundle", "split_indices"]
 

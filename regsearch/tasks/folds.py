@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from regsearch.engine.members import REFIT  # the member contract defines what a fold means
+from regsearch.records import REFIT
 
 if TYPE_CHECKING:  # bundle.py imports this module; the view only needs TaskData's fields
     from regsearch.tasks.bundle import TaskData
