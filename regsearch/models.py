@@ -10,16 +10,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["ModelSpec", "build_mlp", "init_parameters_"]
+from regsearch.activations import ACTIVATIONS, TORCH_CLASSES
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "gelu": nn.GELU,
-    "elu": nn.ELU,
-    "leaky_relu": nn.LeakyReLU,
-    "identity": nn.Identity,
+__all__ = ["ACTIVATIONS", "ModelSpec", "build_mlp", "init_parameters_"]
+
+#: Activation name → module class; resolved here so a misspelt class fails on import.
+_ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
+    name: getattr(nn, cls) for name, cls in TORCH_CLASSES.items()
 }
 
 
@@ -78,7 +75,7 @@ def build_mlp(
         layers.append(nn.Linear(fan_in, fan_out, bias=spec.bias))
         if batch_norm:
             layers.append(nn.BatchNorm1d(fan_out, eps=spec.bn_eps, momentum=spec.bn_momentum))
-        layers.append(_ACTIVATIONS[spec.activation]())
+        layers.append(_ACTIVATION_MODULES[spec.activation]())
         if dropout and dropout[i] > 0:
             layers.append(nn.Dropout(dropout[i]))
     layers.append(nn.Linear(widths[-2], widths[-1], bias=spec.bias))

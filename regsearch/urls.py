@@ -199,12 +199,7 @@ def _check_reachable(parsed: URL, key: str, url: str) -> None:
     port = parsed.port or _DEFAULT_PORTS.get(parsed.get_backend_name())
     if not host or port is None:
         return
-    reason = _tcp_problem(host, port)
-    if reason:
-        raise ConfigError(
-            f"{key}={_shown(url)}: cannot reach the database server at {host}:{port} ({reason}); "
-            "start it or fix the URL"
-        )
+    _require_tcp(host, port, f"{key}={_shown(url)}", "database server", "start it or fix the URL")
 
 
 def _check_http_reachable(uri: str, key: str) -> None:
@@ -218,11 +213,16 @@ def _check_http_reachable(uri: str, key: str) -> None:
         raise ConfigError(f"{key}={_shown(uri)}: the port is not a number") from None
     if not host:
         raise ConfigError(f"{key}={_shown(uri)}: no host; allowed: {_TRACKING_FORMS}")
+    remedy = "start it (mlflow server ...), fix the URI or set tracking=none"
+    _require_tcp(host, port, f"{key}={_shown(uri)}", "MLflow server", remedy)
+
+
+def _require_tcp(host: str, port: int, setting: str, server: str, remedy: str) -> None:
+    """Raise a ConfigError naming ``setting`` (``key=value``) when the server is unreachable."""
     reason = _tcp_problem(host, port)
     if reason:
         raise ConfigError(
-            f"{key}={_shown(uri)}: cannot reach the MLflow server at {host}:{port} ({reason}); "
-            "start it (mlflow server ...), fix the URI or set tracking=none"
+            f"{setting}: cannot reach the {server} at {host}:{port} ({reason}); {remedy}"
         )
 
 

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from regsearch.__main__ import CONF_DIR, precheck
 from regsearch.config import (
     AUTO_CV_ROWS,
     AUTO_FOLDS,
+    SEARCHABLE,
     ConfigError,
     RegsearchConfig,
     cv_folds,
@@ -336,3 +337,24 @@ def test_compare_tunes_the_learning_rate_in_every_arm_by_default() -> None:
     assert typed.sweep is not None and typed.sweep.tune_lr
     assert typed.search.cv == "auto"
     assert not validate(compose_cfg("+sweep=dropout")).sweep.tune_lr  # type: ignore[union-attr]
+
+
+def _flagged_spec(name: str) -> dict[str, object]:
+    """A valid search space of ``name`` with flag: true, whatever its row allows."""
+    entry = SEARCHABLE[name]
+    if entry.cast is bool:
+        return {"type": "categorical", "choices": [False, True], "flag": True}
+    if entry.cast is int:
+        return {"type": "int", "low": 1, "high": 5, "flag": True}
+    return {"low": 0.01, "high": 0.5, "flag": True}
+
+
+@pytest.mark.parametrize("name", list(SEARCHABLE))
+def test_flags_follow_the_searchable_table(name: str) -> None:
+    """Validation reads SEARCHABLE: a flag is accepted exactly where the row has an off value."""
+    cfg = OmegaConf.create({"sweep": {"params": {name: _flagged_spec(name)}}})
+    if SEARCHABLE[name].flaggable:
+        validate(cfg, check_files=False)
+    else:
+        with pytest.raises(ConfigError, match=rf"sweep\.params\.{name}\.flag.*no off value"):
+            validate(cfg, check_files=False)

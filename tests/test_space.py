@@ -11,9 +11,9 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from regsearch.config import ModelConfig, ParamSpec, RegsearchConfig, TrainConfig
+from regsearch.config import SEARCHABLE, ModelConfig, ParamSpec, RegsearchConfig, TrainConfig
 from regsearch.records import Hyperparams
-from regsearch.search.space import OFF_VALUES, SearchSpace, apply_params, base_hparams
+from regsearch.search.space import SearchSpace, apply_params, base_hparams
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -196,10 +196,32 @@ def test_apply_params(base: Hyperparams, values: dict[str, Any], expected: dict[
 
 
 def test_apply_params_off_values_cover_every_flaggable_name() -> None:
-    for name, off in OFF_VALUES.items():
-        if name == "dropout":
-            continue
-        assert getattr(apply_params(BASE, {f"{name}_on": False}, 3), name) == off
+    flaggable = {name: entry for name, entry in SEARCHABLE.items() if entry.flaggable}
+    assert set(flaggable) == {
+        "l1",
+        "l2",
+        "weight_decay",
+        "dropout",
+        "batch_norm",
+        "patience",
+        "min_delta",
+    }
+    for name, entry in flaggable.items():
+        if entry.per_layer:
+            continue  # dropout: a tuple of rates, checked below
+        assert getattr(apply_params(BASE, {f"{name}_on": False}, 3), name) == entry.off
+
+
+def test_every_searchable_name_is_a_hyperparameter() -> None:
+    """SEARCHABLE's names are Hyperparams fields, and each row casts to the field's type."""
+    for name, entry in SEARCHABLE.items():
+        value = getattr(apply_params(PLAIN, {name: 1}, 3), name)
+        assert value == ((1.0,) * 3 if entry.per_layer else entry.cast(1)), name
+
+
+def test_apply_params_rejects_an_unknown_name() -> None:
+    with pytest.raises(ValueError, match="l3: not a searchable parameter"):
+        apply_params(PLAIN, {"l3": 0.1}, n_hidden=3)
 
 
 def test_apply_params_rejects_a_layer_the_model_lacks() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import pytest
 import torch
 
 from regsearch.config import (
+    TASK_SCHEMAS,
     ConfigError,
     CsvTask,
     HighdimLinearTask,
@@ -23,7 +26,7 @@ from regsearch.config import (
     SklearnTask,
     TaskConfig,
 )
-from regsearch.tasks import TaskData, load_task
+from regsearch.tasks import TASK_LOADERS, TaskData, load_task
 from regsearch.tasks.bundle import split_indices
 from regsearch.tasks.idx import fetch_file, read_idx
 from regsearch.tasks.sklearn_sets import three_way_split
@@ -99,6 +102,21 @@ def test_builtin_task_shapes_and_kinds(
 def test_unknown_task_name_lists_allowed_names() -> None:
     with pytest.raises(ConfigError, match=r"task.name='nope'.*moons.*csv"):
         load_task(TaskConfig(name="nope"))
+
+
+def test_every_task_schema_has_a_loader() -> None:
+    """One registry: name → schema (config) → loader (tasks), every loader importable."""
+    import importlib
+
+    assert set(TASK_SCHEMAS.values()) == set(TASK_LOADERS)
+    for module, function in TASK_LOADERS.values():
+        assert callable(getattr(importlib.import_module(module), function)), function
+
+
+def test_importing_the_tasks_leaves_the_loaders_unimported() -> None:
+    code = "import sys, regsearch.tasks; print('sklearn.datasets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_config_of_wrong_schema_is_rejected() -> None:
@@ -555,10 +573,14 @@ def test_csv_text_column_past_max_levels_is_refused(tmp_path: Path) -> None:
 def test_csv_many_levels_warn_and_still_load(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = write_csv(tmp_path, id_table(150))
+    df = id_table(150)
+    path = write_csv(tmp_path, df)
     with caplog.at_level("WARNING", logger="regsearch.tasks.tabular"):
         data = load_task(CsvTask(name="csv", path=path, target="price"))
-    assert data.n_features == 3 + 3 + 150  # id, a, label; city one-hot; key one-hot
+    train, _, _ = three_way_split(len(df), 0.2, 0.25, seed=0)
+    train_keys = df["key"].iloc[train].nunique()  # one-hot features come from training rows
+    assert train_keys < 150
+    assert data.n_features == 3 + 3 + train_keys  # id, a, label; city one-hot; key one-hot
     assert any("'key' has 150 distinct values" in r.getMessage() for r in caplog.records)
     caplog.clear()
     with caplog.at_level("WARNING", logger="regsearch.tasks.tabular"):

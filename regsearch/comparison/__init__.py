@@ -34,70 +34,11 @@ Example:
 
 from __future__ import annotations
 
-from regsearch.comparison.decision import (
-    BASELINE_NAMES,
-    OBJECTIVES,
-    compare,
-    compare_sweep,
-    confirm_on_test,
-    decision_metric,
-    diagnose,
-    direction,
-    higher_is_better,
-)
-from regsearch.comparison.formatting import (
-    format_effect,
-    format_estimate,
-    format_interval,
-    format_p,
-)
-from regsearch.comparison.records import (
-    ALPHA,
-    MIN_PAIRS,
-    MIN_SEEDS,
-    Candidate,
-    Comparison,
-    Confirmation,
-)
-from regsearch.comparison.stats import (
-    CONFIDENCE,
-    CORRECTED_T,
-    PAIRED_T,
-    Difference,
-    Estimate,
-    holm,
-    mean_ci,
-    paired_difference,
-    probability_of_improvement,
-)
+from regsearch.comparison import decision, formatting, records, stats
+from regsearch.comparison.decision import *  # noqa: F403
+from regsearch.comparison.formatting import *  # noqa: F403
+from regsearch.comparison.records import *  # noqa: F403
+from regsearch.comparison.stats import *  # noqa: F403
 
-__all__ = [
-    "ALPHA",
-    "BASELINE_NAMES",
-    "CONFIDENCE",
-    "CORRECTED_T",
-    "MIN_PAIRS",
-    "MIN_SEEDS",
-    "OBJECTIVES",
-    "PAIRED_T",
-    "Candidate",
-    "Comparison",
-    "Confirmation",
-    "Difference",
-    "Estimate",
-    "compare",
-    "compare_sweep",
-    "confirm_on_test",
-    "decision_metric",
-    "diagnose",
-    "direction",
-    "format_effect",
-    "format_estimate",
-    "format_interval",
-    "format_p",
-    "higher_is_better",
-    "holm",
-    "mean_ci",
-    "paired_difference",
-    "probability_of_improvement",
-]
+# Each module's public names, listed once there.
+__all__ = [*decision.__all__, *formatting.__all__, *records.__all__, *stats.__all__]

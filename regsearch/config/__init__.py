@@ -15,62 +15,20 @@ Example:
 
 from __future__ import annotations
 
-from regsearch.config.errors import ConfigError
-from regsearch.config.keys import schema_keys, unknown_key_message
-from regsearch.config.schema import (
-    AUTO_CV_ROWS,
-    AUTO_FOLDS,
-    SEARCHABLE,
-    TASK_SCHEMAS,
-    CsvTask,
-    FamilyConfig,
-    HighdimLinearTask,
-    IdxTask,
-    Linear12Task,
-    ModelConfig,
-    MoonsTask,
-    ParamSpec,
-    PathsConfig,
-    PolynomialTask,
-    RegsearchConfig,
-    SearchConfig,
-    SklearnTask,
-    SweepConfig,
-    TaskConfig,
-    TrackingConfig,
-    TrainConfig,
-)
-from regsearch.config.store import register_configs
-from regsearch.config.validation import cv_folds, validate
+from regsearch.config import errors, keys, schema, store, validation
+from regsearch.config.errors import *  # noqa: F403
+from regsearch.config.keys import *  # noqa: F403
+from regsearch.config.schema import *  # noqa: F403
+from regsearch.config.store import *  # noqa: F403
+from regsearch.config.validation import *  # noqa: F403
 
+# The public names of each module, listed once there.
 __all__ = [
-    "AUTO_CV_ROWS",
-    "AUTO_FOLDS",
-    "SEARCHABLE",
-    "TASK_SCHEMAS",
-    "ConfigError",
-    "CsvTask",
-    "FamilyConfig",
-    "HighdimLinearTask",
-    "IdxTask",
-    "Linear12Task",
-    "ModelConfig",
-    "MoonsTask",
-    "ParamSpec",
-    "PathsConfig",
-    "PolynomialTask",
-    "RegsearchConfig",
-    "SearchConfig",
-    "SklearnTask",
-    "SweepConfig",
-    "TaskConfig",
-    "TrackingConfig",
-    "TrainConfig",
-    "cv_folds",
-    "register_configs",
-    "schema_keys",
-    "unknown_key_message",
-    "validate",
+    *errors.__all__,
+    *keys.__all__,
+    *schema.__all__,
+    *store.__all__,
+    *validation.__all__,
 ]
 
-register_configs()  # composing any regsearch config needs the schemas in the store
+store.register_configs()  # composing any regsearch config needs the schemas in the store

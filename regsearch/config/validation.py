@@ -1,56 +1,118 @@
 """Up-front validation: a composed config → typed dataclasses, or one clear ConfigError.
 
 Every run is checked here before any store is touched; each message names the key, the bad
-value and what is allowed.
+value and what is allowed. Most settings are checked from tables (what numbers a key may be,
+which names it may take); what relates two settings is checked below them, one rule a line.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+from regsearch.config import schema
 from regsearch.config.errors import ConfigError
 from regsearch.config.keys import unknown_key_message
 from regsearch.config.schema import (
-    ACTIVATIONS,
-    AUTO_CV_ROWS,
-    AUTO_FOLDS,
-    DEVICES,
-    ENGINES,
-    IMPUTE,
-    INITS,
-    MAX_LR,
-    MAX_SEED,
-    METRICS,
-    OPTIMIZERS,
-    PARAM_TYPES,
-    PIXEL_SCALES,
-    PRUNERS,
-    SAMPLERS,
     SEARCHABLE,
-    TASK_KINDS,
     TASK_SCHEMAS,
-    TRACKERS,
-    CsvTask,
-    IdxTask,
-    ModelConfig,
-    MoonsTask,
     ParamSpec,
-    PathsConfig,
+    Range,
     RegsearchConfig,
-    SearchConfig,
+    Searchable,
     SweepConfig,
-    TaskConfig,
-    TrackingConfig,
-    TrainConfig,
+    Switch,
+    searchable,
 )
 
 __all__ = ["cv_folds", "validate"]
+
+
+def _count(least: int, note: str = "") -> Range:
+    return Range(least, whole=True, note=note)
+
+
+_FRACTION = Range(0.0, 1.0, low_open=True, high_open=True)
+_POSITIVE = Range(0.0, low_open=True)
+_FINITE = Range()
+_UNIT = Range(0.0, 1.0, low_open=True)
+_SEED = Range(0, schema.MAX_SEED, whole=True, note="a seed")
+_AT_LEAST_ONE = _count(1)
+#: Every number setting and what it may be (lists: every element). Checked by shared code,
+#: so inf, nan and out-of-range values are refused the same way everywhere; a key a task
+#: (or a run without a sweep) does not have is skipped, and None means "off" where the
+#: schema allows it. Searchable names take their range from SEARCHABLE.
+_NUMBERS: dict[str, Range | Switch] = {
+    "seed": _SEED,
+    "task.split_seed": _SEED,
+    "task.data_seed": _SEED,
+    "task.val_fraction": _FRACTION,
+    "task.test_fraction": _FRACTION,
+    "task.n_samples": _AT_LEAST_ONE,
+    "task.n_pool": _AT_LEAST_ONE,
+    "task.n_train": _AT_LEAST_ONE,
+    "task.n_val": _AT_LEAST_ONE,
+    "task.n_test": _AT_LEAST_ONE,
+    "task.n_features": _AT_LEAST_ONE,
+    "task.max_levels": _AT_LEAST_ONE,
+    "task.max_rows": _count(1, "null = every row"),
+    "task.noise": schema.NON_NEGATIVE,
+    "task.noise_std": schema.NON_NEGATIVE,
+    "task.noise_mean": _FINITE,
+    "task.coefficients": _FINITE,
+    "task.true_weight": _FINITE,
+    "task.true_bias": _FINITE,
+    "task.weights": _FINITE,
+    "task.bias": _FINITE,
+    "task.x_mean": _FINITE,
+    "model.hidden": _count(1, "layer widths"),
+    "model.init_std": _POSITIVE,
+    "model.bn_momentum": _UNIT,
+    "model.bn_eps": _UNIT,
+    "model.dropout": schema.RATE,
+    "train.lr": SEARCHABLE["lr"].allowed,
+    "train.momentum": SEARCHABLE["momentum"].allowed,
+    "train.betas": schema.RATE,
+    "train.eps": _UNIT,
+    "train.l1": SEARCHABLE["l1"].allowed,
+    "train.l2": SEARCHABLE["l2"].allowed,
+    "train.weight_decay": SEARCHABLE["weight_decay"].allowed,
+    "train.min_delta": SEARCHABLE["min_delta"].allowed,
+    "train.patience": SEARCHABLE["patience"].allowed,
+    "train.batch_size": _count(1, "null = full batch"),
+    "train.max_epochs": _AT_LEAST_ONE,
+    "train.eval_every": _AT_LEAST_ONE,
+    "search.n_trials": _AT_LEAST_ONE,
+    "search.repeats": _AT_LEAST_ONE,
+    "search.population": _AT_LEAST_ONE,
+    "search.report_every": _AT_LEAST_ONE,
+    "search.grid_points": _AT_LEAST_ONE,
+    "search.n_startup_trials": _count(0),
+    "search.timeout": Range(0.0, low_open=True, note="seconds; null = no limit"),
+    "sweep.final_seeds": _count(0),
+    "threads": _count(0, "0 = torch's default"),
+}
+#: Settings that name one of a few choices (a key a task does not have is skipped).
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "task.kind": schema.TASK_KINDS,
+    "task.impute": schema.IMPUTE,
+    "task.pixel_scale": schema.PIXEL_SCALES,
+    "model.name": schema.MODELS,
+    "model.activation": schema.ACTIVATIONS,
+    "model.init": schema.INITS,
+    "train.optimizer": schema.OPTIMIZERS,
+    "search.sampler": schema.SAMPLERS,
+    "search.pruner": schema.PRUNERS,
+    "search.metric": schema.METRICS,
+    "engine": schema.ENGINES,
+    "device": schema.DEVICES,
+    "tracking.backend": schema.TRACKERS,
+}
+_ABSENT = object()
 
 
 def _one_line(text: str) -> str:
@@ -64,14 +126,14 @@ def _typed(cfg: DictConfig) -> RegsearchConfig:
         raise ConfigError(
             f"task.name={task_name!r}: unknown task; allowed: {', '.join(TASK_SCHEMAS)}"
         )
-    schema = OmegaConf.structured(RegsearchConfig)
-    schema.task = OmegaConf.structured(TASK_SCHEMAS[task_name])
+    shape = OmegaConf.structured(RegsearchConfig)
+    shape.task = OmegaConf.structured(TASK_SCHEMAS[task_name])
     if OmegaConf.select(cfg, "sweep") is not None:
-        schema.sweep = OmegaConf.structured(SweepConfig)
+        shape.sweep = OmegaConf.structured(SweepConfig)
     try:
         # Plain containers: the composed sweep node is typed _SweepNode, not SweepConfig.
         plain = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
-        merged = OmegaConf.merge(schema, plain)
+        merged = OmegaConf.merge(shape, plain)
         OmegaConf.resolve(merged)
         typed = OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
@@ -93,155 +155,14 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
     _check(value in allowed, key, value, f"allowed: {', '.join(allowed)}")
 
 
-#: Searched values must lie in [low, high) (open) or [low, high] (closed) for each name.
-_PARAM_BOUNDS: dict[str, tuple[float, float, bool, str]] = {
-    "dropout": (0.0, 1.0, True, "within [0, 1)"),
-    "momentum": (0.0, 1.0, True, "within [0, 1)"),
-    "patience": (1, math.inf, False, ">= 1"),
-    "lr": (0.0, MAX_LR, False, f"in (0, {MAX_LR:g}]"),
-}
-#: Names whose flag can be off (what "off" means is regsearch.search.space.OFF_VALUES).
-_FLAGGABLE = ("l1", "l2", "weight_decay", "dropout", "batch_norm", "patience", "min_delta")
-
-
-def _in_bounds(base: str, value: Any) -> bool:
-    if base == "batch_norm":
-        return isinstance(value, bool) or value in (0, 1)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return False
-    lo, hi, open_high, _ = _PARAM_BOUNDS.get(base, (0.0, math.inf, False, "finite, >= 0"))
-    if value < lo or (base == "lr" and value <= 0):
-        return False
-    return value < hi if open_high else value <= hi
-
-
-def _check_param_name(key: str, spec: ParamSpec) -> str:
-    """The family of a searched name (``dropout`` for ``dropout_<layer>``), checked."""
-    name = key.rsplit(".", 1)[-1]
-    base, _, layer = name.partition("_") if name.startswith("dropout_") else (name, "", "")
-    known = base in SEARCHABLE and (not layer or (layer.isdigit() and int(layer) >= 1))
-    _check(
-        known, key, name, f"unknown parameter; allowed: {', '.join(SEARCHABLE)}, dropout_<layer>"
-    )
-    _check(
-        not spec.flag or base in _FLAGGABLE,
-        f"{key}.flag",
-        spec.flag,
-        f"{name} has no off value; flags work for {', '.join(_FLAGGABLE)}",
-    )
-    return base
-
-
-def _check_param(key: str, spec: ParamSpec) -> None:
-    name = key.rsplit(".", 1)[-1]
-    base = _check_param_name(key, spec)
-    _choice(f"{key}.type", spec.type, PARAM_TYPES)
-    text = _PARAM_BOUNDS.get(base, (0, 0, False, "finite, >= 0"))[3]
-    if spec.type == "categorical" or name == "batch_norm":
-        _check(bool(spec.choices), f"{key}.choices", spec.choices, "a categorical needs choices")
-    for attr in ("choices", "grid"):
-        values = getattr(spec, attr) or []
-        bad = [v for v in values if not _in_bounds(base, v)]
-        _check(not bad, f"{key}.{attr}", values, f"{name} must be {text} (bad: {bad})")
-    if spec.type == "categorical" or name == "batch_norm":
-        return
-    _check(
-        spec.low is not None and spec.high is not None, key, "low/high", "low and high are required"
-    )
-    assert spec.low is not None and spec.high is not None
-    _check(spec.low < spec.high, f"{key}.low", spec.low, f"must be < high ({spec.high})")
-    _check(not spec.log or spec.low > 0, f"{key}.low", spec.low, "a log range needs low > 0")
-    _check(spec.step is None or spec.step > 0, f"{key}.step", spec.step, "must be > 0")
-    _check(not (spec.log and spec.step), f"{key}.step", spec.step, "step cannot be used with log")
-    if spec.type == "int" or base == "patience":
-        _check(spec.type == "int", f"{key}.type", spec.type, f"{name} is a count: use type: int")
-        for attr in ("low", "high", "step"):
-            value = getattr(spec, attr)
-            _check(
-                value is None or float(value).is_integer(),
-                f"{key}.{attr}",
-                value,
-                "an int parameter needs whole numbers",
-            )
-    _check(_in_bounds(base, spec.low), f"{key}.low", spec.low, f"{name} must be {text}")
-    _check(_in_bounds(base, spec.high), f"{key}.high", spec.high, f"{name} must be {text}")
-
-
-@dataclass(frozen=True)
-class _Range:
-    """A finite number in [low, high], either end open; ``str`` says so in messages."""
-
-    low: float = -math.inf
-    high: float = math.inf
-    low_open: bool = False
-    high_open: bool = False
-    note: str = ""  # appended to the message, e.g. the unit or what null means
-
-    def holds(self, value: Any) -> bool:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return False
-        if not math.isfinite(value):
-            return False
-        above = value > self.low if self.low_open else value >= self.low
-        below = value < self.high if self.high_open else value <= self.high
-        return above and below
-
-    def __str__(self) -> str:
-        note = f" ({self.note})" if self.note else ""
-        if self.high == math.inf:
-            if self.low == -math.inf:
-                return f"a finite number{note}"
-            return f"a finite number {'>' if self.low_open else '>='} {self.low:g}{note}"
-        ends = ("(" if self.low_open else "[", ")" if self.high_open else "]")
-        return f"a finite number in {ends[0]}{self.low:g}, {self.high:g}{ends[1]}{note}"
-
-
-_FRACTION = _Range(0.0, 1.0, low_open=True, high_open=True)
-_RATE = _Range(0.0, 1.0, high_open=True)  # dropout, momentum, Adam's betas
-_NON_NEGATIVE = _Range(0.0)
-_POSITIVE = _Range(0.0, low_open=True)
-_FINITE = _Range()
-#: Every float setting and what it may be (lists: every element). Checked by shared code,
-#: so inf, nan and out-of-range values are refused the same way everywhere; a key a task
-#: does not have is skipped, and None means "off" where the schema allows it.
-_NUMBERS: dict[str, _Range] = {
-    "task.val_fraction": _FRACTION,
-    "task.test_fraction": _FRACTION,
-    "task.noise": _NON_NEGATIVE,
-    "task.noise_std": _NON_NEGATIVE,
-    "task.noise_mean": _FINITE,
-    "task.coefficients": _FINITE,
-    "task.true_weight": _FINITE,
-    "task.true_bias": _FINITE,
-    "task.weights": _FINITE,
-    "task.bias": _FINITE,
-    "task.x_mean": _FINITE,
-    "model.init_std": _POSITIVE,
-    "model.bn_momentum": _Range(0.0, 1.0, low_open=True),
-    "model.bn_eps": _Range(0.0, 1.0, low_open=True),
-    "model.dropout": _RATE,
-    "train.lr": _Range(0.0, MAX_LR, low_open=True, note="larger steps diverge"),
-    "train.momentum": _RATE,
-    "train.betas": _RATE,
-    "train.eps": _Range(0.0, 1.0, low_open=True),
-    "train.l1": _NON_NEGATIVE,
-    "train.l2": _NON_NEGATIVE,
-    "train.weight_decay": _NON_NEGATIVE,
-    "train.min_delta": _NON_NEGATIVE,
-    "search.timeout": _Range(0.0, low_open=True, note="seconds; null = no limit"),
-}
-#: Integer seeds: numpy's RandomState and Optuna's samplers take [0, 2**32).
-_SEEDS = ("seed", "task.split_seed", "task.data_seed")
-_ABSENT = object()
-
-
 def _setting(cfg: RegsearchConfig, key: str) -> Any:
     section, _, name = key.rpartition(".")
-    node = getattr(cfg, section) if section else cfg
-    return getattr(node, name, _ABSENT)
+    node = getattr(cfg, section, None) if section else cfg
+    return _ABSENT if node is None else getattr(node, name, _ABSENT)
 
 
-def _check_numbers(cfg: RegsearchConfig) -> None:
+def _check_tables(cfg: RegsearchConfig) -> None:
+    """Every key of :data:`_NUMBERS` and :data:`_CHOICES` that this config has."""
     for key, allowed in _NUMBERS.items():
         value = _setting(cfg, key)
         if value is _ABSENT or value is None:
@@ -249,62 +170,42 @@ def _check_numbers(cfg: RegsearchConfig) -> None:
         values = value if isinstance(value, list) else [value]
         each = "each value must be " if isinstance(value, list) else "must be "
         _check(all(allowed.holds(v) for v in values), key, value, f"{each}{allowed}")
-    for key in _SEEDS:
+    for key, names in _CHOICES.items():
         value = _setting(cfg, key)
         if value is not _ABSENT:
-            _check(0 <= value <= MAX_SEED, key, value, "a seed in [0, 2**32)")
+            _choice(key, value, names)
 
 
-def _check_task(task: TaskConfig, check_files: bool) -> None:
-    for attr in ("n_samples", "n_pool", "n_train", "n_val", "n_test", "n_features"):
-        value = getattr(task, attr, None)
-        _check(value is None or value >= 1, f"task.{attr}", value, "must be >= 1")
-    if isinstance(task, MoonsTask):
+# --------------------------------------------------------------------------- relations
+
+
+def _check_task(task: schema.TaskConfig, check_files: bool) -> None:
+    """What a task's settings need beyond the tables: sizes that fit, files that exist."""
+    if isinstance(task, schema.MoonsTask):
         _check(
             task.n_pool < task.n_samples,
             "task.n_pool",
             task.n_pool,
             f"must be < n_samples ({task.n_samples})",
         )
-    if isinstance(task, IdxTask):
-        _choice("task.pixel_scale", task.pixel_scale, PIXEL_SCALES)
-        if check_files and not task.download:
-            _check(
-                Path(task.data_dir).is_dir(),
-                "task.data_dir",
-                task.data_dir,
-                "no such folder (or set task.download=true)",
-            )
-    if isinstance(task, CsvTask):
-        _choice("task.kind", task.kind, TASK_KINDS)
-        _choice("task.impute", task.impute, IMPUTE)
-        _check(
-            bool(task.path), "task.path", task.path, "give the CSV/Parquet file: task.path=<file>"
-        )
-        _check(
-            bool(task.target),
-            "task.target",
-            task.target,
-            "give the column to predict: task.target=<column>",
-        )
-        _check(task.max_levels >= 1, "task.max_levels", task.max_levels, "must be >= 1")
-        if check_files:
-            _check(Path(task.path).is_file(), "task.path", task.path, "no such file")
+    if isinstance(task, schema.CsvTask):
+        where = "give the CSV/Parquet file: task.path=<file>"
+        _check(bool(task.path), "task.path", task.path, where)
+        what = "give the column to predict: task.target=<column>"
+        _check(bool(task.target), "task.target", task.target, what)
+    if not check_files:
+        return
+    if isinstance(task, schema.IdxTask) and not task.download:
+        where = "no such folder (or set task.download=true)"
+        _check(Path(task.data_dir).is_dir(), "task.data_dir", task.data_dir, where)
+    if isinstance(task, schema.CsvTask):
+        _check(Path(task.path).is_file(), "task.path", task.path, "no such file")
 
 
-def _check_model_train(model: ModelConfig, train: TrainConfig) -> None:
-    _check(model.name == "mlp", "model.name", model.name, "allowed: mlp")
-    _check(all(h >= 1 for h in model.hidden), "model.hidden", model.hidden, "widths must be >= 1")
-    _choice("model.activation", model.activation, ACTIVATIONS)
-    _choice("model.init", model.init, INITS)
-    n_rates = len(model.dropout)
-    _check(
-        n_rates in (0, 1, len(model.hidden)),
-        "model.dropout",
-        model.dropout,
-        f"give 0, 1 or {len(model.hidden)} rates (one per hidden layer)",
-    )
-    _choice("train.optimizer", train.optimizer, OPTIMIZERS)
+def _check_model_train(model: schema.ModelConfig, train: schema.TrainConfig) -> None:
+    n_layers = len(model.hidden)
+    rates = f"give 0, 1 or {n_layers} rates (one per hidden layer)"
+    _check(len(model.dropout) in (0, 1, n_layers), "model.dropout", model.dropout, rates)
     _check(len(train.betas) == 2, "train.betas", train.betas, "two values [beta1, beta2]")
     _check(
         train.lr * train.weight_decay < 1,
@@ -313,34 +214,9 @@ def _check_model_train(model: ModelConfig, train: TrainConfig) -> None:
         f"lr × weight_decay must be < 1 (lr={train.lr:g}): the decay step W ← W − lr·wd·W "
         "would remove all of W or flip its sign",
     )
-    _check(
-        train.batch_size is None or train.batch_size >= 1,
-        "train.batch_size",
-        train.batch_size,
-        "must be >= 1 or null (full batch)",
-    )
-    _check(train.max_epochs >= 1, "train.max_epochs", train.max_epochs, "must be >= 1")
-    _check(train.eval_every >= 1, "train.eval_every", train.eval_every, "must be >= 1")
-    _check(
-        train.patience is None or train.patience >= 1,
-        "train.patience",
-        train.patience,
-        "must be >= 1 or null (off)",
-    )
 
 
-def _check_search(search: SearchConfig, sweep: SweepConfig | None) -> None:
-    _choice("search.sampler", search.sampler, SAMPLERS)
-    _choice("search.pruner", search.pruner, PRUNERS)
-    _choice("search.metric", search.metric, METRICS)
-    for key in ("n_trials", "repeats", "population", "report_every", "grid_points"):
-        _check(getattr(search, key) >= 1, f"search.{key}", getattr(search, key), "must be >= 1")
-    _check(
-        search.n_startup_trials >= 0,
-        "search.n_startup_trials",
-        search.n_startup_trials,
-        "must be >= 0",
-    )
+def _check_search(search: schema.SearchConfig) -> None:
     if search.sampler == "nsga2" and search.pruner != "none":
         raise ConfigError(
             f"search.pruner={search.pruner!r}: pruning needs a single objective and "
@@ -348,8 +224,63 @@ def _check_search(search: SearchConfig, sweep: SweepConfig | None) -> None:
         )
     _check(bool(search.storage), "search.storage", search.storage, "an Optuna storage URL")
     cv_folds(search.cv, pool_rows=0)  # the form only; the pool size is known once data loads
-    if sweep is None:
+
+
+# --------------------------------------------------------------------------- searched values
+
+
+def _searched(key: str, flag: bool = False) -> Searchable:
+    """The SEARCHABLE row of the name ``key`` ends with, which must exist (and have an off
+    value when ``flag``)."""
+    name = key.rsplit(".", 1)[-1]
+    entry = searchable(name)
+    per_layer = [f"{n}_<layer>" for n, e in SEARCHABLE.items() if e.per_layer]
+    known = ", ".join([*SEARCHABLE, *per_layer])
+    _check(entry is not None, key, name, f"unknown parameter; allowed: {known}")
+    assert entry is not None
+    flaggable = ", ".join(n for n, e in SEARCHABLE.items() if e.flaggable)
+    where = f"{name} has no off value; flags work for {flaggable}"
+    _check(not flag or entry.flaggable, f"{key}.flag", flag, where)
+    return entry
+
+
+def _check_param(key: str, spec: ParamSpec) -> None:
+    """One searched parameter: a known name, a well-formed distribution, allowed values."""
+    name = key.rsplit(".", 1)[-1]
+    entry = _searched(key, spec.flag)
+    _choice(f"{key}.type", spec.type, schema.PARAM_TYPES)
+    must = f"{name} must be {entry.allowed}"
+    chosen = spec.type == "categorical" or entry.cast is bool  # a switch has choices only
+    _check(
+        not chosen or bool(spec.choices),
+        f"{key}.choices",
+        spec.choices,
+        "a categorical needs choices",
+    )
+    for attr in ("choices", "grid"):
+        values = getattr(spec, attr) or []
+        bad = [v for v in values if not entry.allowed.holds(v)]
+        _check(not bad, f"{key}.{attr}", values, f"{must} (bad: {bad})")
+    if chosen:
         return
+    low, high = spec.low, spec.high
+    _check(low is not None and high is not None, key, "low/high", "low and high are required")
+    assert low is not None and high is not None
+    _check(low < high, f"{key}.low", low, f"must be < high ({high})")
+    _check(not spec.log or low > 0, f"{key}.low", low, "a log range needs low > 0")
+    _check(spec.step is None or spec.step > 0, f"{key}.step", spec.step, "must be > 0")
+    _check(not (spec.log and spec.step), f"{key}.step", spec.step, "step cannot be used with log")
+    if spec.type == "int" or entry.cast is int:
+        _check(spec.type == "int", f"{key}.type", spec.type, f"{name} is a count: use type: int")
+        for attr in ("low", "high", "step"):
+            value = getattr(spec, attr)
+            whole = value is None or float(value).is_integer()
+            _check(whole, f"{key}.{attr}", value, "an int parameter needs whole numbers")
+    _check(entry.allowed.holds(low), f"{key}.low", low, must)
+    _check(entry.allowed.holds(high), f"{key}.high", high, must)
+
+
+def _check_sweep(sweep: SweepConfig, sampler: str) -> None:
     lo_hi = list(sweep.lr_range)
     _check(
         len(lo_hi) == 2 and 0 < lo_hi[0] < lo_hi[1] and all(map(math.isfinite, lo_hi)),
@@ -357,34 +288,23 @@ def _check_search(search: SearchConfig, sweep: SweepConfig | None) -> None:
         lo_hi,
         "two factors of train.lr, 0 < low < high",
     )
-    specs = dict(sweep.params)
+    specs = {f"sweep.params.{name}": spec for name, spec in sweep.params.items()}
     for family, fam in sweep.families.items():
-        _check(fam.n_trials >= 1, f"sweep.families.{family}.n_trials", fam.n_trials, "must be >= 1")
-        specs.update({f"families.{family}.params.{k}": v for k, v in fam.params.items()})
-    for name, spec in specs.items():
-        key = f"sweep.{name}" if name.startswith("families.") else f"sweep.params.{name}"
+        key = f"sweep.families.{family}"
+        _check(fam.n_trials >= 1, f"{key}.n_trials", fam.n_trials, "must be >= 1")
+        specs.update({f"{key}.params.{name}": spec for name, spec in fam.params.items()})
+    for key, spec in specs.items():
         _check_param(key, spec)
-        if search.sampler == "grid":
-            _check(
-                not spec.flag,
-                key,
-                "flag",
-                "sampler=grid cannot search on/off flags; use tpe or random",
-            )
+        grid_flag = "sampler=grid cannot search on/off flags; use tpe or random"
+        _check(sampler != "grid" or not spec.flag, key, "flag", grid_flag)
     if sweep.settings:
-        _check(
-            sweep.final_seeds >= 1,
-            "sweep.final_seeds",
-            sweep.final_seeds,
-            "must be >= 1: the settings are trained on these seeds",
-        )
-    _check(sweep.final_seeds >= 0, "sweep.final_seeds", sweep.final_seeds, "must be >= 0")
+        seeds = "must be >= 1: the settings are trained on these seeds"
+        _check(sweep.final_seeds >= 1, "sweep.final_seeds", sweep.final_seeds, seeds)
     for setting, values in sweep.settings.items():
         for name, value in values.items():
             key = f"sweep.settings.{setting}.{name}"
-            base = _check_param_name(key, ParamSpec())
-            text = _PARAM_BOUNDS.get(base, (0, 0, False, "finite, >= 0"))[3]
-            _check(_in_bounds(base, value), key, value, f"{name} must be {text}")
+            allowed = _searched(key).allowed
+            _check(allowed.holds(value), key, value, f"{name} must be {allowed}")
 
 
 def cv_folds(value: str, pool_rows: int) -> int:
@@ -399,7 +319,7 @@ def cv_folds(value: str, pool_rows: int) -> int:
     """
     text = str(value).strip().lower()
     if text == "auto":
-        return AUTO_FOLDS if pool_rows < AUTO_CV_ROWS else 0
+        return schema.AUTO_FOLDS if pool_rows < schema.AUTO_CV_ROWS else 0
     allowed = "allowed: auto, 0 (holdout split) or a number of folds >= 2"
     _check(text.isdigit() and int(text) != 1, "search.cv", value, allowed)
     return int(text)
@@ -418,21 +338,21 @@ def validate(cfg: DictConfig, *, check_files: bool = True) -> RegsearchConfig:
         ConfigError: One line naming the first bad key, its value and what is allowed.
     """
     typed = _typed(cfg)
-    _check_numbers(typed)
+    _check_tables(typed)
     _check_task(typed.task, check_files)
     _check_model_train(typed.model, typed.train)
-    _check_search(typed.search, typed.sweep)
-    _choice("engine", typed.engine, ENGINES)
-    _choice("device", typed.device, DEVICES)
-    _choice("tracking.backend", typed.tracking.backend, TRACKERS)
-    _check(typed.threads >= 0, "threads", typed.threads, "must be >= 0 (0 = torch's default)")
+    _check_search(typed.search)
+    if typed.sweep is not None:
+        _check_sweep(typed.sweep, typed.search.sampler)
     _check(bool(typed.paths.root), "paths.root", typed.paths.root, "an output folder")
     if check_files:
         _check_stores(typed.paths, typed.search, typed.tracking)
     return typed
 
 
-def _check_stores(paths: PathsConfig, search: SearchConfig, tracking: TrackingConfig) -> None:
+def _check_stores(
+    paths: schema.PathsConfig, search: schema.SearchConfig, tracking: schema.TrackingConfig
+) -> None:
     """Both stores and the run folders can be opened, without opening (or writing) any.
 
     The output root first: the default stores live in it, and its message is the clearer one.

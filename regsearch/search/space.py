@@ -20,21 +20,10 @@ from typing import Any
 import numpy as np
 import optuna
 
-from regsearch.config import ParamSpec, RegsearchConfig
+from regsearch.config import SEARCHABLE, ParamSpec, RegsearchConfig, searchable
 from regsearch.records import Hyperparams
 
-__all__ = ["OFF_VALUES", "SearchSpace", "apply_params", "base_hparams"]
-
-#: What each searched name means when its flag is off.
-OFF_VALUES: dict[str, Any] = {
-    "l1": 0.0,
-    "l2": 0.0,
-    "weight_decay": 0.0,
-    "dropout": 0.0,
-    "batch_norm": False,
-    "patience": None,
-    "min_delta": 0.0,
-}
+__all__ = ["SearchSpace", "apply_params", "base_hparams"]
 
 
 @dataclass(frozen=True)
@@ -122,28 +111,27 @@ def base_hparams(cfg: RegsearchConfig) -> Hyperparams:
 def apply_params(base: Hyperparams, values: dict[str, Any], n_hidden: int) -> Hyperparams:
     """Overlay sampled values (as from :meth:`SearchSpace.suggest`) on ``base``.
 
-    ``dropout`` sets every hidden layer, ``dropout_<i>`` layer i (1-based); a flag that is off
-    sets its parameter to the "off" value of :data:`OFF_VALUES`.
+    Each value is cast to its parameter's type; ``dropout`` sets every hidden layer,
+    ``dropout_<i>`` layer i (1-based); a flag that is off sets its parameter to the "off"
+    value of :data:`regsearch.config.SEARCHABLE`.
+
+    Raises:
+        ValueError: A name that is not searchable, or a layer the model does not have.
     """
     changes: dict[str, Any] = {}
     rates = list(base.dropout) or [0.0] * n_hidden
     for key, value in values.items():
-        if key.endswith("_on"):
-            name = key[: -len("_on")]
-            if not value:
-                if name.startswith("dropout"):
-                    _set_dropout(rates, name, 0.0)
-                else:
-                    changes[name] = OFF_VALUES[name]
-            continue
-        if key.startswith("dropout"):
-            _set_dropout(rates, key, float(value))
-        elif key == "patience":
-            changes[key] = int(value)
-        elif key == "batch_norm":
-            changes[key] = bool(value)
+        name = key.removesuffix("_on")
+        entry = searchable(name)
+        if entry is None:
+            raise ValueError(f"{key}: not a searchable parameter; allowed: {', '.join(SEARCHABLE)}")
+        if name != key and value:
+            continue  # the flag is on: the magnitude sets the value
+        setting = entry.off if name != key else entry.cast(value)
+        if entry.per_layer:  # dropout, the one per-layer field: a rate per hidden layer
+            _set_dropout(rates, name, setting)
         else:
-            changes[key] = float(value)
+            changes[name] = setting
     changes["dropout"] = tuple(rates) if any(rates) else ()
     return dataclasses.replace(base, **changes)
 

@@ -1,7 +1,8 @@
 """Built-in tasks: each loader turns a task config into one :class:`TaskData` bundle.
 
-Loader modules are imported inside :func:`load_task` so that a run pays only for the one it
-uses (``sklearn.datasets`` alone takes seconds to import).
+A task name picks its schema (:data:`regsearch.config.TASK_SCHEMAS`), the schema its loader
+(:data:`TASK_LOADERS`). Loader modules are imported on first use so that a run pays only for
+the one it uses (``sklearn.datasets`` alone takes seconds to import).
 
 Example:
     >>> from regsearch.config import MoonsTask
@@ -12,21 +13,25 @@ Example:
 
 from __future__ import annotations
 
-from regsearch.config import (
-    TASK_SCHEMAS,
-    ConfigError,
-    CsvTask,
-    HighdimLinearTask,
-    IdxTask,
-    Linear12Task,
-    MoonsTask,
-    PolynomialTask,
-    SklearnTask,
-    TaskConfig,
-)
+import importlib
+from collections.abc import Callable
+
+from regsearch.config import TASK_SCHEMAS, ConfigError, TaskConfig, schema
 from regsearch.tasks.bundle import TaskData
 
-__all__ = ["TaskData", "load_task"]
+__all__ = ["TASK_LOADERS", "TaskData", "load_task"]
+
+#: Task schema → (module, function) of its loader, imported only when a task needs it.
+TASK_LOADERS: dict[type[TaskConfig], tuple[str, str]] = {
+    schema.MoonsTask: ("regsearch.tasks.moons", "load_moons"),
+    schema.PolynomialTask: ("regsearch.tasks.polynomial", "load_polynomial"),
+    schema.HighdimLinearTask: ("regsearch.tasks.highdim_linear", "load_highdim_linear"),
+    schema.Linear12Task: ("regsearch.tasks.linear12", "load_linear12"),
+    schema.SklearnTask: ("regsearch.tasks.sklearn_sets", "load_sklearn"),
+    schema.IdxTask: ("regsearch.tasks.idx", "load_idx"),
+    schema.CsvTask: ("regsearch.tasks.tabular", "load_csv"),
+    schema.KeelTask: ("regsearch.tasks.keel", "load_keel"),
+}
 
 
 def load_task(cfg: TaskConfig) -> TaskData:
@@ -43,46 +48,14 @@ def load_task(cfg: TaskConfig) -> TaskData:
         ConfigError: Unknown task name, a config of the wrong schema, or bad input data.
     """
     name = cfg.name
-    schema = TASK_SCHEMAS.get(name)
-    if schema is None:
+    task_schema = TASK_SCHEMAS.get(name)
+    if task_schema is None:
         raise ConfigError(f"task.name={name!r}: unknown task; allowed: {', '.join(TASK_SCHEMAS)}")
-    if not isinstance(cfg, schema):
+    if not isinstance(cfg, task_schema):
         raise ConfigError(
             f"task.name={name!r}: got a {type(cfg).__name__} config; this task needs "
-            f"{schema.__name__}"
+            f"{task_schema.__name__}"
         )
-    # Each branch imports only the loader it needs; the isinstance asserts narrow cfg for mypy.
-    if name == "moons":
-        from regsearch.tasks.moons import load_moons
-
-        assert isinstance(cfg, MoonsTask)
-        return load_moons(cfg)
-    if name == "polynomial":
-        from regsearch.tasks.polynomial import load_polynomial
-
-        assert isinstance(cfg, PolynomialTask)
-        return load_polynomial(cfg)
-    if name == "highdim_linear":
-        from regsearch.tasks.highdim_linear import load_highdim_linear
-
-        assert isinstance(cfg, HighdimLinearTask)
-        return load_highdim_linear(cfg)
-    if name == "linear12":
-        from regsearch.tasks.linear12 import load_linear12
-
-        assert isinstance(cfg, Linear12Task)
-        return load_linear12(cfg)
-    if name in ("digits", "breast_cancer", "wine", "diabetes"):
-        from regsearch.tasks.sklearn_sets import load_sklearn
-
-        assert isinstance(cfg, SklearnTask)
-        return load_sklearn(cfg)
-    if name in ("mnist", "fashion_mnist"):
-        from regsearch.tasks.idx import load_idx
-
-        assert isinstance(cfg, IdxTask)
-        return load_idx(cfg)
-    from regsearch.tasks.tabular import load_csv
-
-    assert isinstance(cfg, CsvTask)
-    return load_csv(cfg)
+    module, function = TASK_LOADERS[task_schema]
+    loader: Callable[[TaskConfig], TaskData] = getattr(importlib.import_module(module), function)
+    return loader(cfg)

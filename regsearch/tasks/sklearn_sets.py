@@ -1,14 +1,14 @@
 """Small real data sets bundled with scikit-learn (no download): digits, breast cancer, wine,
-diabetes; and the test-then-validation split that every real-data task shares."""
+diabetes; and the test-then-validation split and bundling that every table task shares."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from regsearch.config import ConfigError, SklearnTask
+from regsearch.config import ConfigError, SklearnTask, TableTask
 from regsearch.tasks.bundle import TaskData, make_bundle, split_indices
 
-__all__ = ["SKLEARN_SETS", "load_sklearn", "three_way_split"]
+__all__ = ["SKLEARN_SETS", "bundle_table", "load_sklearn", "split_rows", "three_way_split"]
 
 #: Task name -> (sklearn.datasets loader, kind).
 SKLEARN_SETS: dict[str, tuple[str, str]] = {
@@ -38,6 +38,34 @@ def three_way_split(
     return rest[train], rest[val], test
 
 
+def split_rows(cfg: TableTask, n: int) -> dict[str, np.ndarray]:
+    """Row indices of the ``train``, ``val`` and ``test`` splits of a table of ``n`` rows.
+
+    Example:
+        >>> {part: len(rows) for part, rows in split_rows(TableTask(), 100).items()}
+        {'train': 60, 'val': 20, 'test': 20}
+    """
+    train, val, test = three_way_split(n, cfg.test_fraction, cfg.val_fraction, cfg.split_seed)
+    return {"train": train, "val": val, "test": test}
+
+
+def bundle_table(
+    cfg: TableTask,
+    kind: str,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    feature_names: list[str],
+) -> TaskData:
+    """The bundle of a table task's splits, standardized as ``cfg`` says (training rows only)."""
+    return make_bundle(
+        cfg.name,
+        kind,
+        splits,
+        standardize=cfg.standardize,
+        feature_names=feature_names,
+        standardize_target=cfg.standardize_target,
+    )
+
+
 def load_sklearn(cfg: SklearnTask) -> TaskData:
     """Load one of :data:`SKLEARN_SETS` and split it with :func:`three_way_split`.
 
@@ -64,16 +92,5 @@ def load_sklearn(cfg: SklearnTask) -> TaskData:
     loader, kind = SKLEARN_SETS[cfg.name]
     data = getattr(sklearn.datasets, loader)()
     x, y = np.asarray(data.data, dtype=np.float64), np.asarray(data.target)
-    train, val, test = three_way_split(len(x), cfg.test_fraction, cfg.val_fraction, cfg.split_seed)
-    splits = {
-        part: (x[idx], y[idx]) for part, idx in (("train", train), ("val", val), ("test", test))
-    }
-    names = [str(name) for name in data.feature_names]
-    return make_bundle(
-        cfg.name,
-        kind,
-        splits,
-        standardize=cfg.standardize,
-        feature_names=names,
-        standardize_target=cfg.standardize_target,
-    )
+    splits = {part: (x[rows], y[rows]) for part, rows in split_rows(cfg, len(x)).items()}
+    return bundle_table(cfg, kind, splits, [str(name) for name in data.feature_names])

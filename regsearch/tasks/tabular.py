@@ -1,24 +1,30 @@
 """The ``csv`` task: a user's own table (CSV or Parquet) with one column to predict.
 
-Rows are split before anything is learned from the data, so imputation statistics and
-standardization come from the training rows only. Classification labels are the target's
-distinct values in sorted order, mapped to 0..k-1.
+Rows are split before anything is learned from the data: a scikit-learn ``ColumnTransformer``
+(imputation, one-hot encoding of text columns) is fitted on the training rows only and then
+transforms every split, so a category that appears only in validation or test rows adds no
+feature (its rows get zeros in that column's one-hot block); standardization, too, uses the
+training rows only (:func:`regsearch.tasks.bundle.make_bundle`, and per fold in
+cross-validation). Classification labels are the target's distinct values in sorted order,
+mapped to 0..k-1.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from regsearch.config import ConfigError, CsvTask
-from regsearch.config.schema import CSV_WARN_LEVELS
-from regsearch.tasks.bundle import TaskData, make_bundle
-from regsearch.tasks.sklearn_sets import three_way_split
+from regsearch.config.schema import CSV_WARN_LEVELS, IMPUTE, TASK_KINDS
+from regsearch.tasks.bundle import TaskData
+from regsearch.tasks.sklearn_sets import bundle_table, split_rows
 
 __all__ = ["MAX_AUTO_CLASSES", "detect_kind", "load_csv", "read_table"]
 
@@ -208,46 +214,86 @@ def _check_levels(cfg: CsvTask, features: pd.DataFrame, text: list[str]) -> None
             )
 
 
-def _impute(cfg: CsvTask, features: pd.DataFrame, train: np.ndarray) -> pd.DataFrame:
-    """Fill gaps with training-split statistics: mean/median for numbers, mode for text."""
-    filled = features.copy()
+def _check_imputable(cfg: CsvTask, features: pd.DataFrame, train: np.ndarray) -> None:
+    """Every column with gaps has values in the training rows to fill them from."""
     train_rows = features.iloc[train]
     for col in features.columns[features.isna().any()]:
-        column = train_rows[col].dropna()
-        if column.empty:
+        if train_rows[col].isna().all():
             raise ConfigError(
                 f"task.path={cfg.path!r}: column {col!r} has no values in the training split "
                 "to impute from; drop the column or clean the file"
             )
-        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-        if numeric:
-            value = column.mean() if cfg.impute == "mean" else column.median()
-        else:
-            value = column.mode().iloc[0]
-        filled[col] = features[col].fillna(value)
-    return filled
 
 
-def _encode_features(cfg: CsvTask, features: pd.DataFrame) -> pd.DataFrame:
-    """One-hot text/categorical columns, booleans as 0/1, numbers as they are."""
-    text = [
-        c
-        for c in features.columns
-        if not pd.api.types.is_numeric_dtype(features[c])
-        and not pd.api.types.is_bool_dtype(features[c])
-        and not pd.api.types.is_datetime64_any_dtype(features[c])
-    ]
-    _check_levels(cfg, features, text)
-    encoded = pd.get_dummies(features, columns=text, dtype=float) if text else features
-    for col in encoded.columns:
-        if not pd.api.types.is_numeric_dtype(encoded[col]) and not pd.api.types.is_bool_dtype(
-            encoded[col]
-        ):
+def _column_kinds(cfg: CsvTask, features: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(numeric, text) columns: booleans are numbers (0/1); dates are refused."""
+    numeric: list[str] = []
+    text: list[str] = []
+    for col in features.columns:
+        column = features[col]
+        if pd.api.types.is_datetime64_any_dtype(column):
             raise ConfigError(
                 f"task.path={cfg.path!r}: column {col!r} has unsupported type "
-                f"{encoded[col].dtype}; convert it to numbers or text"
+                f"{column.dtype}; convert it to numbers or text"
             )
-    return encoded.astype(np.float64)
+        is_number = pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+        (numeric if is_number else text).append(col)
+    return numeric, text
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Cells as str (numbers mixed into a text column sort with it); missing cells as nan."""
+    return column.map(str, na_action="ignore").astype(object).where(column.notna(), np.nan)
+
+
+def _feature_transformer(impute: str, numeric: list[str], text: list[str]) -> Any:
+    """Numbers pass through (gaps filled with the training mean/median when ``impute``);
+    text is one-hot encoded with the training rows' categories, unseen ones as all zeros
+    (gaps filled with the training mode first). Scaling is the bundle's job (see module)."""
+    # Imported here: scikit-learn costs seconds to import, and only this task needs it.
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    fill = impute != "none"
+    numbers = SimpleImputer(strategy=impute) if fill else "passthrough"
+    one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
+    words = make_pipeline(SimpleImputer(strategy="most_frequent"), one_hot) if fill else one_hot
+    return ColumnTransformer(
+        [("numbers", numbers, numeric), ("text", words, text)], sparse_threshold=0.0
+    )
+
+
+def _encode_features(
+    cfg: CsvTask, features: pd.DataFrame, rows: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Each split's feature matrix (float64) and the feature names, learned from train rows.
+
+    Names are the numeric columns' names, then ``<column>_<category>`` per one-hot feature.
+    """
+    numeric, text = _column_kinds(cfg, features)
+    _check_levels(cfg, features, text)
+    if cfg.impute != "none":
+        _check_imputable(cfg, features, rows["train"])
+    frame = pd.concat(
+        [features[numeric].astype(np.float64), features[text].apply(_as_text)], axis=1
+    )
+    transformer = _feature_transformer(cfg.impute, numeric, text).fit(frame.iloc[rows["train"]])
+    with warnings.catch_warnings():
+        # Categories the training rows lack are expected: handle_unknown="ignore" zeros them.
+        warnings.filterwarnings("ignore", "Found unknown categories", UserWarning)
+        x = {part: _transform(transformer, frame.iloc[idx]) for part, idx in rows.items()}
+    # Output names carry the transformer's prefix ("numbers__a", "text__city_Oslo").
+    names = [str(name).split("__", 1)[1] for name in transformer.get_feature_names_out()]
+    return x, names
+
+
+def _transform(transformer: Any, rows: pd.DataFrame) -> np.ndarray:
+    """``rows`` transformed; an empty split stays empty (make_bundle then names it)."""
+    if len(rows) == 0:
+        return np.zeros((0, len(transformer.get_feature_names_out())))
+    return np.asarray(transformer.transform(rows), dtype=np.float64)
 
 
 def load_csv(cfg: CsvTask) -> TaskData:
@@ -258,8 +304,9 @@ def load_csv(cfg: CsvTask) -> TaskData:
             (none | mean | median), split fractions and seed, standardization.
 
     Returns:
-        The bundle; feature names are the (one-hot expanded) column names. Class ``i`` is the
-        ``i``-th smallest distinct target value.
+        The bundle; feature names are the numeric column names, then one
+        ``<column>_<category>`` per category of a text column seen in the training rows.
+        Class ``i`` is the ``i``-th smallest distinct target value.
 
     Raises:
         ConfigError: Bad file, repeated column names, unknown target column, missing values
@@ -272,10 +319,10 @@ def load_csv(cfg: CsvTask) -> TaskData:
         >>> load_csv(cfg).kind  # doctest: +SKIP
         'regression'
     """
-    if cfg.kind not in ("auto", "classification", "regression"):
-        raise ConfigError(f"task.kind={cfg.kind!r}: allowed: auto, classification, regression")
-    if cfg.impute not in ("none", "mean", "median"):
-        raise ConfigError(f"task.impute={cfg.impute!r}: allowed: none, mean, median")
+    if cfg.kind not in TASK_KINDS:
+        raise ConfigError(f"task.kind={cfg.kind!r}: allowed: {', '.join(TASK_KINDS)}")
+    if cfg.impute not in IMPUTE:
+        raise ConfigError(f"task.impute={cfg.impute!r}: allowed: {', '.join(IMPUTE)}")
     df = read_table(cfg.path)
     if cfg.target not in df.columns:
         raise ConfigError(
@@ -283,7 +330,7 @@ def load_csv(cfg: CsvTask) -> TaskData:
             f"columns: {_columns_list(df.columns)}"
         )
     kind, y = _encode_target(cfg, df[cfg.target])
-    features = df.drop(columns=[cfg.target])
+    features = df.drop(columns=[cfg.target]).rename(columns=str)
     if features.shape[1] == 0:
         raise ConfigError(f"task.path={cfg.path!r}: no feature columns besides the target")
     if len(df) < 3:
@@ -291,19 +338,6 @@ def load_csv(cfg: CsvTask) -> TaskData:
     if cfg.impute == "none":
         _check_missing(cfg, features)
     _check_finite(cfg, features)
-    train, val, test = three_way_split(len(df), cfg.test_fraction, cfg.val_fraction, cfg.split_seed)
-    if cfg.impute != "none":
-        features = _impute(cfg, features, train)
-    encoded = _encode_features(cfg, features)
-    x = encoded.to_numpy()
-    parts = (("train", train), ("val", val), ("test", test))
-    splits = {part: (x[idx], y[idx]) for part, idx in parts}
-    names = [str(c) for c in encoded.columns]
-    return make_bundle(
-        cfg.name,
-        kind,
-        splits,
-        standardize=cfg.standardize,
-        feature_names=names,
-        standardize_target=cfg.standardize_target,
-    )
+    rows = split_rows(cfg, len(df))
+    x, names = _encode_features(cfg, features, rows)
+    return bundle_table(cfg, kind, {part: (x[part], y[idx]) for part, idx in rows.items()}, names)
