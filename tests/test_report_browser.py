@@ -6,8 +6,6 @@ Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them) 
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,41 +15,11 @@ from omegaconf import OmegaConf
 
 from regsearch.config import validate
 from regsearch.sweep import SweepResult, run_sweep
+from tests.browser import By, chrome, needs_browser
 from tests.conftest import TINY, compose_config
 
-# CI installs the browser and sets this, so there a missing browser fails instead of skipping.
-REQUIRED = os.environ.get("REGSEARCH_REQUIRE_BROWSER") == "1"
-if not REQUIRED:
-    pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-
 SECTIONS = ["Verdict", "Setup", "Comparison", "Figures", "Trials", "MLflow runs"]
-CHROMIUM = next(
-    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
-)
-CHROMEDRIVER = shutil.which("chromedriver")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-    "--host-resolver-rules=MAP * ~NOTFOUND",  # no name resolves: nothing can leave the machine
-    "--hide-scrollbars",
-]
-
-if REQUIRED:
-    assert CHROMIUM and CHROMEDRIVER, (
-        "REGSEARCH_REQUIRE_BROWSER=1 but chromium/chromedriver missing"
-    )
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs chromium and chromedriver (Debian: apt-get install chromium chromium-driver)",
-)
+pytestmark = needs_browser
 
 
 @pytest.fixture(scope="module")
@@ -72,16 +40,7 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.add_argument("--window-size=1280,2000")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver = chrome(tmp_path_factory.mktemp("chromium-profile"))
     try:
         yield driver
     finally:

@@ -1,8 +1,16 @@
 """The sweep report: seaborn figures and one self-contained HTML page.
 
 Example:
+    Rebuild the report of a sweep, finished or still running, from its run folder:
+
+    >>> from pathlib import Path
     >>> from regsearch.report import build_report
-    >>> build_report(Path("sweeps/dropout-moons/2024-05-01_12-00-00"))
+    >>> build_report(Path("sweeps/dropout-moons/20240501-120000"))  # doctest: +SKIP
+    PosixPath('sweeps/dropout-moons/20240501-120000/report.html')
+    >>> build_report(Path("no/such/run"))
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: run folder not found: no/such/run
 """
 
 from __future__ import annotations

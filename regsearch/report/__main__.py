@@ -20,7 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success; 2 when the folder or one of its files is missing or unreadable.
 
     Example:
-        >>> main(["sweeps/dropout-moons/2024-05-01_12-00-00"])
+        >>> main(["sweeps/dropout-moons/20240501-120000"])  # doctest: +SKIP
+        sweeps/dropout-moons/20240501-120000/report.html
         0
     """
     parser = argparse.ArgumentParser(

@@ -3,6 +3,14 @@
 Every function builds a :class:`matplotlib.figure.Figure` on an Agg canvas directly instead of
 going through pyplot, so calling one from a notebook neither changes the notebook's backend nor
 leaves figures in pyplot's registry, and a headless server needs no display.
+
+Every function returns a figure, also when its data is missing: it then draws a placeholder
+that says why, and :func:`placeholder_reason` tells such a figure apart from a drawn one.
+
+Example:
+    >>> fig = gap_by_family(pd.DataFrame(), "classification")
+    >>> placeholder_reason(fig)
+    'no complete trials'
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ __all__ = [
     "learning_curves",
     "param_importance",
     "penalty_effects",
+    "placeholder_reason",
     "val_metric_history",
     "weakest_trial",
 ]
@@ -49,6 +58,20 @@ _PANEL_W = 4.2
 _PANEL_H = 3.4
 _MAX_COLS = 3
 _NO_TRIALS = "no complete trials"
+#: The label (``Figure.get_label()``) of a placeholder figure: a note instead of the data.
+PLACEHOLDER = "regsearch.placeholder"
+
+
+def placeholder_reason(fig: Figure) -> str | None:
+    """Why a figure function drew a placeholder instead of its data; None for a drawn figure.
+
+    Example:
+        >>> placeholder_reason(val_metric_history(pd.DataFrame(), "val_loss", "minimize"))
+        'no complete trials'
+    """
+    if fig.get_label() != PLACEHOLDER:
+        return None
+    return "; ".join(t.get_text() for ax in fig.axes for t in ax.texts)
 
 
 def gap_column(kind: str) -> str:
@@ -131,8 +154,12 @@ def gap_vs_params(
         The figure; nothing is shown.
 
     Example:
-        >>> fig = gap_vs_params(trials, ["dropout", "l2"], {"l2"}, "classification")
-        >>> fig.savefig("gap.png")
+        >>> trials = pd.DataFrame({"state": "complete", "dropout": [0.0, 0.3, 0.6],
+        ...                        "gap_acc": [0.09, 0.04, 0.01], "val_acc": [0.8, 0.86, 0.84]})
+        >>> fig = gap_vs_params(trials, ["dropout"], log_params=[], kind="classification")
+        >>> panel = fig.axes[0]
+        >>> panel.get_title(), panel.get_ylabel(), len(panel.collections[0].get_offsets())
+        ('dropout', 'gap_acc', 3)
     """
     gap, val = gap_column(kind), val_column(kind)
     rows = complete_rows(trials)
@@ -190,7 +217,9 @@ def val_metric_history(trials: pd.DataFrame, metric: str, direction: str) -> Fig
     """Objective metric per trial number with the best-so-far line.
 
     Each complete tune member is a faint dot; the per-trial mean over seeds (what the study
-    optimizes) is a solid dot, and the step line is the best mean so far.
+    optimizes) is a solid dot, and the step line is the best mean so far. Trial numbers count
+    per study, so a sweep with several families (compare) gets one colour, mean and best-so-far
+    line per family instead of averaging different families' trials that share a number.
 
     Args:
         trials: One row per member, as in ``trials.csv``.
@@ -204,7 +233,12 @@ def val_metric_history(trials: pd.DataFrame, metric: str, direction: str) -> Fig
         ValueError: ``direction`` is neither ``"minimize"`` nor ``"maximize"``.
 
     Example:
+        >>> trials = pd.DataFrame({"trial": [0, 0, 1, 1, 2, 2], "state": "complete",
+        ...                        "val_loss": [0.5, 0.7, 0.4, 0.4, 0.45, 0.55]})
         >>> fig = val_metric_history(trials, "val_loss", "minimize")
+        >>> best = fig.axes[0].lines[0]
+        >>> best.get_label(), best.get_ydata().tolist()
+        ('best so far', [0.6, 0.4, 0.4])
     """
     if direction not in ("minimize", "maximize"):
         raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction=}")
@@ -213,15 +247,28 @@ def val_metric_history(trials: pd.DataFrame, metric: str, direction: str) -> Fig
         rows = rows.loc[rows[metric].notna()]
     if rows.empty or metric not in rows.columns or "trial" not in rows.columns:
         return _note_figure(_NO_TRIALS)
-    per_trial = rows.groupby("trial", sort=True)[metric].mean()
-    best = per_trial.cummin() if direction == "minimize" else per_trial.cummax()
+    family = rows["family"].astype(str) if "family" in rows.columns else pd.Series("", rows.index)
+    names = list(dict.fromkeys(family))  # in the sweep's order: the baseline first
     fig, (ax,) = _panels(1, width=7.0)
     sns.scatterplot(x=rows["trial"], y=rows[metric], ax=ax, color="0.6", alpha=0.5, s=14)
-    sns.scatterplot(x=per_trial.index, y=per_trial.values, ax=ax, color="C0", s=30, label="mean")
-    ax.step(best.index.to_numpy(), best.to_numpy(), where="post", color="C1", label="best so far")
+    for i, name in enumerate(names):
+        per_trial = rows.loc[family == name].groupby("trial", sort=True)[metric].mean()
+        best = per_trial.cummin() if direction == "minimize" else per_trial.cummax()
+        mean_color, best_color = ("C0", "C1") if len(names) == 1 else (f"C{i % 10}",) * 2
+        label = "mean" if len(names) == 1 else name
+        ax.scatter(per_trial.index, per_trial.to_numpy(), color=mean_color, s=30, label=label)
+        ax.step(
+            per_trial.index.to_numpy(),
+            best.to_numpy(),
+            where="post",
+            color=best_color,
+            label="best so far" if len(names) == 1 else f"_{name} best so far",
+        )
     ax.set_xlabel("trial")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)
+    if len(names) > 1:
+        ax.set_title("mean per trial and best so far, per family", fontsize=10)
     ax.legend(loc="best", frameon=False)
     return fig
 
@@ -240,7 +287,11 @@ def gap_by_family(trials: pd.DataFrame, kind: str) -> Figure:
         The figure; nothing is shown.
 
     Example:
-        >>> fig = gap_by_family(trials, "classification")
+        >>> trials = pd.DataFrame({"family": ["l2", "l2", "dropout"], "state": "complete",
+        ...                        "gap_loss": [0.05, 0.07, 0.02]})
+        >>> ax = gap_by_family(trials, "regression").axes[0]
+        >>> [t.get_text() for t in ax.get_xticklabels()], ax.get_title()
+        (['dropout', 'l2'], 'gap_loss by family (tune members)')
     """
     gap = gap_column(kind)
     rows = complete_rows(trials, "final")
@@ -249,8 +300,10 @@ def gap_by_family(trials: pd.DataFrame, kind: str) -> Figure:
         rows, phase = complete_rows(trials), "tune"
     if gap in rows.columns:
         rows = rows.loc[rows[gap].notna()]
-    if rows.empty or gap not in rows.columns or "family" not in rows.columns:
+    if rows.empty or gap not in rows.columns:
         return _note_figure(_NO_TRIALS)
+    if "family" not in rows.columns:
+        return _note_figure("no family column (a sweep of one family)")
     order = sorted(rows["family"].astype(str).unique())
     fig, (ax,) = _panels(1, width=max(5.0, 1.1 * len(order) + 2))
     plot = rows.assign(family=rows["family"].astype(str))
@@ -333,7 +386,9 @@ def curve_groups(
     (see :func:`weakest_trial`, which needs ``trials``).
 
     Example:
-        >>> list(curve_groups(curves))  # doctest: +SKIP
+        >>> curves = pd.DataFrame({"phase": "final", "trial": [0, 1, 2], "epoch": 10,
+        ...                        "family": ["l2", "baseline", "dropout"]})
+        >>> list(curve_groups(curves))
         ['baseline', 'l2', 'dropout']
     """
     if curves.empty or "phase" not in curves.columns:
@@ -385,7 +440,14 @@ def learning_curves(
         The figure; nothing is shown.
 
     Example:
-        >>> fig = learning_curves(data.curves, data.trials, ["dropout"], ("dropout", 7))
+        >>> curves = pd.DataFrame({"phase": "final", "family": "dropout", "trial": 0,
+        ...                        "seed": [0, 0, 1, 1], "epoch": [10, 20, 10, 20],
+        ...                        "train_loss": [0.5, 0.3, 0.7, 0.3], "val_loss": 0.6})
+        >>> ax = learning_curves(curves).axes[0]
+        >>> ax.get_title(), [line.get_label() for line in ax.lines]
+        ('dropout · 2 seeds', ['train', 'val'])
+        >>> ax.lines[0].get_ydata().tolist()  # mean over the seeds per epoch
+        [0.6, 0.3]
     """
     if metric not in ("loss", "acc"):
         raise ValueError(f"metric must be 'loss' or 'acc', got {metric=}")
@@ -492,8 +554,9 @@ def importance_skip_reason(study: optuna.Study, params: Sequence[str] | None = N
     """Why :func:`param_importance` cannot rank ``study``'s parameters, or None when it can.
 
     Example:
-        >>> importance_skip_reason(study_with_one_param)  # doctest: +SKIP
-        'importance needs 2+ parameters searched in every complete trial'
+        >>> import optuna
+        >>> importance_skip_reason(optuna.create_study())
+        'importance needs 5+ complete trials'
     """
     import optuna
 
@@ -527,7 +590,17 @@ def param_importance(study: optuna.Study, params: Sequence[str] | None = None) -
         The figure; nothing is shown.
 
     Example:
-        >>> fig = param_importance(data.studies["cocktail"])
+        >>> import optuna
+        >>> study = optuna.create_study(study_name="l2-moons")
+        >>> space = {"l2": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True),
+        ...          "lr": optuna.distributions.FloatDistribution(0.01, 1.0)}
+        >>> for i in range(5):
+        ...     params = {"l2": 10.0**-i, "lr": 0.1 * (i % 3 + 1)}
+        ...     trial = optuna.trial.create_trial(params=params, distributions=space, value=i)
+        ...     study.add_trial(trial)
+        >>> ax = param_importance(study).axes[0]
+        >>> sorted(t.get_text() for t in ax.get_yticklabels()), ax.get_title()
+        (['l2', 'lr'], 'l2-moons')
     """
     import optuna
 
@@ -567,7 +640,12 @@ def decision_boundaries(boundaries: Mapping[str, np.ndarray] | str | Path) -> Fi
         The figure; nothing is shown.
 
     Example:
-        >>> fig = decision_boundaries(run_dir / "boundaries.npz")
+        >>> xx, yy = np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 5))
+        >>> arrays = {"xx": xx, "yy": yy, "x": np.array([[0.0, 0.5], [0.5, 0.0]]),
+        ...           "y": np.array([0, 1]), "prob__l2": 1 / (1 + np.exp(-4 * xx)),
+        ...           "prob__baseline": 1 / (1 + np.exp(-4 * yy))}
+        >>> [ax.get_title() for ax in decision_boundaries(arrays).axes]
+        ['baseline', 'l2']
     """
     if isinstance(boundaries, str | Path):
         with np.load(boundaries) as npz:
@@ -621,13 +699,19 @@ def penalty_effects(trials: pd.DataFrame, log_params: Collection[str] = PENALTY_
         The figure; nothing is shown.
 
     Example:
+        >>> trials = pd.DataFrame({"state": "complete", "l2": [1e-4, 1e-2, 1.0],
+        ...                        "weight_norm": [9.0, 6.0, 2.0], "sparsity": 0.0})
         >>> fig = penalty_effects(trials, {"l2"})
+        >>> [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]
+        [('l2 (λ)', 'weight_norm'), ('l2 (λ)', 'sparsity')]
     """
     rows = complete_rows(trials)
     present = [p for p in PENALTY_PARAMS if p in rows.columns and (rows[p] > 0).any()]
     stats = [s for s in ("weight_norm", "sparsity") if s in rows.columns]
-    if not present or not stats:
+    if not present:
         return _note_figure("no penalty strength (l1, l2, weight_decay) searched")
+    if not stats:
+        return _note_figure("no weight_norm or sparsity recorded")
     fig = Figure(figsize=(_PANEL_W * len(present), _PANEL_H * len(stats)), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(stats), len(present), squeeze=False)
@@ -692,7 +776,9 @@ def _note(ax: Axes, text: str) -> None:
 
 
 def _note_figure(text: str) -> Figure:
+    """A placeholder: ``text`` says why the data is not drawn (see :func:`placeholder_reason`)."""
     fig, (ax,) = _panels(1, width=6.0)
+    fig.set_label(PLACEHOLDER)
     _note(ax, text)
     for spine in ax.spines.values():
         spine.set_visible(False)

@@ -86,9 +86,15 @@ def write_report(
         ValueError: ``summary`` has a ``kind`` or ``direction`` that is not allowed.
 
     Example:
-        >>> path = write_report(Path("sweeps/dropout-moons/0"), trials, summary, "seed: 0\\n")
-        >>> path.name
-        'report.html'
+        >>> import tempfile
+        >>> trials = pd.DataFrame({"trial": [0, 1], "seed": 0, "state": "complete",
+        ...                        "dropout": [0.1, 0.4], "train_loss": [0.3, 0.35],
+        ...                        "val_loss": [0.5, 0.4], "gap_loss": [0.2, 0.05]})
+        >>> summary = {"title": "dropout on moons", "kind": "regression", "params": ["dropout"]}
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = write_report(Path(tmp) / "run", trials, summary, "seed: 0\\n")
+        ...     print(path.name, sorted(p.name for p in (path.parent / "figures").iterdir()))
+        report.html ['gap_vs_params.png', 'val_metric_history.png']
     """
     _check_summary(summary)
     run_dir = Path(run_dir)
@@ -98,10 +104,25 @@ def write_report(
         curves = _read_csv(run_dir / "curves.csv")
     comparison = compare_sweep(trials, summary) if not trials.empty else None
     specs = _figure_specs(run_dir, trials, summary, curves, comparison, studies or {})
-    views_ = [_save_figure(fig_dir, *spec) for spec in specs]
+    drawn = [_save_figure(fig_dir, *spec) for spec in specs]
+    html = _render(trials, summary, config_yaml, comparison, drawn, notes)
+    path = run_dir / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def _render(
+    trials: pd.DataFrame,
+    summary: dict[str, Any],
+    config_yaml: str,
+    comparison: Comparison | None,
+    drawn: list[_FigureView],
+    notes: Sequence[str],
+) -> str:
+    """The page: the template filled with the views of the sweep's parts."""
     columns, rows = _table(trials)
     candidates = [c.name for c in comparison.candidates] if comparison else []
-    html = (
+    return (
         _environment()
         .get_template(TEMPLATE)
         .render(
@@ -114,16 +135,13 @@ def write_report(
             setup=views.setup_cards(summary, config_yaml),
             comparison=_comparison_view(comparison, summary),
             other=_other_view(comparison, trials),
-            figures=views_,
+            figures=drawn,
             columns=columns,
             rows=rows,
             config_yaml=config_yaml,
             mlflow=runs.mlflow_view(summary, candidates),
         )
     )
-    path = run_dir / "report.html"
-    path.write_text(html, encoding="utf-8")
-    return path
 
 
 def build_report(run_dir: Path) -> Path:
@@ -146,8 +164,17 @@ def build_report(run_dir: Path) -> Path:
         ValueError: ``summary.json`` is not a JSON object or has a bad ``kind``/``direction``.
 
     Example:
-        >>> build_report(Path("sweeps/dropout-moons/2024-05-01_12-00-00"))
-        PosixPath('sweeps/dropout-moons/2024-05-01_12-00-00/report.html')
+        Without readable Optuna studies the report comes from the folder's CSV files:
+
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     run_dir = Path(tmp)
+        ...     _ = (run_dir / "summary.json").write_text('{"kind": "regression"}')
+        ...     _ = (run_dir / "config.yaml").write_text("seed: 0\\n")
+        ...     trials = pd.DataFrame({"trial": [0], "state": "complete", "val_loss": [0.4]})
+        ...     trials.to_csv(run_dir / "trials.csv", index=False)
+        ...     print(build_report(run_dir).relative_to(run_dir))
+        report.html
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -352,7 +379,7 @@ def _search_specs(
         (
             "val_metric_history",
             f"{metric} per trial",
-            "Grey: each seed; blue: mean over seeds; orange: best so far.",
+            _history_caption(trials),
             lambda: figures.val_metric_history(trials, metric, direction),
         )
     )
@@ -366,6 +393,16 @@ def _search_specs(
             )
         )
     return specs
+
+
+def _history_caption(trials: pd.DataFrame) -> str:
+    tuned = figures.complete_rows(trials)
+    if "family" not in tuned.columns or tuned["family"].nunique() <= 1:
+        return "Grey: each seed; blue: mean over seeds; orange: best so far."
+    return (
+        "Grey: each seed; one colour per family (trial numbers count per family): dots are its "
+        "mean over seeds, the line its best so far."
+    )
 
 
 def _save_figure(
