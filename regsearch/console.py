@@ -76,7 +76,8 @@ def summary_lines(result: SweepResult) -> list[str]:
             lines.append(f"  {name}: {result.files[name]}")
     lines.append(f"study:   {', '.join(result.study_names)} in {s['storage']}")
     if s.get("mlflow"):
-        lines.append(f"browse:  {browse_command(s['mlflow']['uri'])}")
+        mlflow = s["mlflow"]
+        lines.append(f"browse:  {browse_command(mlflow['uri'], mlflow.get('experiment_id', ''))}")
     found = compare_sweep(result.trials, s) if not result.trials.empty else None
     if found is not None:
         lines += comparison_lines(found)

@@ -114,16 +114,26 @@ def is_http(uri: str) -> bool:
     return parsed is not None and parsed.drivername.lower() in ("http", "https")
 
 
-def browse_command(uri: str) -> str:
-    """How to look at an MLflow store: a server's address, or the ``mlflow ui`` command.
+def browse_command(uri: str, experiment_id: str = "") -> str:
+    """How to look at an MLflow store: a server's page, or ``mlflow ui`` and the page to open.
+
+    The page is the experiment's runs table (``workflowType=machine_learning``): MLflow 3.17's
+    UI opens every experiment in its GenAI view unless the link or the sidebar switch says
+    otherwise, whatever the experiment's ``mlflow.experimentKind`` tag.
 
     Example:
-        >>> browse_command("http://127.0.0.1:5000")
-        'http://127.0.0.1:5000'
+        >>> browse_command("http://127.0.0.1:5000", "3")
+        'http://127.0.0.1:5000/#/experiments/3?workflowType=machine_learning'
+        >>> browse_command("sqlite:///sweeps/mlflow.db", "1")
+        'mlflow ui --backend-store-uri sqlite:///sweeps/mlflow.db, then open http://127.0.0.1:5000/#/experiments/1?workflowType=machine_learning'
         >>> browse_command("sqlite:///sweeps/mlflow.db")
         'mlflow ui --backend-store-uri sqlite:///sweeps/mlflow.db'
     """
-    return uri if is_http(uri) else f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
+    page = f"#/experiments/{experiment_id}?workflowType=machine_learning" if experiment_id else ""
+    if is_http(uri):
+        return f"{uri.rstrip('/')}/{page}" if page else uri
+    command = f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
+    return f"{command}, then open http://127.0.0.1:5000/{page}" if page else command
 
 
 def folder_problem(folder: Path) -> str:

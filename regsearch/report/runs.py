@@ -84,7 +84,7 @@ def mlflow_view(summary: dict[str, Any], candidates: Sequence[str] = ()) -> Mlfl
         uri=uri,
         experiment_id=experiment,
         parent_run_id=parent,
-        command=browse_command(uri),
+        command=browse_command(uri, experiment),
     )
     missing = missing_sqlite(uri)
     if missing:
