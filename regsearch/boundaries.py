@@ -1,21 +1,22 @@
 """Decision boundaries of a few trained candidates on a 2-D task (as the NNDL book draws them).
 
-Retrains each candidate once with the reference engine (same seed → same weights on CPU) and
-evaluates its class-1 probability on a grid over the data. Only the numbers are produced here;
-the report draws them.
+Trains the candidates once more, all in one population stack, and reads each one's class-1
+probability on a grid over the data at its final weights (the engine's probe: no network is
+kept around). Only the numbers are produced here; the report draws them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from regsearch.engine.members import Schedule
-from regsearch.engine.reference import fit
+from regsearch.engine import population
+from regsearch.engine.members import Probe, Schedule
 from regsearch.models import ModelSpec
-from regsearch.records import Member, NonFiniteLoss
+from regsearch.records import Member
 from regsearch.tasks.bundle import TaskData
 
 __all__ = ["boundary_grids", "save_boundaries"]
@@ -27,10 +28,13 @@ def boundary_grids(
     schedule: Schedule,
     candidates: dict[str, Member],
     resolution: int = 120,
+    device: str = "cpu",
 ) -> dict[str, np.ndarray]:
     """``xx``, ``yy``, training points ``x``/``y`` and ``prob__<name>`` per candidate.
 
-    Candidates that fail to train are left out. Only binary tasks with two features qualify.
+    Each candidate trains on the task's own train split (its ``fold`` is ignored) with its
+    seed; candidates that fail to train are left out. Only binary tasks with two features
+    qualify.
 
     Example:
         >>> grids = boundary_grids(task, spec, schedule, {"baseline": member})  # doctest: +SKIP
@@ -47,14 +51,14 @@ def boundary_grids(
     xx, yy = np.meshgrid(xs, ys)
     grid = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], axis=1), dtype=torch.float32)
     out = {"xx": xx, "yy": yy, "x": x, "y": task.y_train.cpu().numpy().ravel()}
-    for name, member in candidates.items():
-        try:
-            net, _ = fit(task.to("cpu"), spec, member, schedule)
-        except (NonFiniteLoss, RuntimeError, ValueError):
-            continue
-        with torch.no_grad():
-            prob = torch.sigmoid(net(grid)).reshape(xx.shape)
-        out[f"prob__{name}"] = prob.numpy()
+    # The plot is over the task's own points, so every candidate trains on its own split.
+    members = [dataclasses.replace(m, fold=None) for m in candidates.values()]
+    probe = Probe(grid)
+    population.train(task, spec, members, schedule=schedule, probe=probe, device=device)
+    for index, name in enumerate(candidates):
+        if index in probe.outputs:  # failed candidates have no outputs
+            logits = probe.outputs[index].reshape(xx.shape)
+            out[f"prob__{name}"] = torch.sigmoid(logits).numpy()
     return out
 
 

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from regsearch.config import HighdimLinearTask, Linear12Task, MoonsTask, SklearnTask
 from regsearch.engine import population, reference
-from regsearch.engine.members import Schedule
-from regsearch.models import ModelSpec
+from regsearch.engine.members import Probe, Refill, Schedule
+from regsearch.engine.stack import IMPLEMENTED, Entry, Shared, Stack
+from regsearch.models import ACTIVATIONS, ModelSpec
 from regsearch.records import REFIT, EpochReport, Hyperparams, Member, MemberResult
 from regsearch.tasks import TaskData, load_task
 
@@ -601,8 +603,232 @@ def test_members_of_one_view_share_its_rows_and_others_get_their_own(
         ([member(0, 2, 1), member(1, 2, 1, l2=0.1)], 1),
         ([member(0, 2, 1), member(1, 5, 1)], 2),
     ):
-        nets = {i: population._initial_net(MOONS, m, schedule) for i, m in enumerate(members)}
-        data = [task.member_data(m.fold, m.seed) for m in members]
-        group = population._Group(task, MOONS, members, [0, 1], nets, schedule, "cpu", False, data)
-        assert group.x_t.shape == (rows, 2, len(data[0].x_train))
-        assert group.splits["val"][0].shape[0] == rows
+        nets = [population._initial_net(MOONS, m, schedule) for m in members]
+        entries = [Entry(m, task.member_data(m.fold, m.seed)) for m in members]
+        stack = Stack(Shared(task, MOONS, schedule, "cpu"), entries, nets)
+        assert stack.x_t.shape == (rows, 2, len(entries[0].view.x_train))
+        assert stack.splits["val"][0].shape[0] == rows
+
+
+# --------------------------------------------------------------------------- compaction
+
+
+def test_every_model_activation_has_a_stacked_implementation() -> None:
+    assert IMPLEMENTED == ACTIVATIONS
+
+
+def mixed_members(task: TaskData, folds: bool) -> list[Member]:
+    """Members that stop in every way, in two stacks (batch norm on/off), some with dropout."""
+    fold = (lambda i: i % 3) if folds else (lambda i: None)
+    return [
+        member(0, 0, fold(0), dropout=(0.3, 0.1), l2=0.01),  # pruned at epoch 10
+        member(1, 1, fold(1), patience=1, lr=0.3),  # early stopping, restores its best
+        member(2, 0, fold(2), lr=math.inf),  # NaN: fails at its first evaluation
+        member(3, 2, fold(3), momentum=0.9, dropout=(0.2, 0.2)),  # trains to the end
+        member(4, 0, fold(4), batch_norm=True, dropout=(0.1, 0.0)),  # pruned at epoch 15
+        member(5, 1, fold(5), batch_norm=True, weight_decay=0.1),  # trains to the end
+        member(6, 3, fold(6), max_epochs=15, l1=1e-3),  # its own cap
+        member(7, 2, fold(7), patience=2, min_delta=0.003, batch_norm=True),
+    ]
+
+
+def prune_some(index: int, report: EpochReport) -> bool:
+    return (index, report.epoch) in {(0, 10), (4, 15)}
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "batch_size", "folds"),
+    [("sgd", None, False), ("sgd", 32, False), ("adam", 32, True), ("sgd", None, True)],
+)
+def test_compaction_does_not_change_any_result(
+    tasks: dict[str, TaskData],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    optimizer: str,
+    batch_size: int | None,
+    folds: bool,
+) -> None:
+    """Stacks rebuilt without their stopped members give every member the numbers of a run
+    where stopped members stay in the stack, bit for bit (exact mode)."""
+    task = with_folds(tasks["moons"], 3) if folds else tasks["moons"]
+    members = mixed_members(task, folds)
+    schedule = Schedule(optimizer=optimizer, max_epochs=40, eval_every=5, batch_size=batch_size)
+    kwargs: dict[str, Any] = {"schedule": schedule, "on_epoch": prune_some}
+    monkeypatch.setattr(population, "_COMPACT_BELOW", 0.0)  # never rebuild
+    with caplog.at_level("DEBUG", logger=population.__name__):
+        kept = train_exact(task, MOONS, members, **kwargs)
+    assert "rebuilt" not in caplog.text
+    monkeypatch.setattr(population, "_COMPACT_BELOW", 1.0)  # rebuild whenever one stops
+    with caplog.at_level("DEBUG", logger=population.__name__):
+        compacted = train_exact(task, MOONS, members, **kwargs)
+    assert caplog.text.count("stack rebuilt") >= 2  # members left stacks as they stopped
+    states = [r.state for r in compacted]
+    assert states == ["pruned", "complete", "failed", "complete", "pruned", *["complete"] * 3]
+    for a, b in zip(kept, compacted, strict=True):
+        assert outcome(a) == outcome(b), a.member
+    # ... and a member stopped early trains no more: its last weights are the ones it stopped
+    assert compacted[0].final["val_loss"] == compacted[0].curves["val_loss"][-1]
+
+
+def test_results_come_as_members_stop(tasks: dict[str, TaskData]) -> None:
+    """on_result hands each result over once, when it is final, and compacts at once."""
+    members = mixed_members(tasks["moons"], folds=False)
+    schedule = Schedule(max_epochs=40, eval_every=5)
+    seen: list[tuple[int, int, MemberResult]] = []
+    epochs: list[int] = []
+
+    def on_epoch(index: int, report: EpochReport) -> bool:
+        epochs.append(report.epoch)
+        return prune_some(index, report)
+
+    def on_result(index: int, result: MemberResult) -> None:
+        seen.append((index, max(epochs, default=0), result))
+
+    results = train_exact(
+        tasks["moons"], MOONS, members, schedule=schedule, on_epoch=on_epoch, on_result=on_result
+    )
+    assert sorted(i for i, _, _ in seen) == list(range(len(members)))
+    for index, latest, result in seen:
+        assert result is results[index]
+        # handed over at the evaluation where it stopped (failed ones: where they failed)
+        assert latest == (result.stopped_epoch or 5), result.member
+    plain = train_exact(tasks["moons"], MOONS, members, schedule=schedule, on_epoch=prune_some)
+    for a, b in zip(plain, results, strict=True):
+        assert outcome(a) == outcome(b)
+
+
+# --------------------------------------------------------------------------- refill
+
+
+def refill_from(queue: list[Member], per_call: int, calls: list[int]) -> Refill:
+    """A refill that hands out up to ``per_call`` queued members per call."""
+
+    def refill(free: int) -> list[Member]:
+        calls.append(free)
+        taken = queue[: min(free, per_call)]
+        del queue[: len(taken)]
+        return taken
+
+    return refill
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "batch_size", "folds"),
+    [("sgd", None, False), ("adam", 32, False), ("sgd", 37, True)],
+)
+def test_a_refilled_member_trains_as_if_alone(
+    tasks: dict[str, TaskData], optimizer: str, batch_size: int | None, folds: bool
+) -> None:
+    """Members handed in mid-run start at their own epoch 0: same results as alone."""
+    task = with_folds(tasks["moons"], 3) if folds else tasks["moons"]
+    first = mixed_members(task, folds)
+    fold = 1 if folds else None
+    later = [
+        member(8, 0, fold, dropout=(0.3, 0.3), lr=0.05),  # seed 0 again: its own stream
+        member(9, 4, fold, patience=1, batch_norm=True),
+        member(10, 1, fold, lr=math.inf),  # fails at its first evaluation
+        member(11, 0, fold, momentum=0.5, l2=0.01),
+        member(12, 2, fold, dropout=(0.1, 0.2), max_epochs=25),
+    ]
+    schedule = Schedule(optimizer=optimizer, max_epochs=40, eval_every=5, batch_size=batch_size)
+    calls: list[int] = []
+    seen: list[int] = []
+
+    def on_epoch(index: int, report: EpochReport) -> bool:
+        seen.append(index)
+        return prune_some(index, report) or (index == 8 and report.epoch == 20)
+
+    results = train_exact(
+        task,
+        MOONS,
+        first,
+        schedule=schedule,
+        on_epoch=on_epoch,
+        refill=refill_from(list(later), 2, calls),
+    )
+    assert [r.member for r in results] == first + later
+    assert set(seen) == set(range(len(first + later))) - {2, 10}  # the NaN ones never report
+    assert all(0 < free <= len(first) for free in calls)
+    assert results[8].state == "pruned" and results[8].stopped_epoch == 20
+    for m, r in zip(first + later, results, strict=True):
+        index = m.trial
+
+        def alone_on_epoch(_: int, report: EpochReport, index: int = index) -> bool:
+            return prune_some(index, report) or (index == 8 and report.epoch == 20)
+
+        [alone] = train_exact(task, MOONS, [m], schedule=schedule, on_epoch=alone_on_epoch)
+        assert outcome(alone) == outcome(r), m
+
+
+def test_refill_keeps_the_population_in_flight_and_ends_on_empty(
+    tasks: dict[str, TaskData],
+) -> None:
+    """Free slots are topped up at evaluations; with nothing in flight refill is asked for a
+    whole population; the call ends when it hands in nothing."""
+    schedule = Schedule(max_epochs=20, eval_every=5)
+    queue = [member(t, t % 3, lr=0.05 * (1 + t % 4)) for t in range(4, 14)]
+    calls: list[int] = []
+    in_flight: list[int] = []
+    done: set[int] = set()
+    started: set[int] = set()
+
+    def on_epoch(index: int, report: EpochReport) -> bool:
+        started.add(index)
+        in_flight.append(len(started - done))
+        return report.epoch == 5 and index % 2 == 0  # half of them stop at their first evaluation
+
+    def on_result(index: int, result: MemberResult) -> None:
+        done.add(index)
+
+    first = [member(t, t % 3) for t in range(4)]
+    results = population.train(
+        tasks["moons"],
+        MOONS,
+        first,
+        schedule=schedule,
+        on_epoch=on_epoch,
+        refill=refill_from(queue, 99, calls),
+        on_result=on_result,
+    )
+    assert [r.member.trial for r in results] == list(range(14))
+    assert done == set(range(14)) and not queue
+    assert max(in_flight) <= 4  # never more than the population at once
+    assert calls[-1] == 4  # asked for a whole population once nothing was left, got nothing
+    assert [r.state for r in results] == ["pruned", "complete"] * 7
+    assert population.train(tasks["moons"], MOONS, [], schedule=schedule, refill=lambda n: []) == []
+
+
+def test_invalid_refilled_members_fail_alone(tasks: dict[str, TaskData]) -> None:
+    schedule = Schedule(max_epochs=10, eval_every=5)
+    queue = [member(1, dropout=(0.5,)), member(2, lr=-1.0), member(3, 1)]
+    results = population.train(
+        tasks["moons"], MOONS, [member(0)], schedule=schedule, refill=refill_from(queue, 9, [])
+    )
+    assert [r.state for r in results] == ["complete", "failed", "failed", "complete"]
+    assert all("ValueError" in r.error for r in results[1:3])
+
+
+# --------------------------------------------------------------------------- probe
+
+
+@pytest.mark.parametrize("engine", [population, reference])
+def test_a_probe_sees_each_members_final_weights(tasks: dict[str, TaskData], engine: Any) -> None:
+    """Outputs on the validation rows give back the final validation loss: the restored best
+    for early stopping, running statistics for batch norm, no dropout."""
+    task = tasks["moons"]
+    members = [
+        member(0, 1, patience=1, lr=0.3, batch_norm=True),
+        member(1, 2, dropout=(0.3, 0.3)),
+        member(2, 0, lr=math.inf),
+        member(3, 3, l2=0.01),
+    ]
+    probe = Probe(task.x_val)
+    schedule = Schedule(max_epochs=60, eval_every=5)
+    results = engine.train(task, MOONS, members, schedule=schedule, probe=probe)
+    assert results[0].best_epoch < results[0].stopped_epoch  # restored an earlier best
+    assert sorted(probe.outputs) == [0, 1, 3]  # the failed member has none
+    for index in (0, 1, 3):
+        out = probe.outputs[index]
+        assert out.shape == (len(task.x_val), 1)
+        val_loss = F.binary_cross_entropy_with_logits(out.double(), task.y_val.double())
+        assert float(val_loss) == pytest.approx(results[index].final["val_loss"], rel=1e-5)

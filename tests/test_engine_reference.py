@@ -398,3 +398,33 @@ def test_max_epochs_stops_a_member_at_its_cap(moons: TaskData) -> None:
     assert same_outcome(capped, short)
     [uncapped] = train(moons, SPEC, [m], schedule=Schedule(max_epochs=10, eval_every=5))
     assert uncapped.stopped_epoch == 10  # the schedule's max_epochs still bounds it
+
+
+def test_refill_and_on_result_follow_the_engine_contract(moons: TaskData) -> None:
+    """Members to train count as in flight: refill is asked after each member that leaves
+    fewer than the population to go, and once more with a whole population at the end."""
+    schedule = Schedule(max_epochs=10, eval_every=5)
+    members = [member(t, t, lr=0.05 * (1 + t)) for t in range(5)]
+    queue = members[2:]
+    calls: list[int] = []
+    finals: list[tuple[int, MemberResult]] = []
+
+    def refill(free: int) -> list[Member]:
+        calls.append(free)
+        taken = queue[:1]
+        del queue[:1]
+        return taken
+
+    results = train(
+        moons,
+        SPEC,
+        members[:2],
+        schedule=schedule,
+        refill=refill,
+        on_result=lambda index, result: finals.append((index, result)),
+    )
+    assert [r.member for r in results] == members
+    assert [(i, r) for i, r in finals] == list(enumerate(results))
+    assert calls == [1, 1, 1, 1, 2]  # one to go after each; none left at the end
+    alone = train(moons, SPEC, members, schedule=schedule)
+    assert all(same_outcome(a, b) for a, b in zip(alone, results, strict=True))

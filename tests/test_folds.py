@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +16,8 @@ from regsearch.records import REFIT
 from regsearch.records import REFIT as BUNDLE_REFIT
 from regsearch.tasks import TaskData, load_task
 from regsearch.tasks import bundle as bundle_module
-from regsearch.tasks.folds import fold_indices
+from regsearch.tasks import folds as folds_module
+from regsearch.tasks.folds import fold_indices, fold_rows, restandardize
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +107,35 @@ def test_folds_the_pool_cannot_have_are_value_errors(
         fold_indices(y, k, seed=0, stratified=stratified)
     assert allowed in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_fold_rows_are_the_partition_as_tensors(wine: TaskData) -> None:
+    _, y_pool = pool(wine)
+    folds = fold_indices(labels(wine), 3, seed=4, stratified=True)
+    for i, (train, val) in enumerate(folds):
+        rows = fold_rows(y_pool, i, 3, seed=4, stratified=True)
+        assert [r.tolist() for r in rows] == [train.tolist(), val.tolist()]
+    train_rows, val_rows = fold_rows(y_pool, REFIT, 0, seed=4, stratified=True)
+    assert train_rows.tolist() == val_rows.tolist() == list(range(len(y_pool)))
+
+
+def test_restandardize_uses_the_fit_rows_statistics_only() -> None:
+    fit = torch.tensor([[1.0, 5.0], [3.0, 5.0]])  # the second column is constant
+    other = torch.tensor([[2.0, 7.0]])
+    z_fit, z_other = restandardize(fit, fit, other)
+    assert z_fit.tolist() == [[-1.0, 0.0], [1.0, 0.0]]
+    assert z_other.tolist() == [[0.0, 2.0]]  # a constant column is centred, not scaled
+
+
+def test_the_folds_module_does_not_know_the_bundle() -> None:
+    """folds.py knows rows and tensors; the bundle builds its views from them (no cycle)."""
+    source = Path(folds_module.__file__).read_text()
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert imported == {"__future__", "regsearch.records", "sklearn.model_selection"}
 
 
 # --------------------------------------------------------------------------- member views

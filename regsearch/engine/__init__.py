@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from regsearch.config import ConfigError
-from regsearch.engine.members import OnEpoch, Schedule
+from regsearch.engine.members import OnEpoch, OnResult, Probe, Refill, Schedule
 from regsearch.records import EpochReport, Hyperparams, Member, MemberResult
 
 __all__ = [
@@ -14,6 +14,9 @@ __all__ = [
     "Member",
     "MemberResult",
     "OnEpoch",
+    "OnResult",
+    "Probe",
+    "Refill",
     "Schedule",
     "resolve_engine",
 ]

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from regsearch.engine.batches import epoch_batches
-from regsearch.engine.members import OnEpoch, Schedule, last_epoch
+from regsearch.engine.members import OnEpoch, OnResult, Probe, Refill, Schedule, last_epoch
 from regsearch.engine.metrics import loss as task_loss
 from regsearch.engine.metrics import split_metrics
 from regsearch.models import ModelSpec, build_mlp
@@ -41,13 +41,18 @@ def train(
     schedule: Schedule,
     on_epoch: OnEpoch | None = None,
     device: str | torch.device = "cpu",
+    refill: Refill | None = None,
+    on_result: OnResult | None = None,
+    probe: Probe | None = None,
 ) -> list[MemberResult]:
-    """Train each member in turn and return one result per member, in order.
+    """Train each member in turn and return one result per member, in order: ``members``,
+    then those ``refill`` handed in (contract: :mod:`regsearch.engine.members`).
 
     Each member trains on ``task.member_data(member.fold, member.seed)``: the task's splits,
     or its cross-validation fold (see :class:`Member`). A member whose loss turns NaN/inf, or
     whose training raises, comes back ``failed`` with the error text; the others are
-    unaffected.
+    unaffected. Members still to train count as in flight, so ``refill`` is asked for more
+    after each member that leaves fewer than ``len(members)`` to go.
 
     Example:
         >>> from regsearch.engine.members import Hyperparams
@@ -55,22 +60,46 @@ def train(
         ...                 schedule=Schedule(max_epochs=50))  # doctest: +SKIP
     """
     task = task.to(device)
-    results = []
-    for index, member in enumerate(members):
-        start = time.perf_counter()
-        try:
-            data = task.member_data(member.fold, member.seed)
-            _, result = fit(
-                data, model, member, schedule, index=index, on_epoch=on_epoch, device=device
-            )
-        except (NonFiniteLoss, RuntimeError, ValueError) as err:
-            log.warning("trial %d seed %d failed: %s", member.trial, member.seed, err)
-            result = MemberResult(
-                member=member, state="failed", error=f"{type(err).__name__}: {err}"
-            )
-        result.duration_s = time.perf_counter() - start
-        results.append(result)
+    queue = list(members)
+    results: list[MemberResult] = []
+    while len(results) < len(queue):
+        index = len(results)
+        member = queue[index]
+        results.append(_train_one(task, model, member, index, schedule, on_epoch, probe, device))
+        if on_result is not None:
+            on_result(index, results[index])
+        free = len(members) - (len(queue) - len(results))
+        if refill is not None and free > 0:
+            queue += refill(free)
     return results
+
+
+def _train_one(
+    task: TaskData,
+    model: ModelSpec,
+    member: Member,
+    index: int,
+    schedule: Schedule,
+    on_epoch: OnEpoch | None,
+    probe: Probe | None,
+    device: str | torch.device,
+) -> MemberResult:
+    """One member's result on its own data (and its outputs on ``probe``); a failure
+    becomes a ``failed`` result."""
+    start = time.perf_counter()
+    try:
+        data = task.member_data(member.fold, member.seed)
+        net, result = fit(
+            data, model, member, schedule, index=index, on_epoch=on_epoch, device=device
+        )
+        if probe is not None:
+            with torch.no_grad():  # fit leaves the net in evaluation mode
+                probe.outputs[index] = net(probe.x.to(device)).cpu()
+    except (NonFiniteLoss, RuntimeError, ValueError) as err:
+        log.warning("trial %d seed %d failed: %s", member.trial, member.seed, err)
+        result = MemberResult(member=member, state="failed", error=f"{type(err).__name__}: {err}")
+    result.duration_s = time.perf_counter() - start
+    return result
 
 
 def _optimizer(net: nn.Module, member: Member, schedule: Schedule) -> torch.optim.Optimizer:

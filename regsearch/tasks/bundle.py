@@ -11,7 +11,7 @@ import torch
 
 from regsearch.config.errors import ConfigError
 from regsearch.records import REFIT
-from regsearch.tasks.folds import fold_view
+from regsearch.tasks.folds import column_scale, fold_rows, restandardize
 
 __all__ = ["REFIT", "TaskData", "make_bundle", "split_indices"]
 
@@ -80,7 +80,7 @@ class TaskData:
         by ``seed`` (train = the other folds, val = this fold); :data:`REFIT` trains on the
         whole pool (its "val" is the pool itself). Test rows are this bundle's. Views have
         ``folds=0`` and, when this bundle is standardized, are re-standardized with their
-        own training rows (see :func:`regsearch.tasks.folds.fold_view`).
+        own training rows (see :func:`_fold_view`).
 
         Example:
             >>> view = dataclasses.replace(task, folds=5).member_data(0, seed=3)  # doctest: +SKIP
@@ -97,7 +97,7 @@ class TaskData:
         key = (fold, seed)
         view = self._views.get(key)
         if view is None:
-            view = fold_view(self, fold, seed)
+            view = _fold_view(self, fold, seed)
             self._views[key] = view
             self._evict()
         self._views.move_to_end(key)
@@ -112,6 +112,38 @@ class TaskData:
                 break
             total -= sizes[key]
             del self._views[key]
+
+
+def _fold_view(task: TaskData, fold: int, seed: int) -> TaskData:
+    """The bundle a member of ``fold`` (0..K-1 or :data:`REFIT`) with ``seed`` trains on.
+
+    Rows come from :func:`regsearch.tasks.folds.fold_rows`; test rows are the task's.
+    Standardized features (and standardized regression targets) are re-standardized with the
+    view's training rows only, so no statistic of a validation fold reaches training.
+    """
+    x_pool = torch.cat([task.x_train, task.x_val])
+    y_pool = torch.cat([task.y_train, task.y_val])
+    train_rows, val_rows = fold_rows(y_pool, fold, task.folds, seed, task.is_classification)
+    x_tr, x_va, x_te = x_pool[train_rows], x_pool[val_rows], task.x_test
+    if task.standardized:
+        x_tr, x_va, x_te = restandardize(x_tr, x_tr, x_va, x_te)
+    y_tr, y_va, y_te = y_pool[train_rows], y_pool[val_rows], task.y_test
+    target_scale = task.target_scale
+    if task.target_standardized and not task.is_classification:
+        # MSE in original units = MSE x target_scale**2 keeps holding in the view.
+        target_scale *= float(column_scale(y_tr).reshape(-1)[0])
+        y_tr, y_va, y_te = restandardize(y_tr, y_tr, y_va, y_te)
+    return dataclasses.replace(
+        task,
+        x_train=x_tr,
+        y_train=y_tr,
+        x_val=x_va,
+        y_val=y_va,
+        x_test=x_te,
+        y_test=y_te,
+        folds=0,
+        target_scale=target_scale,
+    )
 
 
 def _nbytes(task: TaskData) -> int:
@@ -167,6 +199,26 @@ def _check_splits(name: str, kind: str, splits: dict[str, tuple[np.ndarray, np.n
             )
 
 
+def _feature_scaling(
+    x_train: np.ndarray, standardize: bool
+) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """(mean, std) that z-score the features with the training rows, or (0, 1)."""
+    if not standardize:
+        return 0.0, 1.0
+    x = np.asarray(x_train, dtype=np.float64)
+    std = x.std(axis=0)
+    # A constant column (e.g. a blank pixel) would divide by zero; leave it centred.
+    return x.mean(axis=0), np.where(std > 1e-12, std, 1.0)
+
+
+def _target_scaling(y_train: np.ndarray, standardize: bool) -> tuple[float, float]:
+    """(shift, scale) that z-score regression targets with the training rows, or (0, 1)."""
+    if not standardize:
+        return 0.0, 1.0
+    y = np.asarray(y_train, dtype=np.float64)
+    return float(y.mean()), float(y.std()) or 1.0
+
+
 def make_bundle(
     name: str,
     kind: str,
@@ -189,17 +241,9 @@ def make_bundle(
             or features that are not finite numbers.
     """
     _check_splits(name, kind, splits)
-    x_tr = np.asarray(splits["train"][0], dtype=np.float64)
-    mean = x_tr.mean(axis=0) if standardize else 0.0
-    std = x_tr.std(axis=0) if standardize else 1.0
-    if standardize:
-        # A constant column (e.g. a blank pixel) would divide by zero; leave it centred.
-        std = np.where(std > 1e-12, std, 1.0)
-    y_shift, y_scale = 0.0, 1.0
+    mean, std = _feature_scaling(splits["train"][0], standardize)
     scaled_target = standardize_target and kind == "regression"
-    if scaled_target:
-        y_tr = np.asarray(splits["train"][1], dtype=np.float64)
-        y_shift, y_scale = float(y_tr.mean()), float(y_tr.std()) or 1.0
+    y_shift, y_scale = _target_scaling(splits["train"][1], scaled_target)
     n_classes = 0
     if kind == "classification":
         labels = np.concatenate([np.asarray(splits[s][1]) for s in ("train", "val", "test")])
