@@ -8,9 +8,7 @@ setup, comparison, figures, trials, MLflow runs.
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -18,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 import pandas as pd
 from matplotlib.figure import Figure
 
 from regsearch.comparison import Comparison, compare_sweep
 from regsearch.report import figures, runs, views
+from regsearch.report.page import FigureView, environment, save_figure
 from regsearch.report.views import format_value
 
 if TYPE_CHECKING:
@@ -36,7 +34,6 @@ log = logging.getLogger(__name__)
 TEMPLATE = "template.html.j2"
 _KINDS = ("classification", "regression")
 _DIRECTIONS = ("minimize", "maximize")
-_DPI = 110
 FigureSpec = tuple[str, str, str, Callable[[], Figure]]  # name, title, caption, draw
 
 
@@ -45,14 +42,6 @@ class _Cell:
     text: str
     # Raw number for the sorting script; None sorts as text (or last, when empty).
     sort: float | None
-
-
-@dataclass(frozen=True)
-class _FigureView:
-    name: str
-    title: str
-    caption: str
-    data_uri: str
 
 
 def write_report(
@@ -104,7 +93,7 @@ def write_report(
         curves = _read_csv(run_dir / "curves.csv")
     comparison = compare_sweep(trials, summary) if not trials.empty else None
     specs = _figure_specs(run_dir, trials, summary, curves, comparison, studies or {})
-    drawn = [_save_figure(fig_dir, *spec) for spec in specs]
+    drawn = [save_figure(fig_dir, *spec) for spec in specs]
     html = _render(trials, summary, config_yaml, comparison, drawn, notes)
     path = run_dir / "report.html"
     path.write_text(html, encoding="utf-8")
@@ -116,14 +105,14 @@ def _render(
     summary: dict[str, Any],
     config_yaml: str,
     comparison: Comparison | None,
-    drawn: list[_FigureView],
+    drawn: list[FigureView],
     notes: Sequence[str],
 ) -> str:
     """The page: the template filled with the views of the sweep's parts."""
     columns, rows = _table(trials)
     candidates = [c.name for c in comparison.candidates] if comparison else []
     return (
-        _environment()
+        environment(Path(__file__).parent)
         .get_template(TEMPLATE)
         .render(
             title=str(summary.get("title") or f"{summary.get('sweep', 'sweep')} report"),
@@ -405,17 +394,6 @@ def _history_caption(trials: pd.DataFrame) -> str:
     )
 
 
-def _save_figure(
-    fig_dir: Path, name: str, title: str, caption: str, make: Callable[[], Figure]
-) -> _FigureView:
-    buffer = io.BytesIO()
-    make().savefig(buffer, format="png", dpi=_DPI)
-    png = buffer.getvalue()
-    (fig_dir / f"{name}.png").write_bytes(png)
-    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    return _FigureView(name=name, title=title, caption=caption, data_uri=uri)
-
-
 def _table(trials: pd.DataFrame) -> tuple[list[str], list[list[_Cell]]]:
     columns = [str(c) for c in trials.columns]
     rows = [[_cell(v) for v in record] for record in trials.itertuples(index=False, name=None)]
@@ -430,14 +408,3 @@ def _cell(value: object) -> _Cell:
         return _Cell(text, float(value))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return _Cell(text, None)
-
-
-def _environment() -> jinja2.Environment:
-    # A file-system loader next to this module works the same from a checkout and a wheel.
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )

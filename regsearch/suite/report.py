@@ -12,19 +12,16 @@ Example:
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 import pandas as pd
 from matplotlib.figure import Figure
 
 from regsearch.comparison.formatting import format_p, signed
+from regsearch.report.page import environment, save_figure
 from regsearch.suite import figures
 from regsearch.suite.stats import SuiteStats
 from regsearch.suite.verdict import MIN_WILCOXON, family_text, suite_rule, suite_sentence
@@ -36,15 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["write_suite_report"]
 
 TEMPLATE = "template.html.j2"
-_DPI = 110
-
-
-@dataclass(frozen=True)
-class _Figure:
-    name: str
-    title: str
-    caption: str
-    data_uri: str
 
 
 def write_suite_report(
@@ -63,10 +51,10 @@ def write_suite_report(
     """
     fig_dir = plan.folder / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    figs = [_save(fig_dir, *spec) for spec in _figure_specs(plan, records, stats)]
+    figs = [save_figure(fig_dir, *spec) for spec in _figure_specs(plan, records, stats)]
     done = sum(plan.state.done(d) for d in plan.datasets)
     html = (
-        _environment()
+        environment(Path(__file__).parent)
         .get_template(TEMPLATE)
         .render(
             title=f"Suite {plan.name}: which regularizer wins across data sets",
@@ -123,17 +111,6 @@ def _figure_specs(
         )
     )
     return specs
-
-
-def _save(
-    fig_dir: Path, name: str, title: str, caption: str, make: Callable[[], Figure]
-) -> _Figure:
-    buffer = io.BytesIO()
-    make().savefig(buffer, format="png", dpi=_DPI)
-    png = buffer.getvalue()
-    (fig_dir / f"{name}.png").write_bytes(png)
-    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    return _Figure(name, title, caption, uri)
 
 
 def _family_rows(stats: SuiteStats | None) -> list[dict[str, Any]]:
@@ -285,13 +262,3 @@ def _mlflow(run: SuiteRun | None, plan: SuitePlan) -> dict[str, str] | None:
         return None
     command = browse_command(run.uri, run.experiment_id)
     return {"run_id": run.run_id, "uri": run.uri, "experiment": plan.experiment, "command": command}
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
