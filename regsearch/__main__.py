@@ -2,7 +2,8 @@
 
 Bad input exits with status 2 and one line on stderr before anything is written: the command
 line is composed and validated once up front (Hydra would otherwise report composition errors
-with status 1 and several lines), then Hydra runs the job.
+with status 1 and several lines). A single run then runs at once, as :func:`regsearch.run`
+does; Hydra runs the jobs of a multirun (``-m``) and of its own flags and overrides.
 """
 
 from __future__ import annotations
@@ -65,13 +66,28 @@ def _validate_or_exit(cfg: DictConfig, check_files: bool) -> RegsearchConfig:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=None)
 def _job(cfg: DictConfig) -> None:
-    from regsearch.console import print_summary
-    from regsearch.recorder import RecorderError
-    from regsearch.sweep import run_sweep
-
+    """A job Hydra runs (multirun, Hydra's flags, ``hydra.*`` overrides): validate, then run."""
     typed = _validate_or_exit(cfg, check_files=True)
+    _run(typed, OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def _run(typed: RegsearchConfig, yaml_text: str) -> None:
+    """Run a validated job and print its summary; one line and exit 2, 1 or 130 on failure."""
+    from regsearch.recorder import RecorderError, recorder_for
+
+    if typed.suite is not None:  # +experiment=suite: one compare sweep per data set
+        from regsearch.suite.cli import suite_job
+
+        suite_job(typed, yaml_text)
+        return
+    # Started before torch, pandas and Optuna are imported (~2 s): the recorder's own imports
+    # (Optuna's storage; MLflow, seconds) then run beside them, on another core.
+    recorder = recorder_for(typed)
     try:
-        result = run_sweep(typed, OmegaConf.to_yaml(cfg, resolve=True))
+        from regsearch.console import print_summary
+        from regsearch.sweep import run_sweep
+
+        result = run_sweep(typed, yaml_text, recorder)
     except ConfigError as err:
         _fail(str(err))
     except RecorderError as err:
@@ -86,6 +102,8 @@ def _job(cfg: DictConfig) -> None:
             file=sys.stderr,
         )
         sys.exit(130)
+    finally:
+        recorder.close()  # run_sweep has closed it; this one covers a failed import
     print_summary(result)
 
 
@@ -112,6 +130,7 @@ Common commands:
   python -m regsearch +sweep=dropout                  tune one regularizer on the default task
   python -m regsearch +sweep=compare task=wine        every regularizer against a tuned baseline
   python -m regsearch +experiment=nndl_moons          rerun a textbook experiment
+  python -m regsearch +experiment=suite               every regularizer on 12 KEEL data sets
   python -m regsearch +sweep=l2 search.cv=5 seed=1    any key of the config can be overridden
   python -m regsearch -m +sweep=l1,l2 task=moons,wine one sweep per combination (Hydra multirun)
   python -m regsearch.report sweeps/<sweep>-<task>/<timestamp>   rebuild a sweep's report
@@ -131,8 +150,38 @@ def main() -> None:
         print(help_text(), end="")
         return
     register_configs()
-    precheck(sys.argv[1:])
-    _job()
+    argv = sys.argv[1:]
+    if _needs_hydra(argv):
+        precheck(argv)
+        _job()
+        return
+    # One run composes once, here, as regsearch.run does: Hydra's job runner would compose
+    # and validate the same config a second time (~0.3 s) only to set up logging.
+    try:
+        typed, yaml_text = compose_checked(argv)
+    except ConfigError as err:
+        _fail(str(err))
+    _log_like_hydra()
+    _run(typed, yaml_text)
+
+
+def _needs_hydra(argv: Sequence[str]) -> bool:
+    """Whether Hydra must run the job: one of its flags (``-m``, ``--cfg``, ``--config-dir``,
+    ...) or an override of its own config (``hydra.*``, ``hydra/<group>``).
+
+    Example:
+        >>> _needs_hydra(["+sweep=l2", "task=wine"]), _needs_hydra(["-m", "+sweep=l1,l2"])
+        (False, True)
+        >>> _needs_hydra(["+sweep=l2", "hydra.verbose=true"])
+        True
+    """
+    return any(a.startswith("-") or a.lstrip("+~").startswith("hydra") for a in argv)
+
+
+def _log_like_hydra() -> None:
+    """The logging a Hydra job gets from conf/config.yaml's ``hydra/job_logging: stdout``:
+    INFO and above, the message alone, on stdout."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
 
 
 if __name__ == "__main__":

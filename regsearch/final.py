@@ -27,13 +27,13 @@ from optuna.trial import FrozenTrial, TrialState
 from regsearch.plan import BASELINE, Plan
 from regsearch.records import REFIT, Member, MemberResult, TrialOutcome
 from regsearch.search.claims import Claim, claim, release
-from regsearch.search.study import Objective, member_record
+from regsearch.search.objective import Objective
+from regsearch.search.study import member_record
 from regsearch.search.working import WORKER_ATTR
 
 __all__ = [
     "CLAIM_SUFFIX",
     "FINAL_SEED_OFFSET",
-    "best_frozen",
     "candidates",
     "claim_final",
     "final_seeds",
@@ -56,15 +56,6 @@ def final_seeds(plan: Plan) -> list[int]:
     return [plan.cfg.seed + FINAL_SEED_OFFSET + k for k in range(plan.cfg.sweep.final_seeds)]
 
 
-def best_frozen(study: optuna.Study, objective: Objective) -> FrozenTrial | None:
-    """The complete trial with the best first objective value (validation only), or None."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        return None
-    sign = -1.0 if objective.directions[0] == "maximize" else 1.0
-    return min(complete, key=lambda t: sign * t.values[0])
-
-
 def candidates(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, dict[str, Any]]:
     """Name → values to re-evaluate: fixed settings, or the baseline and each family's best.
 
@@ -75,7 +66,8 @@ def candidates(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, dict[s
         return {name: dict(values) for name, values in plan.settings.items()}
     found: dict[str, dict[str, Any]] = {BASELINE: {}}
     for family, study in studies.items():
-        best = best_frozen(study, plan.objective)
+        # Validation decides: a trial's values are its validation metrics.
+        best = plan.objective.best(study.get_trials(deepcopy=False))
         if best is not None:
             found[family] = dict(best.params)
     return found

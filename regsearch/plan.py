@@ -14,8 +14,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -23,12 +24,17 @@ from regsearch.config import ConfigError, FamilyConfig, ParamSpec, RegsearchConf
 from regsearch.engine import OnEpoch, Schedule, resolve_engine
 from regsearch.models import ModelSpec
 from regsearch.records import Hyperparams, Member, MemberResult
+from regsearch.search.objective import Objective
 from regsearch.search.space import apply_params, base_hparams
-from regsearch.search.study import Objective
 from regsearch.search.working import new_worker_id
 from regsearch.tasks import TaskData, load_task
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 __all__ = ["BASELINE", "Plan", "make_plan", "resolve_device"]
+
+_Record = TypeVar("_Record", bound="DataclassInstance")
 
 #: Name of the unregularized arm (a family of its own when the learning rate is tuned).
 BASELINE = "baseline"
@@ -155,33 +161,30 @@ def _with_folds(task: TaskData, cfg: RegsearchConfig) -> TaskData:
 
 
 def _model_spec(cfg: RegsearchConfig, task: TaskData) -> ModelSpec:
-    m = cfg.model
-    return ModelSpec(
-        in_features=task.n_features,
-        out_features=task.n_outputs,
-        hidden=tuple(m.hidden),
-        activation=m.activation,
-        bias=m.bias,
-        bn_momentum=m.bn_momentum,
-        bn_eps=m.bn_eps,
-        init=m.init,
-        init_std=m.init_std,
+    return _from_section(
+        ModelSpec, cfg.model, in_features=task.n_features, out_features=task.n_outputs
     )
 
 
 def _schedule(cfg: RegsearchConfig) -> Schedule:
-    t = cfg.train
-    return Schedule(
-        optimizer=t.optimizer,
-        betas=(t.betas[0], t.betas[1]),
-        eps=t.eps,
-        batch_size=t.batch_size,
-        max_epochs=t.max_epochs,
-        eval_every=t.eval_every,
-        decay_all=t.decay_all,
-        restore_best=t.restore_best,
-        order_seed=cfg.seed,
-    )
+    return _from_section(Schedule, cfg.train, order_seed=cfg.seed)
+
+
+def _from_section(kind: type[_Record], section: object, **given: Any) -> _Record:
+    """A ``kind`` record from the like-named keys of a config section, ``given`` on top.
+
+    The schemas name their keys after the fields of the records they feed (``model`` →
+    :class:`ModelSpec`, ``train`` → :class:`Schedule`), so a field added to both travels
+    without a line here. Lists become tuples (the records are frozen); fields the section
+    lacks keep the record's default.
+    """
+    values = dict(given)
+    for f in dataclasses.fields(kind):
+        if f.name not in values and hasattr(section, f.name):
+            value = getattr(section, f.name)
+            is_list = isinstance(value, Sequence) and not isinstance(value, str)
+            values[f.name] = tuple(value) if is_list else value
+    return kind(**values)
 
 
 def _families(cfg: RegsearchConfig, settings: dict[str, Any]) -> dict[str, FamilyConfig]:

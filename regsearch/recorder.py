@@ -6,8 +6,9 @@ own, logs them to MLflow (one child run each) with the numbers the durable study
 Both are SQLAlchemy ORM work, ~7 ms (Optuna) + ~22 ms (MLflow, WAL) of pure-Python CPU per
 trial on sqlite. In the sweep's process that time would hold the GIL the training loop needs
 (the population engine is dispatch-bound at small sizes); in a separate process it runs on
-another core while the next batch trains, and the MLflow store is opened (2–4 s for a new
-sqlite file) while the first batch trains.
+another core while the next batch trains. The recorder starts with the sweep: importing MLflow
+(seconds) overlaps the sweep's plan and store set-up, and the MLflow store is opened (2–4 s for
+a new sqlite file) while the first batch trains.
 
 Lifecycle (what a crash keeps, README "Stores, workers and what a crash keeps"):
 
@@ -37,18 +38,21 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from optuna.trial import FrozenTrial
+from regsearch.records import RunSummary, TrialOutcome
 
-from regsearch.records import TrialOutcome
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
-__all__ = ["Recorder", "RecorderError", "TrackingTarget"]
+    from regsearch.config import RegsearchConfig
+    from regsearch.tracking import Tracker
+
+__all__ = ["Recorder", "RecorderError", "TrackingTarget", "recorder_for"]
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5  # how often a waiting sweep (or an idle recorder) checks that the other is alive
@@ -87,12 +91,22 @@ class Recorder:
         >>> rec.flush().written  # doctest: +SKIP
     """
 
-    def __init__(self, storage_url: str, tracking: TrackingTarget | None) -> None:
+    def __init__(self, storage_url: str, mlflow_uri: str | None = None) -> None:
+        """Start the recorder process; it writes nothing before it is sent something.
+
+        Args:
+            storage_url: The Optuna storage the trials are written to (opened at the first).
+            mlflow_uri: The MLflow store the sweep will log to (:meth:`start` names it
+                again, with the experiment): the recorder imports MLflow and that store's
+                client code at once, seconds of work that then overlap the sweep's own
+                start-up, and opens the store only when :meth:`start` comes.
+        """
         # Every multiprocessing object comes from one explicit spawn context: fork after torch
         # started its thread pools is unsafe, and the process-wide default may be a start
         # method the child cannot load (joblib's "loky" in a Hydra joblib-launcher job).
         ctx = mp.get_context("spawn")
-        self.tracking = tracking
+        self.tracking: TrackingTarget | None = None  # set by start()
+        self._used = False  # sent something to write: closing must let it finish
         self._inbox: mp.Queue[tuple[Any, ...]] = ctx.Queue()
         # If the recorder dies with messages still buffered, exiting must not wait for them
         # to reach a pipe nobody reads; every message that matters is acknowledged by a reply.
@@ -104,7 +118,7 @@ class Recorder:
         lifeline, self._lifeline = ctx.Pipe(duplex=False)
         self._process = ctx.Process(
             target=_serve,
-            args=(self._inbox, self._outbox, storage_url, tracking, lifeline, os.getpid()),
+            args=(self._inbox, self._outbox, storage_url, mlflow_uri, lifeline, os.getpid()),
             name="regsearch-recorder",
             daemon=True,
         )
@@ -129,10 +143,17 @@ class Recorder:
         return self.tracking.uri if self.tracking else None
 
     def start(
-        self, run_name: str, params: dict[str, Any], tags: dict[str, str], config_yaml: str
+        self,
+        target: TrackingTarget | None,
+        run_name: str,
+        params: dict[str, Any],
+        tags: dict[str, str],
+        config_yaml: str,
     ) -> None:
-        """Open the sweep's parent run (asynchronously)."""
-        self._inbox.put(("start", run_name, params, tags, config_yaml))
+        """Open the MLflow store ``target`` and the sweep's parent run there (asynchronously;
+        ``None``: record to Optuna only)."""
+        self.tracking, self._used = target, True
+        self._inbox.put(("start", target, run_name, params, tags, config_yaml))
 
     def record(self, study: str, pairs: list[tuple[FrozenTrial, TrialOutcome]]) -> None:
         """Persist each finished trial to the durable study ``study``, then log its outcome.
@@ -142,6 +163,7 @@ class Recorder:
         if not self.alive:  # noticed at the batch boundary, not after training the rest
             raise self._died()
         if pairs:
+            self._used = True
             self._inbox.put(("trials", study, pairs))
 
     def flush(self) -> RecorderState:
@@ -156,14 +178,8 @@ class Recorder:
         reply = self._wait("flushed", token)
         return self._update(reply)
 
-    def finish(
-        self,
-        status: str,
-        metrics: dict[str, float],
-        params: dict[str, Any],
-        artifacts: Iterable[Path] = (),
-    ) -> RecorderState:
-        """Close the parent run with the sweep's best values and stop the recorder.
+    def finish(self, summary: RunSummary) -> RecorderState:
+        """Close the parent run with the sweep's status and best values; stop the recorder.
 
         A recorder whose death was already raised is only cleaned up: its parent run is closed
         KILLED by the next sweep of the study (see :meth:`MlflowTracker.close_abandoned`).
@@ -172,7 +188,7 @@ class Recorder:
             self.close()
             return self.state
         token = next(self._tokens)
-        self._inbox.put(("finish", token, status, metrics, params, [str(p) for p in artifacts]))
+        self._inbox.put(("finish", token, summary))
         try:
             reply = self._wait("finished", token)
         finally:
@@ -180,8 +196,12 @@ class Recorder:
         return self._update(reply)
 
     def close(self) -> None:
-        """Stop the recorder process (waits briefly, then kills it: it ignores SIGTERM)."""
-        if self._process.is_alive():
+        """Stop the recorder process (waits briefly, then kills it: it ignores SIGTERM).
+
+        One that was never sent anything to write is killed at once: it holds nothing, and it
+        may still be importing (a sweep refused at start-up need not wait for that).
+        """
+        if self._process.is_alive() and self._used:
             self._inbox.put(("stop",))
             self._process.join(timeout=10)
         if self._process.is_alive():
@@ -217,6 +237,16 @@ class Recorder:
         )
 
 
+def recorder_for(cfg: RegsearchConfig) -> Recorder:
+    """A started recorder for a sweep run with ``cfg`` (MLflow imported at once when tracked).
+
+    Cheap to call before torch is imported: this module imports neither Optuna nor MLflow, so
+    the CLI starts the recorder first and the child's imports overlap the sweep's own.
+    """
+    tracked = cfg.tracking.backend != "none"
+    return Recorder(cfg.search.storage, cfg.tracking.uri if tracked else None)
+
+
 @contextmanager
 def _spawning() -> Iterator[None]:
     """Start a spawned child that needs nothing from this process's global state.
@@ -242,7 +272,7 @@ def _serve(
     inbox: mp.Queue[tuple[Any, ...]],
     outbox: mp.Queue[tuple[Any, ...]],
     storage_url: str,
-    tracking: TrackingTarget | None,
+    mlflow_uri: str | None,
     lifeline: Connection,
     sweep_pid: int,
 ) -> None:
@@ -262,7 +292,7 @@ def _serve(
     warnings: list[str] = []
     errors: list[str] = []
     optuna_writer = _OptunaWriter(storage_url, errors)
-    mlflow = _MlflowWriter(tracking, warnings)
+    mlflow = _MlflowWriter(mlflow_uri, warnings)
 
     def reply(kind: str, token: int) -> None:
         mlflow.todo.join()  # everything queued so far is logged
@@ -292,7 +322,7 @@ def _serve(
         elif kind == "flush":
             reply("flushed", message[1])
         elif kind == "finish":
-            mlflow.todo.put(("finish", *message[2:]))
+            mlflow.todo.put(("finish", message[2]))
             reply("finished", message[1])
             _exit(outbox)
         elif kind == "stop":
@@ -320,7 +350,7 @@ def _watch_sweep(lifeline: Connection, sweep_pid: int, orphaned: threading.Event
 
 def _exit_orphaned(mlflow: _MlflowWriter, written: int) -> None:
     """The sweep died: log what was received, close its parent run KILLED, and leave."""
-    mlflow.todo.put(("finish", "KILLED", {}, {}, []))
+    mlflow.todo.put(("finish", RunSummary("KILLED")))
     mlflow.todo.join()
     print(
         f"regsearch recorder: the sweep process died; {written} trials written, "
@@ -339,8 +369,15 @@ class _OptunaWriter:
     """
 
     def __init__(self, storage_url: str, errors: list[str]) -> None:
+        # Imported now, while the sweep itself starts (about a second), not at the first write.
+        import optuna
+
+        from regsearch.search.storage import get_storage
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.url, self.errors = storage_url, errors
         self.written = 0  # trials persisted so far
+        self._open = get_storage
         self._storage: Any = None
         self._study_ids: dict[str, int] = {}
 
@@ -350,12 +387,7 @@ class _OptunaWriter:
         """The outcomes of the trials written (their ``number`` set to the durable one)."""
         try:
             if self._storage is None:
-                import optuna
-
-                from regsearch.search.study import get_storage
-
-                optuna.logging.set_verbosity(optuna.logging.WARNING)
-                self._storage = get_storage(self.url)
+                self._storage = self._open(self.url)
             if study not in self._study_ids:
                 self._study_ids[study] = self._storage.get_study_id_from_name(study)
         except Exception as err:
@@ -377,41 +409,56 @@ class _OptunaWriter:
 
 
 class _MlflowWriter:
-    """The recorder's MLflow thread: opens the store, then logs what is queued, in order."""
+    """The recorder's MLflow thread: imports MLflow at once when it will be used, opens the
+    store when the sweep starts its parent run, then logs what is queued, in order."""
 
-    def __init__(self, tracking: TrackingTarget | None, warnings: list[str]) -> None:
-        from regsearch.tracking import NullTracker, Tracker
+    def __init__(self, uri: str | None, warnings: list[str]) -> None:
+        from regsearch.tracking import NullTracker
 
         self.tracker: Tracker = NullTracker()
         self.todo: queue.Queue[tuple[Any, ...]] = queue.Queue()
-        self._target, self._warnings = tracking, warnings
+        self._uri, self._warnings = uri, warnings
         threading.Thread(target=self._run, name="mlflow", daemon=True).start()
 
     def _run(self) -> None:
-        from regsearch.tracking import MlflowTracker, NullTracker
+        from regsearch.tracking import NullTracker, import_client
 
-        if self._target is not None:
-            t = self._target
-            try:
-                self.tracker = MlflowTracker(t.uri, t.artifact_root, t.experiment)
-            except Exception as err:  # the sweep's results must not depend on MLflow being up
-                self._warnings.append(f"MLflow store {t.uri} unavailable, not tracking: {err}")
+        if self._uri is not None:
+            # Seconds of imports, done while the sweep plans, opens its Optuna stores and
+            # trains. The store itself waits for "start": nothing is written before the
+            # sweep's own checks pass.
+            import_client(self._uri)
         while True:
             item = self.todo.get()
             try:
-                if item[0] == "start":
-                    self.tracker.start(*item[1:])
-                elif item[0] == "trial":
-                    self.tracker.log_trial(item[1])
-                elif item[0] == "finish":
-                    status, metrics, params, artifacts = item[1:]
-                    self.tracker.finish(status, metrics, params, [Path(p) for p in artifacts])
+                self._handle(item)
             except Exception as err:  # a tracking failure must not lose the sweep
                 self._warnings.append(f"MLflow could not record {item[0]}: {err}")
                 if item[0] == "start":
                     self.tracker = NullTracker()  # no parent run: no children either
             finally:
                 self.todo.task_done()
+
+    def _handle(self, item: tuple[Any, ...]) -> None:
+        if item[0] == "start":
+            target, *run = item[1:]
+            self.tracker = self._open(target)
+            self.tracker.start(*run)
+        elif item[0] == "trial":
+            self.tracker.log_trial(item[1])
+        elif item[0] == "finish":
+            self.tracker.finish(item[1])
+
+    def _open(self, target: TrackingTarget | None) -> Tracker:
+        from regsearch.tracking import MlflowTracker, NullTracker
+
+        if target is None:
+            return NullTracker()
+        try:
+            return MlflowTracker(target.uri, target.artifact_root, target.experiment)
+        except Exception as err:  # the sweep's results must not depend on MLflow being up
+            self._warnings.append(f"MLflow store {target.uri} unavailable, not tracking: {err}")
+            return NullTracker()
 
 
 def _use_wal_for_sqlite() -> None:

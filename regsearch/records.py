@@ -2,9 +2,10 @@
 
 One home for what the engines train (:class:`Member` with its :class:`Hyperparams`), what
 they report (:class:`EpochReport`, :class:`MemberResult`), what the search tells and hands on
-(:class:`TrialOutcome`), the gap formula (:func:`with_gaps`) and the one failure a member
-can have alone (:class:`NonFiniteLoss`). Engine, search, recorder, tracking and results
-import these; this module imports nothing of regsearch.
+(:class:`TrialOutcome`), how a sweep ended (:class:`RunSummary`), the gap formula
+(:func:`with_gaps`) and the one failure a member can have alone (:class:`NonFiniteLoss`).
+Engine, search, recorder, tracking and results import these; this module imports nothing of
+regsearch.
 
 Example:
     >>> gaps = with_gaps({"train_loss": 0.25, "val_loss": 0.5, "train_acc": 1.0, "val_acc": 0.75})
@@ -15,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "Member",
     "MemberResult",
     "NonFiniteLoss",
+    "RunSummary",
     "TrialOutcome",
     "with_gaps",
 ]
@@ -140,3 +143,13 @@ class TrialOutcome:
     phase: str = "tune"
     error: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """How a sweep ended, for its tracking parent run: the status and the best trial's values."""
+
+    status: str  # FINISHED | FAILED | KILLED (MLflow's run statuses)
+    metrics: dict[str, float] = field(default_factory=dict)  # best trial's mean final metrics
+    params: dict[str, Any] = field(default_factory=dict)  # best trial's parameter values
+    artifacts: tuple[Path, ...] = ()  # files attached to the run; missing ones are skipped

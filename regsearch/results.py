@@ -21,6 +21,8 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from regsearch.search.objective import best_index
+
 __all__ = [
     "METRIC_COLUMNS",
     "ORIGINAL_UNITS",
@@ -96,10 +98,13 @@ def trials_frame(
 def best_trial(
     frame: pd.DataFrame, metric: str, direction: str, phase: str = "tune"
 ) -> pd.Series | None:
-    """Mean final metrics of the best trial (by its mean ``metric`` over seeds), or None.
+    """Mean final metrics of the best trial of ``phase``, or None.
 
-    Only trials whose members all completed take part: selection uses validation metrics, the
-    test columns ride along for reporting.
+    A trial's score is its mean ``metric`` over its members, which is its objective value, and
+    the best one is picked by the rule every best trial follows
+    (:func:`~regsearch.search.objective.best_index`). Only trials whose members all completed
+    take part, the COMPLETE trials of the studies: selection uses validation metrics, the test
+    columns ride along for reporting.
     """
     rows = frame[frame["phase"] == phase]
     complete = rows.groupby(["family", "trial"])["state"].transform(
@@ -110,10 +115,9 @@ def best_trial(
         return None
     numeric = rows.select_dtypes("number").columns.difference(["trial", "seed", "fold"])
     means = rows.groupby(["family", "trial"])[list(numeric)].mean()
-    scores = means[metric]
-    position = int(
-        scores.to_numpy().argmax() if direction == "maximize" else scores.to_numpy().argmin()
-    )
+    position = best_index(means[metric].tolist(), direction)
+    if position is None:
+        return None
     family, trial = means.index[position]
     out = means.iloc[position].astype(object)
     out["family"], out["trial"] = family, trial

@@ -34,16 +34,18 @@ from regsearch.outputs import (
     write_outputs,
 )
 from regsearch.plan import Plan, make_plan
-from regsearch.recorder import Recorder, RecorderError, TrackingTarget
+from regsearch.recorder import Recorder, RecorderError, TrackingTarget, recorder_for
+from regsearch.records import RunSummary
 from regsearch.search.space import SearchSpace
+from regsearch.search.storage import get_storage
 from regsearch.search.study import (
+    StudyRun,
+    Tuning,
     create_or_load,
     enqueue_grid,
-    get_storage,
     make_pruner,
     make_sampler,
-    open_study,
-    run_trials,
+    run_studies,
 )
 from regsearch.search.working import WorkingStudy, worker_seed
 from regsearch.tracking import owner_tags
@@ -71,8 +73,13 @@ def _study_base(plan: Plan, stamp: str) -> str:
     return bases[-1]
 
 
-def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
+def run_sweep(
+    cfg: RegsearchConfig, config_yaml: str, recorder: Recorder | None = None
+) -> SweepResult:
     """Run the sweep described by ``cfg`` and write its run folder.
+
+    ``recorder``: one already started for ``cfg`` (:func:`~regsearch.recorder.recorder_for`),
+    which this call then owns and closes; by default one is started here.
 
     Raises:
         ConfigError: Bad data or a study that cannot be created/resumed; raised before either
@@ -82,6 +89,16 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says enough
+    # The recorder starts first: its imports (Optuna's storage, MLflow: seconds) then overlap
+    # the plan, the stores' set-up and the first batch. It writes nothing before it is started.
+    recorder = recorder or recorder_for(cfg)
+    try:
+        return _sweep(cfg, config_yaml, recorder)
+    finally:
+        recorder.close()  # a no-op after finish(); after a refusal it stops the unused recorder
+
+
+def _sweep(cfg: RegsearchConfig, config_yaml: str, recorder: Recorder) -> SweepResult:
     plan = make_plan(cfg)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     clock = Clock()
@@ -94,7 +111,7 @@ def run_sweep(cfg: RegsearchConfig, config_yaml: str) -> SweepResult:
     # by the recorder process, while this one trains.
     static = static_summary(plan, studies)
     write_json(run_dir / "summary.json", {**static, "partial": True})
-    recorder = _start_recorder(plan, stamp, base_name, run_dir, config_yaml)
+    _start_run(recorder, plan, stamp, base_name, run_dir, config_yaml)
     start = time.perf_counter()
     status, interrupted = "FAILED", False
     result: SweepResult | None = None
@@ -139,11 +156,11 @@ def _open_all(
     return working, studies
 
 
-def _start_recorder(
-    plan: Plan, stamp: str, base_name: str, run_dir: Path, config_yaml: str
-) -> Recorder:
-    recorder = Recorder(plan.cfg.search.storage, _tracking_target(plan.cfg, plan))
+def _start_run(
+    recorder: Recorder, plan: Plan, stamp: str, base_name: str, run_dir: Path, config_yaml: str
+) -> None:
     recorder.start(  # only queued: nothing here can fail before the caller's try closes it
+        _tracking_target(plan.cfg, plan),
         run_name=f"{plan.sweep_name}-{plan.task.name}-{stamp}",
         params=flat_params(config_yaml),
         tags={
@@ -154,7 +171,6 @@ def _start_recorder(
         },
         config_yaml=config_yaml,
     )
-    return recorder
 
 
 def _run_phases(
@@ -206,13 +222,15 @@ def _close_recorder(
     recorder: Recorder, status: str, result: SweepResult | None, run_dir: Path
 ) -> None:
     """Close the parent run with the best values and the artifacts, and stop the recorder."""
-    best = result.summary.get("best") if result else None
+    best = (result.summary.get("best") if result else None) or {}
     try:
         recorder.finish(
-            status,
-            metrics={k: v for k, v in ((best or {}).get("metrics") or {}).items()},
-            params=(best or {}).get("params") or {},
-            artifacts=[run_dir / "report.html", run_dir / "trials.csv"],
+            RunSummary(
+                status,
+                metrics=dict(best.get("metrics") or {}),
+                params=dict(best.get("params") or {}),
+                artifacts=(run_dir / "report.html", run_dir / "trials.csv"),
+            )
         )
     except RecorderError as err:  # finish() stops the recorder either way
         log.warning("%s", err)  # already raised by the flush, or MLflow-only
@@ -259,7 +277,8 @@ def _open_studies(plan: Plan, names: dict[str, str]) -> dict[str, WorkingStudy]:
         # each one joining it (resume, other workers) with a stream of its own.
         seed = plan.cfg.seed if created else worker_seed(plan.cfg.seed, worker)
         sampler = make_sampler(search, seed, space)
-        studies[family] = WorkingStudy(durable, sampler, pruner, worker=worker)
+        storage = get_storage(search.storage)
+        studies[family] = WorkingStudy(durable, storage, sampler, pruner, worker=worker)
         log.info("study %s: worker %s, sampler seed %d", durable.study_name, worker, seed)
         if search.sampler == "grid":
             # Enqueued in memory only: no WAITING trial is ever left in the durable storage.
@@ -269,25 +288,41 @@ def _open_studies(plan: Plan, names: dict[str, str]) -> dict[str, WorkingStudy]:
 
 
 def _tune(plan: Plan, studies: dict[str, WorkingStudy], recorder: Recorder, clock: Clock) -> None:
+    """Tune each family's study: on an accelerator all at once (each round's trials of every
+    family share one engine call), on a CPU one family after another.
+
+    Together only where it pays: an accelerator step is launch-bound, about as fast for 40
+    moons members as for thousands (benchmarks/README.md, H100 table), while one CPU core is
+    compute-bound from ~40 moons members, and compare's tuning measured slower with the
+    families together (8.3-9.5 s against 6.2-7.7 s; mixed kinds of members split the stacks).
+    Either way each study asks and tells as it would alone.
+    """
     search = plan.cfg.search
     seeds = [plan.cfg.seed + r for r in range(search.repeats)]
-    for family, fam in plan.families.items():
-        run_trials(
+    runs = [
+        StudyRun(
             studies[family],
             SearchSpace(dict(fam.params)),
             n_trials=_budget(fam, search),
-            population=search.population,
-            objective=plan.objective,
-            build_members=lambda n, v: plan.members(n, v, seeds),
-            train=plan.train,
-            on_batch=functools.partial(recorder.record, studies[family].name),
             family=family,
-            pruning=search.pruner != "none",
-            report_every=search.report_every,
-            timeout=search.timeout,
-            progress=plan.cfg.progress,
-            clock=clock,
+            build_members=lambda key, values: plan.members(key, values, seeds),
+            on_batch=functools.partial(recorder.record, studies[family].name),
         )
+        for family, fam in plan.families.items()
+    ]
+    tuning = Tuning(
+        population=search.population,
+        objective=plan.objective,
+        train=plan.train,
+        pruning=search.pruner != "none",
+        report_every=search.report_every,
+        timeout=search.timeout,
+        progress=plan.cfg.progress,
+        clock=clock,
+    )
+    groups = [runs] if plan.device != "cpu" else [[run] for run in runs]
+    for group in groups:
+        run_studies(group, tuning)
 
 
 def _budget(fam: FamilyConfig, search: SearchConfig) -> int:
@@ -299,7 +334,7 @@ def _budget(fam: FamilyConfig, search: SearchConfig) -> int:
 
 def _open_final(plan: Plan, name: str) -> optuna.Study:
     """The study holding re-evaluations on fresh seeds (compare) or fixed settings (experiments)."""
-    return open_study(
+    study, _ = create_or_load(
         name,
         plan.cfg.search.storage,
         plan.objective,
@@ -308,3 +343,4 @@ def _open_final(plan: Plan, name: str) -> optuna.Study:
         resume=True,  # a resumed sweep keeps the candidates it already re-evaluated
         must_be_new=False,
     )
+    return study

@@ -66,6 +66,15 @@ def _count(root: Path, study: str) -> int:
     return int(row[0])
 
 
+def _study_exists(root: Path, study: str) -> bool:
+    try:
+        with sqlite3.connect(f"file:{root}/optuna.db?mode=ro", uri=True, timeout=1) as con:
+            query = "select count(*) from studies where study_name = ?"
+            return bool(con.execute(query, (study,)).fetchone()[0])
+    except sqlite3.Error:
+        return False
+
+
 def _wait_for(what: str, condition: Callable[[], bool], proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + TIMEOUT_S
     while not condition():
@@ -242,7 +251,7 @@ def test_a_recorder_whose_sweep_dies_exits_on_its_own(tmp_path: Path) -> None:
             import time
             from regsearch.recorder import Recorder
 
-            recorder = Recorder("sqlite:///{tmp_path}/optuna.db", None)
+            recorder = Recorder("sqlite:///{tmp_path}/optuna.db")
             recorder.flush()
             print(recorder.pid, flush=True)
             time.sleep(600)
@@ -268,9 +277,10 @@ def test_a_recorder_whose_sweep_dies_exits_on_its_own(tmp_path: Path) -> None:
 def test_a_sweep_killed_at_start_up_leaves_nothing_that_resume_cannot_finish(
     tmp_path: Path,
 ) -> None:
-    # kill -9 as soon as its recorder exists: stores being created, nothing trained yet.
+    # kill -9 as soon as its study exists: recorder started, stores created, nothing trained.
     proc = _sweep(tmp_path)
     helpers = _helpers(proc)
+    _wait_for("the study", lambda: _study_exists(tmp_path, STUDY), proc)
     _kill(proc, helpers)
     assert _count(tmp_path, STUDY) == 0
     assert "RUNNING" not in _statuses(tmp_path)  # the recorder closed what it had opened
@@ -282,3 +292,20 @@ def test_a_sweep_killed_at_start_up_leaves_nothing_that_resume_cannot_finish(
     assert len(tuned) == N_TRIALS and len({t.params["l2"] for t in tuned}) == N_TRIALS
     assert len(optuna.load_study(study_name=f"{STUDY}.final", storage=storage).trials) == 2
     assert "RUNNING" not in _statuses(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_before_its_stores_exist_leaves_nothing_in_the_way(tmp_path: Path) -> None:
+    """The recorder starts before the stores are opened (its imports overlap the sweep's); a
+    sweep killed then has written nothing that a fresh start trips over."""
+    proc = _sweep(tmp_path)
+    helpers = _helpers(proc)
+    _kill(proc, helpers)
+    assert _count(tmp_path, STUDY) == 0
+    assert _statuses(tmp_path) == []  # no MLflow run was opened
+    done = _sweep(tmp_path)
+    _, err = done.communicate(timeout=TIMEOUT_S)
+    assert done.returncode == 0, err[-3000:]
+    tuned = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{tmp_path}/optuna.db").trials
+    assert len(tuned) == N_TRIALS
+    assert _statuses(tmp_path, parents=True) == ["FINISHED"]

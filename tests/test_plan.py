@@ -59,3 +59,27 @@ def test_without_tune_lr_the_families_are_the_presets(tmp_path: Path, make_confi
     plan = make_plan(cfg)
     assert BASELINE not in plan.families
     assert all("lr" not in fam.params for fam in plan.families.values())
+
+
+def test_the_model_and_schedule_take_their_config_keys_by_name(tmp_path: Path, make_config) -> None:
+    cfg, _ = make_config(
+        tmp_path,
+        "+sweep=l2",
+        "model.hidden=[7,5]",
+        "model.activation=tanh",
+        "model.bias=false",
+        "train=adam",
+        "train.betas=[0.8,0.95]",
+        "train.eps=1e-6",
+        "train.batch_size=16",
+        "train.max_epochs=30",
+        "train.eval_every=5",
+        "train.decay_all=true",
+        "seed=3",
+    )
+    plan = make_plan(cfg)
+    assert (plan.spec.in_features, plan.spec.out_features) == (2, 1)
+    assert (plan.spec.hidden, plan.spec.activation, plan.spec.bias) == ((7, 5), "tanh", False)
+    s = plan.schedule
+    assert (s.optimizer, s.betas, s.eps, s.batch_size) == ("adam", (0.8, 0.95), 1e-6, 16)
+    assert (s.max_epochs, s.eval_every, s.decay_all, s.order_seed) == (30, 5, True, 3)

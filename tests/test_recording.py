@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import sqlite3
 import subprocess
 import sys
@@ -12,14 +13,16 @@ from pathlib import Path
 import optuna
 import pytest
 
-from regsearch.config import MoonsTask, ParamSpec
-from regsearch.engine.members import Schedule
+from regsearch.config import ConfigError, MoonsTask, ParamSpec
+from regsearch.engine.members import OnEpoch, Schedule
 from regsearch.engine.population import train
 from regsearch.models import ModelSpec
 from regsearch.recorder import Recorder, RecorderError
-from regsearch.records import Hyperparams, Member, TrialOutcome
+from regsearch.records import Hyperparams, Member, MemberResult, RunSummary, TrialOutcome
+from regsearch.search.objective import Objective
 from regsearch.search.space import SearchSpace, apply_params
-from regsearch.search.study import Objective, open_study, run_trials
+from regsearch.search.storage import get_storage
+from regsearch.search.study import StudyRun, Tuning, create_or_load, run_studies
 from regsearch.search.working import WORKER_ATTR, WorkingStudy
 from regsearch.sweep import run_sweep
 from regsearch.tasks import load_task
@@ -39,25 +42,26 @@ def _run(working: WorkingStudy, n_trials: int) -> None:
     def members(number: int, values: dict[str, float]) -> list[Member]:
         return [Member(number, 0, apply_params(base, values, 1))]
 
-    run_trials(
+    run = StudyRun(
         working,
         SearchSpace({"l2": ParamSpec(low=1e-4, high=1e-1, log=True)}),
         n_trials=n_trials,
-        population=2,
-        objective=OBJECTIVE,
-        build_members=members,
-        train=lambda ms, on_epoch: train(task, spec, ms, schedule=schedule, on_epoch=on_epoch),
-        on_batch=lambda pairs: working.durable.add_trials([trial for trial, _ in pairs]),
         family="l2",
-        progress=False,
+        build_members=members,
+        on_batch=lambda pairs: working.durable.add_trials([trial for trial, _ in pairs]),
     )
+
+    def engine(ms: list[Member], on_epoch: OnEpoch) -> list[MemberResult]:
+        return train(task, spec, ms, schedule=schedule, on_epoch=on_epoch)
+
+    run_studies([run], Tuning(population=2, objective=OBJECTIVE, train=engine, progress=False))
 
 
 def test_workers_sharing_a_study_see_each_others_trials_between_batches(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path}/optuna.db"
 
     def worker(seed: int) -> WorkingStudy:
-        durable = open_study(
+        durable, _ = create_or_load(
             "shared",
             storage,
             OBJECTIVE,
@@ -67,7 +71,10 @@ def test_workers_sharing_a_study_see_each_others_trials_between_batches(tmp_path
             must_be_new=False,
         )
         return WorkingStudy(
-            durable, optuna.samplers.TPESampler(seed=seed), optuna.pruners.NopPruner()
+            durable,
+            get_storage(storage),
+            optuna.samplers.TPESampler(seed=seed),
+            optuna.pruners.NopPruner(),
         )
 
     a, b = worker(0), worker(1)
@@ -113,7 +120,7 @@ def test_mlflow_child_runs_carry_the_durable_trial_numbers(tmp_path: Path, make_
 
 
 def test_a_recorder_that_cannot_write_a_trial_says_so(tmp_path: Path) -> None:
-    recorder = Recorder(f"sqlite:///{tmp_path}/optuna.db", None)
+    recorder = Recorder(f"sqlite:///{tmp_path}/optuna.db")
     try:
         optuna.create_study(study_name="exists", storage=f"sqlite:///{tmp_path}/optuna.db")
         trial = optuna.trial.create_trial(value=1.0)
@@ -127,7 +134,7 @@ def test_a_recorder_that_cannot_write_a_trial_says_so(tmp_path: Path) -> None:
 
 
 def test_a_dead_recorder_is_an_error_not_a_hang(tmp_path: Path) -> None:
-    recorder = Recorder(f"sqlite:///{tmp_path}/optuna.db", None)
+    recorder = Recorder(f"sqlite:///{tmp_path}/optuna.db")
     recorder._process.kill()
     recorder._process.join()
     with pytest.raises(RecorderError, match="exited"):
@@ -135,12 +142,33 @@ def test_a_dead_recorder_is_an_error_not_a_hang(tmp_path: Path) -> None:
     trial = optuna.trial.create_trial(value=1.0)
     with pytest.raises(RecorderError, match="exited with code -9"):  # at the batch boundary
         recorder.record("s", [(trial, TrialOutcome(-1, {}, "complete", [1.0], [], "x"))])
-    recorder.finish("FAILED", {}, {})  # the death was raised already: only cleaned up
+    recorder.finish(RunSummary("FAILED"))  # the death was raised already: only cleaned up
     assert not recorder.alive
 
 
+def test_a_sweep_refused_after_its_recorder_started_writes_no_mlflow_store(
+    tmp_path: Path, make_config
+) -> None:
+    """The recorder starts with the sweep and imports MLflow at once, but opens no store
+    before the sweep's own checks pass: a taken study name leaves no mlflow.db behind."""
+    tiny = [*TINY, "+sweep=l2", "search.n_trials=1", "sweep.final_seeds=0", "report=false"]
+    named = [*tiny, "search.study_name=taken"]
+    run_sweep(*make_config(tmp_path, *named, "tracking=none"))
+    with pytest.raises(ConfigError, match="taken"):
+        run_sweep(*make_config(tmp_path, *named))  # tracking=mlflow
+    assert not (tmp_path / "mlflow.db").exists()
+    assert not [p for p in mp.active_children() if p.name == "regsearch-recorder"]
+
+
+def test_an_unused_recorder_is_stopped_at_once_and_wrote_nothing(tmp_path: Path) -> None:
+    recorder = Recorder(f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlflow.db")
+    recorder.close()
+    assert not recorder.alive
+    assert list(tmp_path.iterdir()) == []
+
+
 def _record_one(storage: str) -> int:
-    recorder = Recorder(storage, None)
+    recorder = Recorder(storage)
     try:
         trial = optuna.trial.create_trial(value=1.0)
         recorder.record("s", [(trial, TrialOutcome(-1, {}, "complete", [1.0], [], "x"))])

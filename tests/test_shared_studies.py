@@ -20,8 +20,9 @@ import pytest
 
 from regsearch.config import ConfigError
 from regsearch.search.claims import claim, release
+from regsearch.search.objective import Objective
 from regsearch.search.storage import get_storage
-from regsearch.search.study import Objective, create_or_load
+from regsearch.search.study import create_or_load
 from regsearch.search.working import WORKER_ATTR, WorkingStudy, worker_seed
 from tests.conftest import TINY
 from tests.servers import postgres_url
@@ -152,7 +153,8 @@ def test_a_pull_sees_other_workers_trials_while_its_own_are_not_written(tmp_path
             resume=True,
             must_be_new=False,
         )[0]
-        return WorkingStudy(durable, optuna.samplers.RandomSampler(seed=seed), durable.pruner)
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+        return WorkingStudy(durable, get_storage(storage), sampler, durable.pruner)
 
     a, b = worker(0), worker(1)
     for w in (a, b):

@@ -3,6 +3,8 @@
 The whole study runs inside one process: trials are asked in batches of ``population``, their
 members (trial × seed) are handed to an engine in one call, and each trial is told its mean
 objective over seeds. Intermediate values go to the pruner through the engine's ``on_epoch``.
+Several studies (a compare sweep's families) tune together: each round, each asks its batch
+and all their members share the engine call (:func:`run_studies`).
 
 Asking and telling happen on a :class:`~regsearch.search.working.WorkingStudy`, an in-memory
 copy of the durable study; finished trials are handed over once per batch for persistence.
@@ -17,7 +19,7 @@ import random
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -29,21 +31,21 @@ from regsearch.clock import Clock
 from regsearch.config import ConfigError, SearchConfig
 from regsearch.engine.members import OnEpoch
 from regsearch.records import EpochReport, Member, MemberResult, TrialOutcome
+from regsearch.search.objective import Objective
 from regsearch.search.space import SearchSpace
 from regsearch.search.storage import get_storage
 from regsearch.search.working import FINISHED, WorkingStudy
 
 __all__ = [
-    "Objective",
+    "StudyRun",
+    "Tuning",
     "count_finished",
     "create_or_load",
     "enqueue_grid",
-    "get_storage",
     "make_pruner",
     "make_sampler",
     "member_record",
-    "open_study",
-    "run_trials",
+    "run_studies",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,44 +55,6 @@ WAIT_S = 0.5
 
 TrainFn = Callable[[list[Member], OnEpoch], list[MemberResult]]
 MembersFn = Callable[[int, dict[str, Any]], list[Member]]
-
-
-@dataclass(frozen=True)
-class Objective:
-    """What the study optimizes: one metric, or (metric, gap) for nsga2."""
-
-    metrics: tuple[str, ...]
-    directions: tuple[str, ...]
-
-    @classmethod
-    def from_config(cls, search: SearchConfig, classification: bool) -> Objective:
-        if search.metric.endswith("_acc") and not classification:
-            raise ConfigError(
-                f"search.metric={search.metric!r}: accuracy needs a classification task; "
-                "use val_loss or gap_loss"
-            )
-        direction = "maximize" if search.metric == "val_acc" else "minimize"
-        if search.sampler != "nsga2":
-            return cls((search.metric,), (direction,))
-        gap = "gap_acc" if classification else "gap_loss"
-        return cls((search.metric, gap), (direction, "minimize"))
-
-    def values(self, results: Sequence[MemberResult]) -> list[float]:
-        """Mean of each metric over the members' final metrics."""
-        return [sum(r.final[m] for r in results) / len(results) for m in self.metrics]
-
-    def intermediate(self, report: EpochReport) -> float:
-        """The first metric at one evaluation, for the pruner."""
-        name = self.metrics[0]
-        if name == "val_loss":
-            return report.val_loss
-        if name == "gap_loss":
-            return report.val_loss - report.train_loss
-        assert report.val_acc is not None and report.train_acc is not None
-        return report.val_acc if name == "val_acc" else report.train_acc - report.val_acc
-
-    def better(self, a: float, b: float) -> bool:
-        return a > b if self.directions[0] == "maximize" else a < b
 
 
 def make_sampler(
@@ -155,24 +119,6 @@ def make_pruner(
     return optuna.pruners.NopPruner()
 
 
-def open_study(
-    name: str,
-    storage_url: str,
-    objective: Objective,
-    sampler: optuna.samplers.BaseSampler,
-    pruner: optuna.pruners.BasePruner,
-    *,
-    resume: bool,
-    must_be_new: bool,
-) -> optuna.Study:
-    """Create the study ``name``, or load it when ``resume`` and it exists (see
-    :func:`create_or_load`)."""
-    study, _ = create_or_load(
-        name, storage_url, objective, sampler, pruner, resume=resume, must_be_new=must_be_new
-    )
-    return study
-
-
 def create_or_load(
     name: str,
     storage_url: str,
@@ -220,7 +166,7 @@ def create_or_load(
             f"study {name!r} already exists in {storage_url}; set search.resume=true to continue it"
         )
     study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-    _close_stale(study)
+    _close_stale(study, storage)
     return study, False
 
 
@@ -228,10 +174,12 @@ def _has_trials(storage: optuna.storages.BaseStorage, name: str) -> bool:
     return storage.get_n_trials(storage.get_study_id_from_name(name)) > 0
 
 
-def _close_stale(study: optuna.Study) -> None:
+def _close_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
     """Trials left RUNNING by a killed process count as interrupted failures."""
+    study_id = storage.get_study_id_from_name(study.study_name)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+        stale = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        storage.set_trial_user_attr(stale, "interrupted", True)
         study.tell(t.number, state=TrialState.FAIL)
 
 
@@ -242,11 +190,14 @@ def count_finished(study: optuna.Study) -> int:
 
 
 class _Pruning:
-    """Routes each member's evaluations to its trial's pruner (first seed and fold decide)."""
+    """Routes each member's evaluations to its trial's pruner (first seed and fold decide).
+
+    ``trials[member.trial]`` is the member's Optuna trial.
+    """
 
     def __init__(
         self,
-        trials: dict[int, optuna.Trial],
+        trials: Sequence[optuna.Trial],
         members: list[Member],
         objective: Objective,
         enabled: bool,
@@ -277,150 +228,195 @@ class _Pruning:
         return False
 
 
-def run_trials(
-    working: WorkingStudy,
-    space: SearchSpace,
-    *,
-    n_trials: int,
-    population: int,
-    objective: Objective,
-    build_members: MembersFn,
-    train: TrainFn,
-    on_batch: Callable[[list[tuple[FrozenTrial, TrialOutcome]]], None],
-    family: str,
-    pruning: bool = False,
-    report_every: int = 1,
-    timeout: float | None = None,
-    progress: bool = True,
-    clock: Clock | None = None,
-) -> list[TrialOutcome]:
-    """Ask, train and tell until the study holds ``n_trials`` finished trials.
+@dataclass(frozen=True)
+class StudyRun:
+    """One study of a tuning run: its working study, what it searches, its budget, and where
+    its finished trials go.
 
-    After each batch ``on_batch`` gets the batch's finished trials (for the durable storage),
-    each with its outcome (for tracking). ``clock`` collects seconds spent in ``sampler`` (ask and
-    suggest), ``train``, ``tell``, ``sync`` (pulling other workers' trials) and ``handover``.
-    A KeyboardInterrupt drops the trials in flight (they are never persisted, so a resume
-    redoes them) and is re-raised.
+    ``build_members(key, values)`` gives the members of one trial; ``key`` is the trial's place
+    in its engine call (several studies' trials may share one call), not its Optuna number.
+    ``on_batch`` gets the study's finished trials after each round (for the durable storage),
+    each with its outcome (for tracking).
     """
-    clock = clock or Clock()
-    study = working.study
-    start = time.monotonic()
-    done = count_finished(study)
-    outcomes: list[TrialOutcome] = []
-    best = _best_so_far(study, objective)
-    bar = tqdm(
-        total=n_trials,
-        initial=min(done, n_trials),
-        desc=family,
-        unit="trial",
-        disable=not progress,
-        leave=True,
-        dynamic_ncols=True,
-    )
+
+    working: WorkingStudy
+    space: SearchSpace
+    n_trials: int
+    family: str
+    build_members: MembersFn
+    on_batch: Callable[[list[tuple[FrozenTrial, TrialOutcome]]], None]
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What the studies of one tuning run share: the engine call, the objective and limits."""
+
+    population: int  # trials each study asks per round
+    objective: Objective
+    train: TrainFn  # one engine call for the members of every study asking in a round
+    pruning: bool = False
+    report_every: int = 1  # evaluations between intermediate values sent to the pruner
+    timeout: float | None = None  # seconds; no trial is asked after it
+    progress: bool = True  # a progress bar per study on stderr
+    clock: Clock = field(default_factory=Clock)
+
+
+def run_studies(runs: Sequence[StudyRun], tuning: Tuning) -> dict[str, list[TrialOutcome]]:
+    """Ask, train and tell until every study holds its ``n_trials`` finished trials.
+
+    Each round, every study that still needs trials asks up to ``population`` of them, the
+    members of all of them train in one engine call, and each study is told its own. A study
+    asks and tells exactly as it would alone (the same batch sizes, in the same order), so its
+    sampler proposes what it would alone; only the engine's stacks are shared. ``clock``
+    collects seconds spent in ``sampler`` (ask and suggest), ``train``, ``tell``, ``sync``
+    (pulling other workers' trials) and ``handover``. A KeyboardInterrupt drops the trials in
+    flight (they are never persisted, so a resume redoes them) and is re-raised.
+
+    Returns:
+        Each study's told outcomes, by family.
+    """
+    deadline = None if tuning.timeout is None else time.monotonic() + tuning.timeout
+    jobs = [_Job(run, tuning, position) for position, run in enumerate(runs)]
     try:
-        while timeout is None or time.monotonic() - start < timeout:
-            with clock("sync"):
-                done += working.pull()
-                elsewhere = working.in_flight_elsewhere()
-            if done >= n_trials:
+        while deadline is None or time.monotonic() < deadline:
+            with tuning.clock("sync"):
+                sizes = [job.next_size(tuning.population) for job in jobs]
+            if all(size is None for size in sizes):
                 break
-            if done + elsewhere >= n_trials:
+            asking = [(job, size) for job, size in zip(jobs, sizes, strict=True) if size]
+            if not asking:
                 time.sleep(WAIT_S)  # other workers' last trials are on their way to the storage
                 continue
-            batch = min(population, n_trials - done - elsewhere)
-            told = _run_batch(
-                study,
-                space,
-                batch,
-                objective,
-                build_members,
-                train,
-                family,
-                pruning,
-                report_every,
-                clock,
-            )
-            with clock("handover"):
-                by_number = {o.number: o for o in told}
-                on_batch([(t, by_number[t.number]) for t in working.handover()])
-            for outcome in told:
-                outcomes.append(outcome)
-                done += 1
-                if outcome.values is not None and (
-                    best is None or objective.better(outcome.values[0], best)
-                ):
-                    best = outcome.values[0]
-            bar.update(len(told))
-            bar.set_postfix_str(
-                f"best {objective.metrics[0]} {best:.4g}"
-                if best is not None
-                else "no complete trial yet"
-            )
+            for job, told in _round(asking, tuning).items():
+                job.hand_over(told, tuning.clock)
     finally:
-        bar.close()
-    return outcomes
+        for job in jobs:
+            job.bar.close()
+    return {job.run.family: job.outcomes for job in jobs}
 
 
-def _best_so_far(study: optuna.Study, objective: Objective) -> float | None:
-    values = [t.values[0] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    if not values:
-        return None
-    return max(values) if objective.directions[0] == "maximize" else min(values)
+class _Job:
+    """One study's progress through a run: its finished trials, outcomes and progress bar."""
+
+    def __init__(self, run: StudyRun, tuning: Tuning, position: int) -> None:
+        self.run = run
+        self.done = count_finished(run.working.study)
+        self.outcomes: list[TrialOutcome] = []
+        self.bar = _Progress(run, tuning.objective, tuning.progress, position)
+
+    def next_size(self, population: int) -> int | None:
+        """Trials to ask this round: None once the study has its budget, 0 while other
+        workers' last trials are still being written."""
+        self.done += self.run.working.pull()
+        if self.done >= self.run.n_trials:
+            return None
+        elsewhere = self.run.working.in_flight_elsewhere()
+        return max(0, min(population, self.run.n_trials - self.done - elsewhere))
+
+    def hand_over(self, told: list[TrialOutcome], clock: Clock) -> None:
+        """Send this round's finished trials on (``on_batch``) and count them."""
+        with clock("handover"):
+            by_number = {o.number: o for o in told}
+            self.run.on_batch([(t, by_number[t.number]) for t in self.run.working.handover()])
+        self.outcomes += told
+        self.done += len(told)
+        self.bar.advance(len(told))
 
 
-def _run_batch(
-    study: optuna.Study,
-    space: SearchSpace,
-    size: int,
-    objective: Objective,
-    build_members: MembersFn,
-    train: TrainFn,
-    family: str,
-    pruning: bool,
-    report_every: int,
-    clock: Clock,
-) -> list[TrialOutcome]:
-    trials: dict[int, optuna.Trial] = {}
-    told: set[int] = set()
+class _Progress:
+    """The progress bar: finished trials, and the best score so far (:meth:`Objective.best`)."""
+
+    def __init__(self, run: StudyRun, objective: Objective, enabled: bool, position: int) -> None:
+        self.study, self.objective = run.working.study, objective
+        self.bar = tqdm(
+            total=run.n_trials,
+            initial=min(count_finished(self.study), run.n_trials),
+            desc=run.family,
+            unit="trial",
+            disable=not enabled,
+            leave=True,
+            dynamic_ncols=True,
+            position=position,  # several studies tune together: one line each
+        )
+
+    def advance(self, n: int) -> None:
+        """Count ``n`` more finished trials and show the best one."""
+        self.bar.update(n)
+        if self.bar.disable:
+            return
+        best = self.objective.best(self.study.get_trials(deepcopy=False))
+        self.bar.set_postfix_str(
+            f"best {self.objective.metrics[0]} {best.values[0]:.4g}"
+            if best is not None
+            else "no complete trial yet"
+        )
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@dataclass
+class _Asked:
+    """A trial asked this round: its study's job, the Optuna trial and its sampled values."""
+
+    job: _Job
+    trial: optuna.Trial
+    values: dict[str, Any]
+    told: bool = False
+
+
+def _round(asking: list[tuple[_Job, int]], tuning: Tuning) -> dict[_Job, list[TrialOutcome]]:
+    """Ask each job's trials, train all their members in one engine call, tell each study.
+
+    A KeyboardInterrupt fails the trials not told yet (marked interrupted) and is re-raised.
+    """
+    asked: list[_Asked] = []
     try:
-        params: dict[int, dict[str, Any]] = {}
-        members: list[Member] = []
-        with clock("sampler"):
-            for _ in range(size):
-                trial = study.ask()
-                trials[trial.number] = trial
-                params[trial.number] = space.suggest(trial)
-                members.extend(build_members(trial.number, params[trial.number]))
-        router = _Pruning(trials, members, objective, pruning, report_every)
-        with clock("train"):
-            results = train(members, router)
-        outcomes = []
-        with clock("tell"):
-            for number, trial in trials.items():
-                mine = [r for r in results if r.member.trial == number]
-                outcome = _tell(
-                    study, trial, params[number], mine, objective, family, number in router.pruned
-                )
-                told.add(number)
-                outcomes.append(outcome)
-        return outcomes
+        members = _ask(asking, asked, tuning.clock)
+        trials = [a.trial for a in asked]
+        router = _Pruning(trials, members, tuning.objective, tuning.pruning, tuning.report_every)
+        with tuning.clock("train"):
+            results = tuning.train(members, router)
+        mine: dict[int, list[MemberResult]] = {key: [] for key in range(len(asked))}
+        for result in results:
+            mine[result.member.trial].append(result)
+        told: dict[_Job, list[TrialOutcome]] = {job: [] for job, _ in asking}
+        with tuning.clock("tell"):
+            for key, a in enumerate(asked):
+                outcome = _tell(a, mine[key], tuning.objective, key in router.pruned)
+                told[a.job].append(outcome)
+                a.told = True
+        return told
     except KeyboardInterrupt:
-        for number, trial in trials.items():
-            if number not in told:
-                trial.set_user_attr("interrupted", True)
-                study.tell(trial, state=TrialState.FAIL)
+        for a in asked:
+            if not a.told:
+                a.trial.set_user_attr("interrupted", True)
+                a.job.run.working.study.tell(a.trial, state=TrialState.FAIL)
         raise
 
 
+def _ask(asking: list[tuple[_Job, int]], asked: list[_Asked], clock: Clock) -> list[Member]:
+    """Ask each job's ``size`` trials into ``asked``; the members of all of them.
+
+    A member's ``trial`` is its trial's place in ``asked``: the key results come back under.
+    """
+    members: list[Member] = []
+    with clock("sampler"):
+        for job, size in asking:
+            for _ in range(size):
+                trial = job.run.working.study.ask()
+                values = job.run.space.suggest(trial)
+                asked.append(_Asked(job, trial, values))
+                members.extend(job.run.build_members(len(asked) - 1, values))
+    return members
+
+
 def _tell(
-    study: optuna.Study,
-    trial: optuna.Trial,
-    params: dict[str, Any],
-    results: list[MemberResult],
-    objective: Objective,
-    family: str,
-    pruned: bool,
+    asked: _Asked, results: list[MemberResult], objective: Objective, pruned: bool
 ) -> TrialOutcome:
+    """Tell a trial its state (failed, pruned or complete, in that order) and its values."""
+    study, trial, params = asked.job.run.working.study, asked.trial, asked.values
+    family = asked.job.run.family
     trial.set_user_attr("family", family)
     trial.set_user_attr("members", [member_record(r) for r in results])
     failed = [r for r in results if r.state == "failed"]

@@ -14,6 +14,7 @@ not give equal proposals.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import socket
@@ -23,6 +24,8 @@ from collections import Counter
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from regsearch.search.optuna_access import trial_id, trials_after
 
 __all__ = [
     "FINISHED",
@@ -80,16 +83,27 @@ class WorkingStudy:
     the counts still differ (a trial committed late under a lower id), everything once.
     Comparing against trials merely *handed over* would be wrong: while this worker's
     recorder is behind, as many of other workers' trials would stay invisible.
+
+    Args:
+        durable: The durable study, as :func:`~regsearch.search.study.create_or_load` gives it.
+        storage: The storage ``durable`` was opened on (``get_storage(url)``); Optuna's
+            ``Study`` keeps its storage private, so it is passed along.
+        sampler: Asks in ``study``; seeded per worker (:func:`worker_seed`) when joining.
+        pruner: Prunes in ``study``.
+        worker: This sweep's worker id (default: a new one).
     """
 
     def __init__(
         self,
         durable: optuna.Study,
+        storage: optuna.storages.BaseStorage,
         sampler: optuna.samplers.BaseSampler,
         pruner: optuna.pruners.BasePruner,
         worker: str | None = None,
     ) -> None:
         self.durable = durable
+        self.storage = storage
+        self.study_id = storage.get_study_id_from_name(durable.study_name)
         self.worker = worker or new_worker_id()
         self.study = optuna.create_study(
             study_name=durable.study_name,
@@ -111,8 +125,7 @@ class WorkingStudy:
     def pull(self) -> int:
         """Copy in trials other workers finished since the last pull; returns how many count
         toward ``n_trials`` (interrupted ones do not)."""
-        storage, study_id = self.durable._storage, self.durable._study_id
-        total = storage.get_n_trials(study_id)
+        total = self.storage.get_n_trials(self.study_id)
         if total <= len(self._known):
             return 0  # nothing new (a cheap COUNT instead of reading every trial)
         added = self._pull(self._read(everything=False))
@@ -121,16 +134,12 @@ class WorkingStudy:
         return added
 
     def _read(self, everything: bool) -> list[FrozenTrial]:
-        storage, study_id = self.durable._storage, self.durable._study_id
-        if isinstance(storage, optuna.storages.RDBStorage):
-            since = -1 if everything else self._last_id
-            return storage._get_trials(study_id, None, set(), since)
-        return storage.get_all_trials(study_id, deepcopy=False)  # journal: read incrementally
+        return trials_after(self.storage, self.study_id, -1 if everything else self._last_id)
 
     def _pull(self, trials: list[FrozenTrial]) -> int:
-        new = [t for t in trials if t._trial_id not in self._known]
-        self._known.update(t._trial_id for t in new)
-        self._last_id = max([self._last_id, *(t._trial_id for t in new)])
+        new = [t for t in trials if trial_id(t) not in self._known]
+        self._known.update(trial_id(t) for t in new)
+        self._last_id = max([self._last_id, *(trial_id(t) for t in new)])
         # Workers write finished trials only; one left RUNNING by a killed process is closed
         # as interrupted when a worker resumes, and interrupted trials never count anyway.
         theirs = [
@@ -149,7 +158,7 @@ class WorkingStudy:
         Their recorders write them a little later (seconds at start-up); counting them keeps a
         shared study from overrunning ``n_trials`` by the batches still being written.
         """
-        attrs = self.durable._storage.get_study_user_attrs(self.durable._study_id)
+        attrs = self.storage.get_study_user_attrs(self.study_id)
         now = time.time()
         pending = 0
         for key, value in attrs.items():
@@ -164,9 +173,7 @@ class WorkingStudy:
     def _publish(self) -> None:
         """Say how many trials this worker has finished (before its recorder writes them)."""
         key = f"{TOLD_PREFIX}{self.worker}"
-        self.durable._storage.set_study_user_attr(
-            self.durable._study_id, key, [self._told, time.time()]
-        )
+        self.storage.set_study_user_attr(self.study_id, key, [self._told, time.time()])
 
     def handover(self) -> list[FrozenTrial]:
         """This process's finished trials not handed over yet, in order, stamped with the worker."""
@@ -175,21 +182,10 @@ class WorkingStudy:
             if t.number in self._handed or t.user_attrs.get("interrupted"):
                 continue
             self._handed.add(t.number)
-            copy = FrozenTrial(
-                number=t.number,
-                state=t.state,
-                value=None,
-                values=t.values,
-                datetime_start=t.datetime_start,
-                datetime_complete=t.datetime_complete,
-                params=t.params,
-                distributions=t.distributions,
-                user_attrs={**t.user_attrs, WORKER_ATTR: self.worker},
-                system_attrs=t.system_attrs,
-                intermediate_values=t.intermediate_values,
-                trial_id=t._trial_id,
-            )
-            out.append(copy)
+            # A shallow copy with its own user attrs: the stamp must not change ``study``.
+            stamped = copy.copy(t)
+            stamped.user_attrs = {**t.user_attrs, WORKER_ATTR: self.worker}
+            out.append(stamped)
         if out:
             self._told += len(out)
             self._publish()
