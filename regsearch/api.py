@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from regsearch.compose import compose_checked
+from regsearch.config import ConfigError
 from regsearch.outputs import SweepResult
 
 __all__ = ["run"]
@@ -33,7 +34,8 @@ def run(*overrides: str, root: str | Path | None = None, progress: bool = False)
 
     Raises:
         ConfigError: Bad input, with the same one-line message the command line prints;
-            nothing has been written then.
+            nothing has been written then. ``+experiment=suite`` is refused here: a suite
+            returns a different result, from :func:`regsearch.suite.run`.
         KeyboardInterrupt: Interrupted; both stores are consistent and can be resumed.
     """
     from regsearch.sweep import run_sweep
@@ -44,4 +46,9 @@ def run(*overrides: str, root: str | Path | None = None, progress: bool = False)
     if not any(a.startswith("progress=") for a in args):
         args.append(f"progress={str(progress).lower()}")
     typed, yaml_text = compose_checked(args)
+    if typed.suite is not None:
+        raise ConfigError(
+            "+experiment=suite: a benchmark suite runs with regsearch.suite.run(...); "
+            "regsearch.run runs one sweep"
+        )
     return run_sweep(typed, yaml_text)

@@ -35,6 +35,10 @@ def test_bad_input_raises_the_cli_message_and_writes_nothing(tmp_path: Path) -> 
         regsearch.run("+sweep=l2", "search.n_trials=0", root=tmp_path)
     with pytest.raises(regsearch.ConfigError, match="sweep/nope"):
         regsearch.run("+sweep=nope", root=tmp_path)
+    with pytest.raises(
+        regsearch.ConfigError, match=r"^\+experiment=suite: .*regsearch\.suite\.run"
+    ):
+        regsearch.run("+experiment=suite", root=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
