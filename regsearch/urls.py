@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from regsearch.config.errors import ConfigError
+from regsearch.errors import ConfigError
 
 __all__ = [
     "CONNECT_TIMEOUT_S",

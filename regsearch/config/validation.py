@@ -15,7 +15,6 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from regsearch.config import schema
-from regsearch.config.errors import ConfigError
 from regsearch.config.keys import unknown_key_message
 from regsearch.config.schema import (
     SEARCHABLE,
@@ -28,6 +27,7 @@ from regsearch.config.schema import (
     Switch,
     searchable,
 )
+from regsearch.errors import ConfigError
 
 __all__ = ["cv_folds", "validate"]
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial, TrialState
 
-from regsearch.config.errors import ConfigError
+from regsearch.errors import ConfigError
 from regsearch.records import EpochReport, MemberResult
 
 if TYPE_CHECKING:

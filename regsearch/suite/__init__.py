@@ -8,9 +8,10 @@ across data sets (wins/ties/losses, median effects, Wilcoxon + Holm), a critical
 diagram and a heat map of effects (SCIENCE.md §4).
 
 Module map: :mod:`.datasets` (named lists, data set facts), :mod:`.state` (the folder's
-memory), :mod:`.runner` (the loop), :mod:`.stats` (statistics across data sets),
-:mod:`.verdict` (sentences), :mod:`.figures` and :mod:`.report` (the HTML page),
-:mod:`.tracking` (MLflow), :mod:`.cli` (the command line's exit codes).
+memory), :mod:`.plan` (what is checked before any write), :mod:`.runner` (the loop),
+:mod:`.stats` (statistics across data sets), :mod:`.verdict` (sentences), :mod:`.figures`
+and :mod:`.report` (the HTML page), :mod:`.tracking` (MLflow), :mod:`.cli` (the command
+line's exit codes).
 
 Example:
     >>> from regsearch import suite

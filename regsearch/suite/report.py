@@ -27,7 +27,7 @@ from regsearch.suite.stats import SuiteStats
 from regsearch.suite.verdict import MIN_WILCOXON, family_text, suite_rule, suite_sentence
 
 if TYPE_CHECKING:
-    from regsearch.suite.runner import SuitePlan
+    from regsearch.suite.plan import SuitePlan
     from regsearch.suite.tracking import SuiteRun
 
 __all__ = ["write_suite_report"]

@@ -29,7 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from regsearch.config import ConfigError, KeelTask, RegsearchConfig, validate
 from regsearch.suite.datasets import DatasetInfo, describe, resolve_datasets
-from regsearch.suite.state import SuiteState, fingerprint, open_state
+from regsearch.suite.plan import SuitePlan
+from regsearch.suite.state import fingerprint, open_state
 from regsearch.suite.stats import SuiteStats, records_frame, suite_stats
 from regsearch.suite.tracking import SuiteRun
 
@@ -37,31 +38,6 @@ __all__ = ["SuitePlan", "SuiteResult", "collect_records", "plan_suite", "run_sui
 
 log = logging.getLogger(__name__)
 Echo = Callable[[str], None]
-
-
-@dataclass
-class SuitePlan:
-    """Everything checked before the suite writes anything."""
-
-    cfg: RegsearchConfig
-    base: DictConfig  # the resolved suite config; each data set's config starts from it
-    folder: Path
-    datasets: list[str]
-    infos: dict[str, DatasetInfo]
-    state: SuiteState
-    fingerprint: str
-    experiment: str  # MLflow experiment of the suite run and every data set's sweep
-    yaml_text: str = ""  # the resolved suite config, shown in the report
-
-    @property
-    def name(self) -> str:
-        """``suite.name``."""
-        assert self.cfg.suite is not None
-        return self.cfg.suite.name
-
-    def study(self, dataset: str) -> str:
-        """The base name of the data set's Optuna studies (``<base>.<family>``, ``.final``)."""
-        return f"suite-{self.name}-{self.fingerprint}-{dataset}"
 
 
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from regsearch.config.errors import ConfigError
+from regsearch.errors import ConfigError
 from regsearch.records import REFIT
 from regsearch.tasks.folds import column_scale, fold_rows, restandardize
 
