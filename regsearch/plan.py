@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 
 from regsearch.config import ConfigError, FamilyConfig, ParamSpec, RegsearchConfig, cv_folds
-from regsearch.engine import OnEpoch, Schedule, resolve_engine
+from regsearch.engine import OnEpoch, OnResult, Probe, Refill, Schedule, resolve_engine
 from regsearch.models import ModelSpec
 from regsearch.records import Hyperparams, Member, MemberResult
 from regsearch.search.objective import Objective
@@ -69,9 +69,30 @@ class Plan:
         """The fold of each member of a (trial, seed): [None] without cross-validation."""
         return list(range(self.task.folds)) if self.task.folds else [None]
 
-    def train(self, members: list[Member], on_epoch: OnEpoch | None = None) -> list[MemberResult]:
-        """Train ``members`` on the configured engine and device."""
+    def train(
+        self,
+        members: list[Member],
+        on_epoch: OnEpoch | None = None,
+        *,
+        refill: Refill | None = None,
+        on_result: OnResult | None = None,
+        probe: Probe | None = None,
+    ) -> list[MemberResult]:
+        """Train ``members`` on the configured engine and device (hooks: see
+        :mod:`regsearch.engine.members`).
+
+        Each result gets its original-unit losses before ``on_result`` sees it: a study tells
+        a trial from there, and its records must equal those ``train`` returns.
+        """
         _, engine = resolve_engine(self.cfg.engine)
+        converted: set[int] = set()
+
+        def finished(index: int, result: MemberResult) -> None:
+            self._original_units(result)
+            converted.add(index)  # the same object comes back from the engine: convert once
+            if on_result is not None:
+                on_result(index, result)
+
         results: list[MemberResult] = engine(
             self.task,
             self.spec,
@@ -79,9 +100,13 @@ class Plan:
             schedule=self.schedule,
             on_epoch=on_epoch,
             device=self.device,
+            refill=refill,
+            on_result=finished,
+            probe=probe,
         )
-        for result in results:
-            self._original_units(result)
+        for index, result in enumerate(results):
+            if index not in converted:
+                self._original_units(result)
         return results
 
     def hparams(self, values: dict[str, Any]) -> Hyperparams:

@@ -8,6 +8,7 @@ import pytest
 
 from regsearch.config import AUTO_FOLDS, ConfigError
 from regsearch.plan import BASELINE, make_plan
+from regsearch.records import Member, MemberResult
 from tests.conftest import TINY
 
 
@@ -83,3 +84,30 @@ def test_the_model_and_schedule_take_their_config_keys_by_name(tmp_path: Path, m
     s = plan.schedule
     assert (s.optimizer, s.betas, s.eps, s.batch_size) == ("adam", (0.8, 0.95), 1e-6, 16)
     assert (s.max_epochs, s.eval_every, s.decay_all, s.order_seed) == (30, 5, True, 3)
+
+
+def test_train_converts_to_original_units_once_and_before_on_result(
+    tmp_path: Path, make_config
+) -> None:
+    # diabetes: a z-scored regression target, so each loss gains an original-units twin.
+    cfg, _ = make_config(
+        tmp_path, "+sweep=l2", "task=diabetes", "search.cv=0", "train.max_epochs=20"
+    )
+    plan = make_plan(cfg)
+    first, later = plan.members(0, {}, [0]), plan.members(1, {}, [1])
+    queue = [later]
+    seen: dict[int, dict[str, float]] = {}
+
+    def refill(free: int) -> list[Member]:
+        return queue.pop() if queue else []
+
+    def on_result(index: int, result: MemberResult) -> None:
+        seen[index] = dict(result.final)  # a copy: what the study would tell from
+
+    results = plan.train(first, refill=refill, on_result=on_result)
+    assert [r.member.trial for r in results] == [0, 1]  # the refilled member follows
+    for index, result in enumerate(results):
+        data = plan.task.member_data(result.member.fold, result.member.seed)
+        scale = data.target_scale**2
+        assert seen[index] == result.final, "on_result saw the final numbers"
+        assert result.final["val_loss_orig"] == pytest.approx(result.final["val_loss"] * scale)

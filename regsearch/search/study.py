@@ -1,17 +1,21 @@
 """Optuna study set-up (sampler, pruner, create or load) and the ask → train → tell loop.
 
-The whole study runs inside one process: trials are asked in batches of ``population``, their
-members (trial × seed) are handed to an engine in one call, and each trial is told its mean
-objective over seeds. Intermediate values go to the pruner through the engine's ``on_epoch``.
-Several studies (a compare sweep's families) tune together: each round, each asks its batch
-and all their members share the engine call (:func:`run_studies`).
+The whole study runs inside one process: the first ``population`` trials are asked, their
+members (trial × seed × fold) are handed to an engine in one call, and each trial is told its
+mean objective over its members as soon as the last one is in. The engine's ``refill`` keeps
+the stack full: slots freed by finished or pruned members get newly asked trials, so with a
+pruner the sweep is an asynchronous successive-halving population. Intermediate values go to
+the pruner through the engine's ``on_epoch``. Several studies (a compare sweep's families)
+tune together: their members share the engine call (:func:`run_studies`).
 
 Asking and telling happen on a :class:`~regsearch.search.working.WorkingStudy`, an in-memory
-copy of the durable study; finished trials are handed over once per batch for persistence.
+copy of the durable study; told trials are handed over for persistence at most once a second
+(and when the engine call ends).
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import math
@@ -29,7 +33,6 @@ from tqdm.auto import tqdm
 
 from regsearch.clock import Clock
 from regsearch.config import ConfigError, SearchConfig
-from regsearch.engine.members import OnEpoch
 from regsearch.records import EpochReport, Member, MemberResult, TrialOutcome
 from regsearch.search.objective import Objective
 from regsearch.search.space import SearchSpace
@@ -52,8 +55,12 @@ log = logging.getLogger(__name__)
 
 #: Seconds between looks at the storage while other workers' last trials are being written.
 WAIT_S = 0.5
+#: Seconds between handovers of told trials while an engine call runs.
+HANDOVER_S = 1.0
 
-TrainFn = Callable[[list[Member], OnEpoch], list[MemberResult]]
+#: ``train(members, on_epoch, *, refill=..., on_result=...)``; the hooks are optional (an
+#: engine without them trains in rounds), hence the open signature.
+TrainFn = Callable[..., list[MemberResult]]
 MembersFn = Callable[[int, dict[str, Any]], list[Member]]
 
 
@@ -192,7 +199,8 @@ def count_finished(study: optuna.Study) -> int:
 class _Pruning:
     """Routes each member's evaluations to its trial's pruner (first seed and fold decide).
 
-    ``trials[member.trial]`` is the member's Optuna trial.
+    ``trials[member.trial]`` is the member's Optuna trial; ``trials`` and ``members`` are the
+    engine call's own lists, which grow as trials are asked during the call.
     """
 
     def __init__(
@@ -235,7 +243,7 @@ class StudyRun:
 
     ``build_members(key, values)`` gives the members of one trial; ``key`` is the trial's place
     in its engine call (several studies' trials may share one call), not its Optuna number.
-    ``on_batch`` gets the study's finished trials after each round (for the durable storage),
+    ``on_batch`` gets the study's told trials at each handover (for the durable storage),
     each with its outcome (for tracking).
     """
 
@@ -251,9 +259,9 @@ class StudyRun:
 class Tuning:
     """What the studies of one tuning run share: the engine call, the objective and limits."""
 
-    population: int  # trials each study asks per round
+    population: int  # trials each study asks first (then as slots free up)
     objective: Objective
-    train: TrainFn  # one engine call for the members of every study asking in a round
+    train: TrainFn  # the engine call shared by the members of every study asking
     pruning: bool = False
     report_every: int = 1  # evaluations between intermediate values sent to the pruner
     timeout: float | None = None  # seconds; no trial is asked after it
@@ -264,11 +272,17 @@ class Tuning:
 def run_studies(runs: Sequence[StudyRun], tuning: Tuning) -> dict[str, list[TrialOutcome]]:
     """Ask, train and tell until every study holds its ``n_trials`` finished trials.
 
-    Each round, every study that still needs trials asks up to ``population`` of them, the
-    members of all of them train in one engine call, and each study is told its own. A study
-    asks and tells exactly as it would alone (the same batch sizes, in the same order), so its
-    sampler proposes what it would alone; only the engine's stacks are shared. ``clock``
-    collects seconds spent in ``sampler`` (ask and suggest), ``train``, ``tell``, ``sync``
+    Every study that still needs trials asks up to ``population`` of them; the members of all
+    of them start in one engine call. When the engine takes ``refill`` and ``on_result`` (see
+    :mod:`regsearch.engine.members`), the call keeps its stack full: each trial is told as soon
+    as its last member's result is in (so the sampler sees it before the next ask), and slots
+    freed by finished or pruned members are filled with newly asked whole trials, round-robin
+    over the studies still asking, until the budgets or ``timeout`` are reached. With pruning
+    this is asynchronous successive halving. An engine taking only ``(members, on_epoch)``
+    trains in rounds of ``population`` trials instead.
+
+    ``clock`` collects seconds spent in ``sampler`` (ask and suggest), ``train`` (the engine
+    call, which includes the asks, tells and handovers made from its hooks), ``tell``, ``sync``
     (pulling other workers' trials) and ``handover``. A KeyboardInterrupt drops the trials in
     flight (they are never persisted, so a resume redoes them) and is re-raised.
 
@@ -280,15 +294,14 @@ def run_studies(runs: Sequence[StudyRun], tuning: Tuning) -> dict[str, list[Tria
     try:
         while deadline is None or time.monotonic() < deadline:
             with tuning.clock("sync"):
-                sizes = [job.next_size(tuning.population) for job in jobs]
+                sizes = [job.quota(tuning.population) for job in jobs]
             if all(size is None for size in sizes):
                 break
             asking = [(job, size) for job, size in zip(jobs, sizes, strict=True) if size]
             if not asking:
                 time.sleep(WAIT_S)  # other workers' last trials are on their way to the storage
                 continue
-            for job, told in _round(asking, tuning).items():
-                job.hand_over(told, tuning.clock)
+            _Flight(jobs, tuning, deadline).run(asking)
     finally:
         for job in jobs:
             job.bar.close()
@@ -301,20 +314,27 @@ class _Job:
     def __init__(self, run: StudyRun, tuning: Tuning, position: int) -> None:
         self.run = run
         self.done = count_finished(run.working.study)
+        self.in_flight = 0  # asked, not handed over yet
+        self.width: int | None = None  # members per trial, known after the first ask
         self.outcomes: list[TrialOutcome] = []
         self.bar = _Progress(run, tuning.objective, tuning.progress, position)
 
-    def next_size(self, population: int) -> int | None:
-        """Trials to ask this round: None once the study has its budget, 0 while other
-        workers' last trials are still being written."""
+    def quota(self, limit: int | None = None) -> int | None:
+        """Trials to ask now (at most ``limit``): None once the study has its budget, 0 while
+        its last trials are in flight here or being written by other workers."""
+        if limit is None and self.run.n_trials - self.done - self.in_flight <= 0:
+            # Nothing to ask whatever the storage says (other workers only add finished
+            # trials): skip its reads, which a refill at every evaluation would repeat.
+            return None if self.done >= self.run.n_trials else 0
         self.done += self.run.working.pull()
         if self.done >= self.run.n_trials:
             return None
         elsewhere = self.run.working.in_flight_elsewhere()
-        return max(0, min(population, self.run.n_trials - self.done - elsewhere))
+        left = self.run.n_trials - self.done - elsewhere - self.in_flight
+        return max(0, left if limit is None else min(limit, left))
 
     def hand_over(self, told: list[TrialOutcome], clock: Clock) -> None:
-        """Send this round's finished trials on (``on_batch``) and count them."""
+        """Send finished trials on (``on_batch``) and count them."""
         with clock("handover"):
             by_number = {o.number: o for o in told}
             self.run.on_batch([(t, by_number[t.number]) for t in self.run.working.handover()])
@@ -357,58 +377,142 @@ class _Progress:
 
 @dataclass
 class _Asked:
-    """A trial asked this round: its study's job, the Optuna trial and its sampled values."""
+    """A trial in flight: its study's job, the Optuna trial and its sampled values."""
 
     job: _Job
     trial: optuna.Trial
     values: dict[str, Any]
+    width: int  # its members
     told: bool = False
 
 
-def _round(asking: list[tuple[_Job, int]], tuning: Tuning) -> dict[_Job, list[TrialOutcome]]:
-    """Ask each job's trials, train all their members in one engine call, tell each study.
+class _Flight:
+    """One engine call: its trials and members, which grow as ``refill`` asks more.
 
-    A KeyboardInterrupt fails the trials not told yet (marked interrupted) and is re-raised.
+    A member's ``trial`` is its trial's place in ``asked`` (the key results are collected
+    under), and the engine's index of a member is its place in ``members``: members are
+    appended in exactly the order they are handed to the engine.
     """
-    asked: list[_Asked] = []
+
+    def __init__(self, jobs: list[_Job], tuning: Tuning, deadline: float | None) -> None:
+        self.jobs, self.tuning, self.deadline = jobs, tuning, deadline
+        self.asked: list[_Asked] = []
+        self.trials: list[optuna.Trial] = []
+        self.members: list[Member] = []
+        self.results: dict[int, dict[int, MemberResult]] = {}  # key → engine index → result
+        self.turn = 0  # where the next round-robin pass over the studies starts
+        self.pending: dict[_Job, list[TrialOutcome]] = {}  # told, not handed over yet
+        self.handed_at = time.monotonic()
+        self.router = _Pruning(
+            self.trials, self.members, tuning.objective, tuning.pruning, tuning.report_every
+        )
+
+    def run(self, asking: list[tuple[_Job, int]]) -> None:
+        """Ask the first trials, train (refilling when the engine can), tell every trial.
+
+        A KeyboardInterrupt fails the trials not told yet (marked interrupted), re-raised.
+        """
+        try:
+            with self.tuning.clock("sampler"):
+                first = [m for job, size in asking for _ in range(size) for m in self._ask(job)]
+            hooks: dict[str, Any] = {}
+            if _takes_hooks(self.tuning.train):
+                hooks = {"refill": self.refill, "on_result": self.on_result}
+            with self.tuning.clock("train"):
+                results = self.tuning.train(first, self.router, **hooks)
+            # Engines without on_result (or trials it missed) are told from the returned list.
+            for index, result in enumerate(results):
+                if not self.asked[result.member.trial].told:
+                    self.on_result(index, result)
+            self.hand_over(force=True)
+        except KeyboardInterrupt:
+            for a in self.asked:
+                if not a.told:
+                    a.trial.set_user_attr("interrupted", True)
+                    a.job.run.working.study.tell(a.trial, state=TrialState.FAIL)
+            raise
+
+    def _ask(self, job: _Job) -> list[Member]:
+        """Ask one trial of ``job``'s study; its members, appended to ``members``."""
+        trial = job.run.working.study.ask()
+        values = job.run.space.suggest(trial)
+        key = len(self.asked)
+        members = job.run.build_members(key, values)
+        self.asked.append(_Asked(job, trial, values, len(members)))
+        self.trials.append(trial)
+        self.members.extend(members)
+        self.results[key] = {}
+        job.in_flight += 1
+        job.width = len(members)
+        return members
+
+    def refill(self, free: int) -> list[Member]:
+        """Whole new trials for ``free`` slots, round-robin over the studies still asking;
+        [] after the deadline or once no study has a trial left to ask."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return []
+        fits = [job for job in self.jobs if job.width is None or job.width <= free]
+        if not fits:
+            return []  # no whole trial fits: wait for more slots (saves the storage reads)
+        if any(job.run.n_trials > job.done + job.in_flight for job in fits):
+            # Before asking, publish what was told: workers sharing a study count it
+            # (in_flight_elsewhere); unpublished, their asks would overrun n_trials.
+            self.hand_over(force=True)
+        with self.tuning.clock("sync"):
+            quotas = {job: job.quota() or 0 for job in fits}
+        new: list[Member] = []
+        idle, turn = 0, self.turn
+        with self.tuning.clock("sampler"):
+            while idle < len(fits):  # until a whole pass asks nothing
+                job = fits[turn % len(fits)]
+                turn += 1
+                if quotas[job] > 0 and (job.width is None or job.width <= free):
+                    members = self._ask(job)
+                    new += members
+                    free -= len(members)
+                    quotas[job] -= 1
+                    idle = 0
+                else:
+                    idle += 1
+        self.turn = turn
+        return new
+
+    def on_result(self, index: int, result: MemberResult) -> None:
+        """Collect a member's result; tell and hand over its trial once all are in."""
+        key = self.members[index].trial
+        self.results[key][index] = result
+        a = self.asked[key]
+        if a.told or len(self.results[key]) < a.width:
+            return
+        # Member order (seed, fold), not arrival order: the same records and float sums as
+        # when the whole trial finishes at once.
+        results = [self.results[key][i] for i in sorted(self.results[key])]
+        with self.tuning.clock("tell"):
+            outcome = _tell(a, results, self.tuning.objective, key in self.router.pruned)
+        a.told = True
+        self.pending.setdefault(a.job, []).append(outcome)
+        self.hand_over(force=False)
+
+    def hand_over(self, force: bool) -> None:
+        """Hand the told trials over, at most every ``HANDOVER_S`` unless ``force``: each
+        handover writes to the storage (~50 ms on sqlite), trials may finish one at a time."""
+        if not force and time.monotonic() - self.handed_at < HANDOVER_S:
+            return
+        self.handed_at = time.monotonic()
+        for job, told in self.pending.items():
+            job.in_flight -= len(told)  # counted in flight until counted done: no overshoot
+            job.hand_over(told, self.tuning.clock)
+        self.pending.clear()
+
+
+def _takes_hooks(train: TrainFn) -> bool:
+    """Whether ``train`` takes ``refill`` and ``on_result``: simple engine callables (tests,
+    tools) take only ``(members, on_epoch)`` and train in rounds."""
     try:
-        members = _ask(asking, asked, tuning.clock)
-        trials = [a.trial for a in asked]
-        router = _Pruning(trials, members, tuning.objective, tuning.pruning, tuning.report_every)
-        with tuning.clock("train"):
-            results = tuning.train(members, router)
-        mine: dict[int, list[MemberResult]] = {key: [] for key in range(len(asked))}
-        for result in results:
-            mine[result.member.trial].append(result)
-        told: dict[_Job, list[TrialOutcome]] = {job: [] for job, _ in asking}
-        with tuning.clock("tell"):
-            for key, a in enumerate(asked):
-                outcome = _tell(a, mine[key], tuning.objective, key in router.pruned)
-                told[a.job].append(outcome)
-                a.told = True
-        return told
-    except KeyboardInterrupt:
-        for a in asked:
-            if not a.told:
-                a.trial.set_user_attr("interrupted", True)
-                a.job.run.working.study.tell(a.trial, state=TrialState.FAIL)
-        raise
-
-
-def _ask(asking: list[tuple[_Job, int]], asked: list[_Asked], clock: Clock) -> list[Member]:
-    """Ask each job's ``size`` trials into ``asked``; the members of all of them.
-
-    A member's ``trial`` is its trial's place in ``asked``: the key results come back under.
-    """
-    members: list[Member] = []
-    with clock("sampler"):
-        for job, size in asking:
-            for _ in range(size):
-                trial = job.run.working.study.ask()
-                values = job.run.space.suggest(trial)
-                asked.append(_Asked(job, trial, values))
-                members.extend(job.run.build_members(len(asked) - 1, values))
-    return members
+        params = inspect.signature(train).parameters
+    except (TypeError, ValueError):  # builtins and some callables have no signature
+        return False
+    return "refill" in params and "on_result" in params
 
 
 def _tell(
