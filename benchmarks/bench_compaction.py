@@ -36,8 +36,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = [
     "+sweep=dropout",
@@ -51,25 +49,6 @@ SWEEP = [
 
 
 # --------------------------------------------------------------------------- engine alone
-
-
-def _members(k: int, offset: int = 0) -> list:
-    from regsearch.records import Hyperparams, Member
-
-    rng = np.random.default_rng(k + offset)
-    return [
-        Member(
-            trial=offset + i,
-            seed=i % 8,
-            hparams=Hyperparams(
-                lr=0.2,
-                l2=float(10 ** rng.uniform(-5, -2)),
-                weight_decay=float(10 ** rng.uniform(-5, -2)),
-                dropout=(float(rng.uniform(0.05, 0.5)),) * 2,
-            ),
-        )
-        for i in range(k)
-    ]
 
 
 def prune_epochs(k: int, first: int = 10, eta: int = 3) -> list[int | None]:
@@ -91,6 +70,8 @@ def prune_epochs(k: int, first: int = 10, eta: int = 3) -> list[int | None]:
 
 def _engine_run(mode: str, k: int, epochs: int) -> tuple[float, int]:
     """(wall seconds, members trained) of one engine mode."""
+    from bench_engine import sample_members  # the same members as the engine benchmark
+
     from regsearch.config import MoonsTask
     from regsearch.engine import population
     from regsearch.engine.members import Schedule
@@ -102,7 +83,7 @@ def _engine_run(mode: str, k: int, epochs: int) -> tuple[float, int]:
     schedule = Schedule(max_epochs=epochs, eval_every=10)
     population._COMPACT_BELOW = 0.0 if mode == "masked" else 0.75
     calls = 4 if mode in ("batches", "refill") else 1
-    members = [_members(k, offset=c * k) for c in range(calls)]
+    members = [sample_members(k, offset=c * k) for c in range(calls)]
     stops = {m.trial: e for group in members for m, e in zip(group, prune_epochs(k), strict=True)}
     trials = [m.trial for group in members for m in group]
 

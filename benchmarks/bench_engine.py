@@ -52,11 +52,12 @@ def _task(name: str) -> tuple[TaskData, ModelSpec, Schedule]:
     )
 
 
-def _members(k: int) -> list[Member]:
-    rng = np.random.default_rng(k)
+def sample_members(k: int, offset: int = 0) -> list[Member]:
+    """``k`` moons members with random L2, weight decay and dropout (trials offset..offset+k-1)."""
+    rng = np.random.default_rng(k + offset)
     return [
         Member(
-            trial=i,
+            trial=offset + i,
             seed=i % 8,
             hparams=Hyperparams(
                 lr=0.2,
@@ -89,11 +90,11 @@ def measure(
     train = population.train if engine == "population" else reference.train
     sched = Schedule(**{**schedule.__dict__, "max_epochs": epochs, "eval_every": epochs})
     warm = Schedule(**{**schedule.__dict__, "max_epochs": 1, "eval_every": 1})
-    train(task, spec, _members(k), schedule=warm, device=device)
+    train(task, spec, sample_members(k), schedule=warm, device=device)
     if device == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    train(task, spec, _members(k), schedule=sched, device=device)
+    train(task, spec, sample_members(k), schedule=sched, device=device)
     if device == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - start) / (epochs * _steps_per_epoch(task, schedule))
