@@ -278,7 +278,10 @@ def _open_studies(plan: Plan, names: dict[str, str]) -> dict[str, WorkingStudy]:
         seed = plan.cfg.seed if created else worker_seed(plan.cfg.seed, worker)
         sampler = make_sampler(search, seed, space)
         storage = get_storage(search.storage)
-        studies[family] = WorkingStudy(durable, storage, sampler, pruner, worker=worker)
+        # Keyed by what the sweep is, not by its (time-stamped) study name: Hyperband's
+        # brackets hash the name, and a rerun with the same seed must prune the same trials.
+        key = f"{plan.sweep_name}-{plan.task.name}.{family}"
+        studies[family] = WorkingStudy(durable, storage, sampler, pruner, worker=worker, key=key)
         log.info("study %s: worker %s, sampler seed %d", durable.study_name, worker, seed)
         if search.sampler == "grid":
             # Enqueued in memory only: no WAITING trial is ever left in the durable storage.

@@ -131,7 +131,9 @@ def _numbers(run_dir: Path) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_same_seed_gives_same_numbers(tmp_path: Path, make_config) -> None:
+@pytest.mark.parametrize("pruner", ["none", "hyperband"])
+def test_same_seed_gives_same_numbers(tmp_path: Path, make_config, pruner: str) -> None:
+    # Study names differ as time-stamped ones do; Hyperband's brackets must not depend on them.
     runs = []
     for i in range(2):
         cfg, yaml_text = make_config(
@@ -140,6 +142,7 @@ def test_same_seed_gives_same_numbers(tmp_path: Path, make_config) -> None:
             *TINY,
             "search.n_trials=6",
             "tracking=none",
+            f"search.pruner={pruner}",
             f"search.study_name=same-{i}",
         )
         runs.append(run_sweep(cfg, yaml_text).run_dir)

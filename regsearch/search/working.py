@@ -91,6 +91,10 @@ class WorkingStudy:
         sampler: Asks in ``study``; seeded per worker (:func:`worker_seed`) when joining.
         pruner: Prunes in ``study``.
         worker: This sweep's worker id (default: a new one).
+        key: The in-memory copy's study name (default: the durable study's). Optuna's
+            Hyperband pruner puts a trial in a bracket by hashing the study name with the
+            trial number, so a name that carries a timestamp would prune a rerun with the
+            same seed differently; a stable key keeps reruns reproducible.
     """
 
     def __init__(
@@ -100,13 +104,14 @@ class WorkingStudy:
         sampler: optuna.samplers.BaseSampler,
         pruner: optuna.pruners.BasePruner,
         worker: str | None = None,
+        key: str | None = None,
     ) -> None:
         self.durable = durable
         self.storage = storage
         self.study_id = storage.get_study_id_from_name(durable.study_name)
         self.worker = worker or new_worker_id()
         self.study = optuna.create_study(
-            study_name=durable.study_name,
+            study_name=key or durable.study_name,
             sampler=sampler,
             pruner=pruner,
             directions=durable.directions,
@@ -120,7 +125,8 @@ class WorkingStudy:
 
     @property
     def name(self) -> str:
-        return self.study.study_name
+        """The durable study's name."""
+        return self.durable.study_name
 
     def pull(self) -> int:
         """Copy in trials other workers finished since the last pull; returns how many count
