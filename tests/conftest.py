@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from regsearch.__main__ import CONF_DIR
 from regsearch.config import RegsearchConfig, validate
+from regsearch.search.objective import Objective
+from regsearch.search.storage import get_storage
+from regsearch.search.study import create_or_load
+from regsearch.search.working import WorkingStudy
 from tests.servers import mlflow_server, postgres_server  # noqa: F401 (fixtures)
 
 #: Overrides that make any preset finish in about a second on the default task.
@@ -32,3 +37,19 @@ def make_config() -> Callable[..., tuple[RegsearchConfig, str]]:
         return validate(cfg), OmegaConf.to_yaml(cfg, resolve=True)
 
     return make
+
+
+def join_study(
+    storage: str, name: str, objective: Objective, sampler: optuna.samplers.BaseSampler
+) -> WorkingStudy:
+    """A worker's working copy of study ``name`` in ``storage`` (created by the first to come)."""
+    durable, _ = create_or_load(
+        name,
+        storage,
+        objective,
+        sampler,
+        optuna.pruners.NopPruner(),
+        resume=True,
+        must_be_new=False,
+    )
+    return WorkingStudy(durable, get_storage(storage), sampler, durable.pruner)

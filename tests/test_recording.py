@@ -21,13 +21,12 @@ from regsearch.recorder import Recorder, RecorderError
 from regsearch.records import Hyperparams, Member, MemberResult, RunSummary, TrialOutcome
 from regsearch.search.objective import Objective
 from regsearch.search.space import SearchSpace, apply_params
-from regsearch.search.storage import get_storage
-from regsearch.search.study import StudyRun, Tuning, create_or_load, run_studies
+from regsearch.search.study import StudyRun, Tuning, run_studies
 from regsearch.search.working import WORKER_ATTR, WorkingStudy
 from regsearch.sweep import run_sweep
 from regsearch.tasks import load_task
 from regsearch.tracking import is_abandoned
-from tests.conftest import TINY
+from tests.conftest import TINY, join_study
 
 OBJECTIVE = Objective(("val_loss",), ("minimize",))
 
@@ -61,21 +60,7 @@ def test_workers_sharing_a_study_see_each_others_trials_between_batches(tmp_path
     storage = f"sqlite:///{tmp_path}/optuna.db"
 
     def worker(seed: int) -> WorkingStudy:
-        durable, _ = create_or_load(
-            "shared",
-            storage,
-            OBJECTIVE,
-            optuna.samplers.RandomSampler(seed=seed),
-            optuna.pruners.NopPruner(),
-            resume=True,
-            must_be_new=False,
-        )
-        return WorkingStudy(
-            durable,
-            get_storage(storage),
-            optuna.samplers.TPESampler(seed=seed),
-            optuna.pruners.NopPruner(),
-        )
+        return join_study(storage, "shared", OBJECTIVE, optuna.samplers.TPESampler(seed=seed))
 
     a, b = worker(0), worker(1)
     _run(a, 4)

@@ -24,7 +24,7 @@ from regsearch.search.objective import Objective
 from regsearch.search.storage import get_storage
 from regsearch.search.study import create_or_load
 from regsearch.search.working import WORKER_ATTR, WorkingStudy, worker_seed
-from tests.conftest import TINY
+from tests.conftest import TINY, join_study
 from tests.servers import postgres_url
 
 OBJECTIVE = Objective(("val_loss",), ("minimize",))
@@ -144,17 +144,7 @@ def test_a_pull_sees_other_workers_trials_while_its_own_are_not_written(tmp_path
     storage = f"sqlite:///{tmp_path}/optuna.db"
 
     def worker(seed: int) -> WorkingStudy:
-        durable = create_or_load(
-            "s",
-            storage,
-            OBJECTIVE,
-            optuna.samplers.RandomSampler(seed=seed),
-            optuna.pruners.NopPruner(),
-            resume=True,
-            must_be_new=False,
-        )[0]
-        sampler = optuna.samplers.RandomSampler(seed=seed)
-        return WorkingStudy(durable, get_storage(storage), sampler, durable.pruner)
+        return join_study(storage, "s", OBJECTIVE, optuna.samplers.RandomSampler(seed=seed))
 
     a, b = worker(0), worker(1)
     for w in (a, b):
