@@ -520,3 +520,18 @@ def test_format_estimate_and_effect() -> None:
 )
 def test_higher_is_better(metric: str, higher: bool) -> None:
     assert higher_is_better(metric) is higher
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 40])
+def test_paired_t_matches_scipy_stats(n: int) -> None:
+    """The t distribution from scipy.special gives scipy.stats' ttest_rel p and t interval."""
+    from scipy import stats
+
+    rng = np.random.default_rng(n)
+    cand, base = pd.Series(rng.normal(0.3, 0.1, n)), pd.Series(rng.normal(0.35, 0.1, n))
+    diff = paired_difference(cand, base)
+    assert diff is not None and diff.low is not None and diff.high is not None
+    assert diff.p_value == pytest.approx(stats.ttest_rel(cand, base).pvalue, rel=1e-9)
+    d = (cand - base).to_numpy()
+    low, high = stats.t.interval(0.95, n - 1, loc=d.mean(), scale=stats.sem(d))
+    assert (diff.low, diff.high) == pytest.approx((low, high), rel=1e-9)

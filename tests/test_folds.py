@@ -90,6 +90,29 @@ def test_the_seed_fixes_the_partition(wine: TaskData) -> None:
     assert all(np.array_equal(v, w) for (_, v), (_, w) in zip(a, big, strict=True))
 
 
+@pytest.mark.parametrize("stratified", [True, False])
+@pytest.mark.parametrize("seed", [0, 5, 2**32 + 3])
+def test_folds_are_scikit_learns(
+    wine: TaskData, diabetes: TaskData, stratified: bool, seed: int
+) -> None:
+    """The hand-written assignment equals StratifiedKFold / KFold(shuffle=True) row for row."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    rng = np.random.default_rng(seed % 97)
+    pools = [labels(wine), labels(diabetes), rng.integers(0, 4, 103).astype(float)]
+    if stratified:
+        pools = [pools[0], pools[2], np.array(["b", "a", "c"] * 7 + ["a"] * 5)]
+    for y in pools:
+        for k in (2, 3, 5):
+            splitter = (StratifiedKFold if stratified else KFold)(
+                n_splits=k, shuffle=True, random_state=seed % 2**32
+            )
+            expected = list(splitter.split(np.zeros((len(y), 1)), y))
+            got = fold_indices(y, k, seed, stratified)
+            for (tr, va), (tr2, va2) in zip(expected, got, strict=True):
+                assert np.array_equal(np.sort(tr), tr2) and np.array_equal(np.sort(va), va2)
+
+
 @pytest.mark.parametrize(
     ("y", "k", "stratified", "allowed"),
     [
@@ -135,7 +158,7 @@ def test_the_folds_module_does_not_know_the_bundle() -> None:
         for node in ast.walk(ast.parse(source))
         if isinstance(node, ast.ImportFrom) and node.module
     }
-    assert imported == {"__future__", "regsearch.records", "sklearn.model_selection"}
+    assert imported == {"__future__", "regsearch.records"}
 
 
 # --------------------------------------------------------------------------- member views

@@ -28,8 +28,9 @@ def fold_indices(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(training rows, validation rows) of each of the ``k`` folds of a pool, sorted.
 
-    Stratified folds (scikit-learn's ``StratifiedKFold``) keep each class's share in every
-    fold, for classification; ``KFold`` splits regression pools. Both shuffle with ``seed``.
+    Stratified folds keep each class's share in every fold, for classification; plain folds
+    split regression pools. Both shuffle with ``seed`` and equal scikit-learn's
+    ``StratifiedKFold`` / ``KFold`` (``shuffle=True, random_state=seed``) row for row.
 
     Args:
         y_pool: The pool's targets, one per row (class labels when ``stratified``).
@@ -53,14 +54,41 @@ def fold_indices(
                 f"pool; allowed: 2 <= cv <= {counts.min()} (stratified folds need a row of "
                 "every class in each fold)"
             )
-    # Imported here: scikit-learn costs seconds to import, and only CV runs need it.
-    from sklearn.model_selection import KFold, StratifiedKFold
+    rng = np.random.RandomState(seed % 2**32)
+    test_fold = _stratified_test_folds(y, k, rng) if stratified else _plain_test_folds(n, k, rng)
+    rows = np.arange(n)
+    return [(rows[test_fold != i], rows[test_fold == i]) for i in range(k)]
 
-    splitter = (StratifiedKFold if stratified else KFold)(
-        n_splits=k, shuffle=True, random_state=seed % 2**32
-    )
-    splits = splitter.split(np.zeros((n, 1)), y)
-    return [(np.sort(tr), np.sort(va)) for tr, va in splits]
+
+# The two fold assignments below are scikit-learn's (1.x) StratifiedKFold and KFold with
+# shuffle=True, draw for draw, so folds are the ones its splitters give for the same seed
+# (tests/test_folds.py compares them). Written here because importing sklearn.model_selection
+# costs ~0.9 s (scipy.stats included), a fifth of a small sweep's wall time (bench_startup.py).
+def _stratified_test_folds(y: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
+    """Each row's validation fold: classes dealt round robin, then shuffled within class."""
+    _, first_seen, inverse = np.unique(y, return_index=True, return_inverse=True)
+    _, class_perm = np.unique(first_seen, return_inverse=True)
+    y_encoded = class_perm[inverse]  # classes numbered in order of first appearance
+    n_classes = len(first_seen)
+    y_order = np.sort(y_encoded)
+    allocation = np.asarray([np.bincount(y_order[i::k], minlength=n_classes) for i in range(k)])
+    test_fold = np.empty(len(y), dtype="i")
+    for c in range(n_classes):
+        folds_for_class = np.arange(k).repeat(allocation[:, c])
+        rng.shuffle(folds_for_class)
+        test_fold[y_encoded == c] = folds_for_class
+    return test_fold
+
+
+def _plain_test_folds(n: int, k: int, rng: np.random.RandomState) -> np.ndarray:
+    """Each row's validation fold: a shuffled order cut into k contiguous, near-equal parts."""
+    order = np.arange(n)
+    rng.shuffle(order)
+    sizes = np.full(k, n // k, dtype=int)
+    sizes[: n % k] += 1
+    test_fold = np.empty(n, dtype="i")
+    test_fold[order] = np.repeat(np.arange(k), sizes)
+    return test_fold
 
 
 def fold_rows(
