@@ -19,6 +19,7 @@ import logging
 import math
 import statistics
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import optuna
@@ -82,20 +83,26 @@ def run_final_phase(
     ``record`` gets the finished trials (one per candidate) for the durable stores.
 
     Workers sharing a study run it once: the first to finish tuning claims it
-    (:func:`claim_final`); the others log who holds it and skip it.
+    (:func:`claim_final`); the others log who holds it and stop.
     """
     done = {t.user_attrs.get("family") for t in final.get_trials(deepcopy=False)}
     todo = {k: v for k, v in candidates(plan, tuned).items() if k not in done}
     if not todo:
         return
-    held = claim_final(plan.cfg.search.storage, final.study_name, plan.worker)
-    if held is None:
-        return
-    try:
-        _run_candidates(plan, todo, final, record, held.worker)
-    except BaseException:
-        release(plan.cfg.search.storage, held)  # a resume can run it again
-        raise
+    # Claiming writes to the storage, which waits while the recorder writes the last tuned
+    # trials (~1 s of a moons sweep on sqlite): the candidates train meanwhile, and stop at
+    # their next evaluation if another worker holds the claim.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim") as pool:
+        pending = pool.submit(claim_final, plan.cfg.search.storage, final.study_name, plan.worker)
+        try:
+            results = _train_candidates(plan, todo, lambda: _lost(pending))
+        except BaseException:
+            if (held := pending.result()) is not None:
+                release(plan.cfg.search.storage, held)  # a resume can run it again
+            raise
+        held = pending.result()
+    if held is not None:
+        _record(plan, todo, results, final, record, held.worker)
 
 
 #: The final study ``S.final`` is claimed by creating the (empty) study ``S.final.claim``.
@@ -128,17 +135,36 @@ def claim_final(storage_url: str, final_name: str, worker: str) -> Claim | None:
     return None
 
 
-def _run_candidates(
-    plan: Plan, todo: dict[str, dict[str, Any]], final: optuna.Study, record: Record, worker: str
-) -> None:
+def _lost(pending: Future[Claim | None]) -> bool:
+    """Whether the claim has gone to another worker (a failed claim raises after training)."""
+    return pending.done() and pending.exception() is None and pending.result() is None
+
+
+def _train_candidates(
+    plan: Plan, todo: dict[str, dict[str, Any]], lost: Callable[[], bool]
+) -> list[MemberResult]:
+    """Every candidate's members on the fresh seeds (and their refits); all stop early, as
+    pruned, once ``lost()`` says the claim went to another worker."""
     seeds = final_seeds(plan)
     members: list[Member] = []
     for i, values in enumerate(todo.values()):
         members.extend(plan.members(i, values, seeds))
     log.info("retraining %d candidates on %d fresh seeds", len(todo), len(seeds))
-    results = plan.train(members)
-    if plan.task.folds:
+    results = plan.train(members, on_epoch=lambda _i, _report: lost())
+    if plan.task.folds and not lost():
         results += _refit(plan, results)
+    return results
+
+
+def _record(
+    plan: Plan,
+    todo: dict[str, dict[str, Any]],
+    results: list[MemberResult],
+    final: optuna.Study,
+    record: Record,
+    worker: str,
+) -> None:
+    """One finished trial per candidate from its members' results, to the durable stores."""
     pairs = []
     for i, (name, values) in enumerate(todo.items()):
         mine = [r for r in results if r.member.trial == i]

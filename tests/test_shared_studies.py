@@ -273,3 +273,29 @@ def test_the_joblib_launcher_runs_tasks_in_parallel(tmp_path: Path) -> None:
     for task in ("moons", "wine"):
         (run,) = (tmp_path / f"l2-{task}").iterdir()
         assert (run / "trials.csv").is_file(), f"{task}: {time.monotonic() - start:.0f} s"
+
+
+def test_a_worker_that_loses_the_final_claim_stops_its_candidates_and_records_nothing(
+    tmp_path: Path, make_config: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The candidates train while the claim is made; once another (live) worker holds it, they
+    stop at their first evaluation, as pruned, and the final study gets no trial from here."""
+    from regsearch.final import CLAIM_SUFFIX, _train_candidates, run_final_phase
+    from regsearch.plan import make_plan
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    cfg, _ = make_config(
+        tmp_path, "+sweep=l2", *FAST, "train.max_epochs=400", f"search.storage={storage}"
+    )
+    plan = make_plan(cfg)
+    final = optuna.create_study(study_name="s.final", storage=get_storage(storage))
+    claim(storage, f"s.final{CLAIM_SUFFIX}", "other-worker")  # this (live) process holds it
+    todo = {"baseline": {}, "l2": {"l2": 1e-3}}
+    stopped = _train_candidates(plan, todo, lost=lambda: True)
+    assert {r.state for r in stopped} == {"pruned"}
+    assert {r.stopped_epoch for r in stopped} == {plan.schedule.eval_every}
+    recorded: list[Any] = []
+    with caplog.at_level("INFO", logger="regsearch.final"):
+        run_final_phase(plan, {}, final, lambda name, pairs: recorded.append(pairs))
+    assert recorded == [] and final.trials == []
+    assert "run by worker other-worker" in caplog.text and "skipped here" in caplog.text
