@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from regsearch.constant import constant_scores
 from regsearch.final import FINAL_SEED_OFFSET, final_seeds
 from regsearch.plan import Plan
+from regsearch.report.runs import linked_runs_only
 from regsearch.results import curves_frame, studies_phases, summarize, trials_frame
 from regsearch.search.space import SearchSpace
 from regsearch.urls import absolute_sqlite
@@ -161,7 +162,7 @@ def write_outputs(
     for name, table in (("trials", frame), ("curves", curves)):
         table.to_csv(run_dir / f"{name}.csv", index=False)
         table.to_parquet(run_dir / f"{name}.parquet", index=False)  # typed, for pandas users
-    summary = summarize({**static, "partial": partial}, frame)
+    summary = linked_runs_only(summarize({**static, "partial": partial}, frame))
     write_json(run_dir / "summary.json", summary)
     files = {
         "config": run_dir / "config.yaml",

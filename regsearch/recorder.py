@@ -40,7 +40,7 @@ import time
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,7 @@ class RecorderState:
     parent_run_id: str | None = None
     experiment_id: str = ""
     written: int = 0  # trials persisted to the Optuna storage
+    runs: list[dict[str, Any]] = field(default_factory=list)  # MLflow child runs logged so far
 
 
 class Recorder:
@@ -212,7 +213,12 @@ class Recorder:
     def _update(self, reply: dict[str, Any]) -> RecorderState:
         for warning in reply["warnings"]:
             log.warning("%s", warning)
-        self.state = RecorderState(reply["parent_run_id"], reply["experiment_id"], reply["written"])
+        self.state = RecorderState(
+            reply["parent_run_id"],
+            reply["experiment_id"],
+            reply["written"],
+            [*self.state.runs, *reply["runs"]],
+        )
         if reply["errors"]:
             raise RecorderError(reply["errors"][0])
         return self.state
@@ -300,6 +306,7 @@ def _serve(
             "parent_run_id": mlflow.tracker.parent_run_id,
             "experiment_id": mlflow.tracker.experiment_id,
             "written": optuna_writer.written,
+            "runs": mlflow.tracker.take_logged(),
             "warnings": list(warnings),
             "errors": list(errors),
         }

@@ -252,6 +252,7 @@ def _mlflow_block(recorder: Recorder) -> dict[str, Any] | None:
         "uri": recorder.uri,
         "experiment_id": recorder.state.experiment_id,
         "parent_run_id": recorder.state.parent_run_id,
+        "runs": recorder.state.runs,  # the report keeps those it links (report.runs)
     }
 
 

@@ -103,12 +103,25 @@ def is_abandoned(
     return pid == owner.get(PID_TAG) or not alive(int(pid))
 
 
+#: The tags that identify a child run to the report (:func:`regsearch.report.runs.wanted_runs`).
+LINK_TAGS = ("optuna.trial_number", "regsearch.family", "regsearch.phase")
+
+
 class NullTracker:
     """``tracking=none``: records nothing."""
 
     parent_run_id: str | None = None
     experiment_id: str = ""
     uri: str | None = None
+
+    def __init__(self) -> None:
+        self.logged: list[dict[str, Any]] = []  # child runs logged since take_logged()
+
+    def take_logged(self) -> list[dict[str, Any]]:
+        """The child runs logged since the last call (id, name, status, :data:`LINK_TAGS`),
+        so the report can link them without searching the store (importing MLflow: ~1.5 s)."""
+        logged, self.logged = self.logged, []
+        return logged
 
     def start(
         self, run_name: str, params: dict[str, Any], tags: dict[str, str], config_yaml: str
@@ -146,6 +159,7 @@ class MlflowTracker(NullTracker):
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
+        super().__init__()
         self.uri = uri
         if (path := sqlite_path(uri)) is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,6 +250,10 @@ class MlflowTracker(NullTracker):
             for chunk in _chunks(metrics, MAX_METRICS):
                 self.client.log_batch(run_id, metrics=chunk)
         self.client.set_terminated(run_id, STATUS[outcome.state])
+        link = {key: tags[key] for key in LINK_TAGS}
+        self.logged.append(
+            {"run_id": run_id, "run_name": name, "status": STATUS[outcome.state], "tags": link}
+        )
 
     def finish(self, summary: RunSummary) -> None:
         """Close the parent run (FINISHED, FAILED or KILLED) with the sweep's best values."""

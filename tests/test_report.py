@@ -383,6 +383,35 @@ def test_build_report_from_stores_lists_mlflow_runs(swept: SweepResult, tmp_path
     assert "Partial results" not in html and "rebuilt from CSV" not in html
 
 
+def test_the_summary_holds_the_linked_runs_the_recorder_logged(
+    swept: SweepResult, tmp_path: Path
+) -> None:
+    """The report links the final and best runs from what the recorder logged (no MLflow
+    import); without that list it searches the store and finds the same runs."""
+    mlflow = swept.summary["mlflow"]
+    client = MlflowClient(tracking_uri=mlflow["uri"])
+    parent = f"tags.mlflow.parentRunId = '{mlflow['parent_run_id']}'"
+    finals = client.search_runs(
+        [mlflow["experiment_id"]], f"{parent} AND tags.`regsearch.phase` = 'final'"
+    )
+    linked = {r["tags"]["regsearch.phase"]: [] for r in mlflow["runs"]}
+    for r in mlflow["runs"]:
+        linked[r["tags"]["regsearch.phase"]].append(r)
+    assert {r["run_id"] for r in linked["final"]} == {run.info.run_id for run in finals}
+    (best,) = linked["tune"]
+    assert best["tags"]["optuna.trial_number"] == str(swept.summary["best"]["trial"])
+    stored = client.get_run(best["run_id"])
+    assert stored.info.run_name == best["run_name"] and stored.info.status == best["status"]
+    assert stored.data.tags["regsearch.family"] == swept.summary["best"]["family"]
+    run_dir = copy_run(swept, tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    del summary["mlflow"]["runs"]
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    html = build_report(run_dir).read_text(encoding="utf-8")
+    assert all(run.info.run_id in html for run in finals)
+    assert best["run_id"] in html
+
+
 def test_build_report_of_a_running_sweep(swept: SweepResult, tmp_path: Path) -> None:
     # What a sweep leaves at its start: summary.json with partial=true, no CSV files yet.
     static = {k: v for k, v in swept.summary.items() if not k.startswith("n_") and k != "best"}

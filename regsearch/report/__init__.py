@@ -15,6 +15,19 @@ Example:
 
 from __future__ import annotations
 
-from regsearch.report.html import build_report, write_report
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from regsearch.report.html import build_report, write_report
 
 __all__ = ["build_report", "write_report"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: the page pulls in matplotlib and seaborn (~1.3 s), which the
+    # package's light modules (regsearch.report.runs, used by every tracked sweep) must not.
+    if name in __all__:
+        from regsearch.report import html
+
+        return getattr(html, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

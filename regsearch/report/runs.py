@@ -15,7 +15,14 @@ from typing import Any
 
 from regsearch.urls import browse_command, sqlite_path
 
-__all__ = ["MlflowView", "RunView", "missing_sqlite", "mlflow_view", "wanted_runs"]
+__all__ = [
+    "MlflowView",
+    "RunView",
+    "linked_runs_only",
+    "missing_sqlite",
+    "mlflow_view",
+    "wanted_runs",
+]
 
 # Keep an unreachable tracking server from stalling the report with retries.
 _HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
@@ -67,12 +74,51 @@ def wanted_runs(
     return wanted
 
 
+def linked_runs_only(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary with ``mlflow.runs`` (every child run the recorder logged) cut to those a
+    report links: the final phase's and the best trial's (a sweep may log thousands).
+
+    Example:
+        >>> runs = [{"run_id": str(n), "tags": {"optuna.trial_number": str(n),
+        ...          "regsearch.family": "l2", "regsearch.phase": "tune"}} for n in range(3)]
+        >>> s = linked_runs_only({"best": {"trial": 1, "family": "l2"}, "mlflow": {"runs": runs}})
+        >>> [r["run_id"] for r in s["mlflow"]["runs"]]
+        ['1']
+    """
+    info = summary.get("mlflow")
+    if not isinstance(info, dict) or "runs" not in info:
+        return summary
+    finals = {r["tags"]["regsearch.family"] for r in info["runs"] if _is_final(r)}
+    wanted = [tags for _, tags in wanted_runs(summary, sorted(finals))]
+    kept = [r for r in info["runs"] if any(_matches(r, tags) for tags in wanted)]
+    return {**summary, "mlflow": {**info, "runs": kept}}
+
+
+def _is_final(run: dict[str, Any]) -> bool:
+    return run["tags"].get("regsearch.phase") == "final"
+
+
+def _matches(run: dict[str, Any], tags: dict[str, str]) -> bool:
+    return all(run["tags"].get(key) == value for key, value in tags.items())
+
+
+def _known(runs: list[dict[str, Any]], label: str, tags: dict[str, str]) -> RunView | None:
+    """The newest recorded run with ``tags`` (as the store's search would order them)."""
+    found = [r for r in runs if _matches(r, tags)]
+    if not found:
+        return None
+    run = found[-1]
+    return RunView(label, run["run_id"], run.get("run_name", ""), run.get("status", ""))
+
+
 def mlflow_view(summary: dict[str, Any], candidates: Sequence[str] = ()) -> MlflowView | None:
     """The MLflow section of a sweep that was tracked; None when tracking was off.
 
-    Looks each wanted run up with ``MlflowClient.search_runs`` filtered on the parent run id
-    and the trial's tags. A sqlite store that does not exist from the current directory is not
-    opened (that would create an empty one); any error leaves the ids empty with a note.
+    Takes each wanted run from ``mlflow.runs`` (what the recorder logged) or, when one is not
+    there (a resumed sweep's earlier runs), looks them up with ``MlflowClient.search_runs``
+    filtered on the parent run id and the trial's tags. A sqlite store that does not exist
+    from the current directory is not opened (that would create an empty one); any error
+    leaves the ids empty with a note.
     """
     info = summary.get("mlflow")
     if not isinstance(info, dict) or not info.get("uri"):
@@ -92,6 +138,9 @@ def mlflow_view(summary: dict[str, Any], candidates: Sequence[str] = ()) -> Mlfl
         return _with(view, [RunView(label, "") for label, _ in wanted], note)
     if not parent or not experiment or not wanted:
         return view
+    known = [_known(info.get("runs") or [], label, tags) for label, tags in wanted]
+    if all(known):
+        return _with(view, [run for run in known if run is not None], "")
     try:
         runs = _search(uri, experiment, parent, wanted)
     except Exception as exc:  # any store problem: the report still gets written
