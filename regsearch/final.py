@@ -97,7 +97,7 @@ def run_final_phase(
         try:
             results = _train_candidates(plan, todo, lambda: _lost(pending))
         except BaseException:
-            if (held := pending.result()) is not None:
+            if pending.exception() is None and (held := pending.result()) is not None:
                 release(plan.cfg.search.storage, held)  # a resume can run it again
             raise
         held = pending.result()
