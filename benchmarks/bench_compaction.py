@@ -154,7 +154,8 @@ def _sweep_run(pruner: str, tree: Path, root: Path, extra: list[str]) -> dict[st
     best = summary.get("best") or {}
     return {
         "wall": wall,
-        "train": float(summary.get("timings", {}).get("train", float("nan"))),
+        "train": float(summary.get("timings", {}).get("train", float("nan"))),  # tuning
+        "final": float(summary.get("timings", {}).get("final", float("nan"))),
         "pruned": float(summary.get("n_pruned", float("nan"))),
         "best": float(best.get("metrics", {}).get("val_loss", float("nan"))),
     }
@@ -170,19 +171,24 @@ def sweep(args: argparse.Namespace) -> None:
                     row = _sweep_run(pruner, tree, Path(tmp), args.extra)
                 runs.setdefault(f"{label}{pruner}", []).append(row)
     print(" ".join(["python -m regsearch", *SWEEP]), f"(median of {args.rounds})")
-    print(f"{'mode':>18} {'wall s':>8} {'train s':>8} {'pruned':>7} {'best val_loss':>14}")
+    print(
+        f"{'mode':>18} {'wall s':>8} {'tune s':>8} {'final s':>8} {'pruned':>7} "
+        f"{'best val_loss':>14}"
+    )
     median = {
         mode: {key: statistics.median(r[key] for r in rows) for key in rows[0]}
         for mode, rows in runs.items()
     }
     for mode, row in median.items():
         print(
-            f"{mode:>18} {row['wall']:8.1f} {row['train']:8.1f} {row['pruned']:7.0f} "
+            f"{mode:>18} {row['wall']:8.1f} {row['train']:8.1f} {row['final']:8.1f} "
+            f"{row['pruned']:7.0f} "
             f"{row['best']:14.4f}"
         )
     for label in trees:
         ratio = median[f"{label}hyperband"]["wall"] / median[f"{label}none"]["wall"]
-        print(f"{label or 'this tree '}: hyperband / none wall = {ratio:.2f}")
+        tune = median[f"{label}hyperband"]["train"] / median[f"{label}none"]["train"]
+        print(f"{label or 'this tree '}: hyperband / none wall = {ratio:.2f}, tuning = {tune:.2f}")
 
 
 def main() -> None:

@@ -185,7 +185,7 @@ def _run_phases(
         _tune(plan, working, recorder, clock)
         if "final" in studies:
             tuned = {family: w.study for family, w in working.items()}
-            with clock("train"):
+            with clock("final"):
                 run_final_phase(plan, tuned, studies["final"], recorder.record)
     except KeyboardInterrupt:
         return "KILLED", True

@@ -101,7 +101,7 @@ def test_mlflow_child_runs_carry_the_durable_trial_numbers(tmp_path: Path, make_
     for db in ("mlflow.db", "optuna.db"):  # the recorder writes in WAL mode
         with sqlite3.connect(tmp_path / db) as con:
             assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert result.summary["timings"]["train"] > 0
+    assert result.summary["timings"]["train"] > 0 and result.summary["timings"]["final"] > 0
 
 
 def test_a_recorder_that_cannot_write_a_trial_says_so(tmp_path: Path) -> None:
