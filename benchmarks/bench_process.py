@@ -46,7 +46,6 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +68,6 @@ class Mode:
     args: tuple[str, ...]
     group: str = ""  # ratios are taken against the first mode of the same group
     tree: Path = REPO  # the source tree whose regsearch (and conf/) runs
-    prepare: Callable[[Path], None] | None = None  # readies the fresh sweeps root
 
 
 @dataclass
@@ -89,8 +87,6 @@ def run_mode(mode: Mode, workdir: Path) -> Outcome:
     """Run ``mode`` once in a fresh process with fresh stores under ``workdir``."""
     root = workdir / "sweeps"
     root.mkdir()
-    if mode.prepare is not None:
-        mode.prepare(root)
     cmd = [sys.executable, "-m", "regsearch", *mode.args, f"paths.root={root}", "progress=false"]
     # The other tree runs from its own folder (its conf/, its package first on the path).
     cwd = mode.tree if mode.tree != REPO else workdir
@@ -191,14 +187,8 @@ def multirun_modes(quick: bool, at_once: int) -> list[Mode]:
     )
     return [
         Mode("regsearch, one process", (*space, f"search.n_trials={trials}")),
-        Mode(f"submitit_local, {trials} jobs", jobs, prepare=_create_sqlite),
+        Mode(f"submitit_local, {trials} jobs", jobs),
     ]
-
-
-def _create_sqlite(root: Path) -> None:
-    # search.resume=true (on every job: a Hydra sweep cannot leave it off the first one only)
-    # refuses a sqlite file that does not exist yet; an empty file is an empty database.
-    (root / "optuna.db").touch()
 
 
 def compare_modes(quick: bool, before: Path, label: str) -> list[Mode]:

@@ -299,3 +299,33 @@ def test_a_worker_that_loses_the_final_claim_stops_its_candidates_and_records_no
         run_final_phase(plan, {}, final, lambda name, pairs: recorded.append(pairs))
     assert recorded == [] and final.trials == []
     assert "run by worker other-worker" in caplog.text and "skipped here" in caplog.text
+
+
+def test_launcher_jobs_all_started_with_resume_share_one_study_on_a_fresh_store(
+    tmp_path: Path,
+) -> None:
+    """README's recipe for N workers through a Hydra launcher: every job has the study name and
+    search.resume=true, the store does not exist yet; the first job creates the study, the
+    next ones join it (job k asks for k finished trials in all)."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    storage = f"sqlite:///{tmp_path}/fresh/optuna.db"
+    done = subprocess.run(
+        [
+            *[sys.executable, "-m", "regsearch", "-m", "hydra/launcher=joblib"],
+            *["hydra.launcher.n_jobs=1", "+sweep=l2", f"paths.root={tmp_path}", *FAST],
+            "search.n_trials=1,2",
+            "search.population=1",
+            "sweep.final_seeds=0",
+            f"search.storage={storage}",
+            "search.study_name=joined",
+            "search.resume=true",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = optuna.load_study(study_name="joined", storage=get_storage(storage))
+    assert len(study.trials) == 2
+    assert len({t.user_attrs[WORKER_ATTR] for t in study.trials}) == 2  # one trial per job

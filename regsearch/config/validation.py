@@ -363,7 +363,10 @@ def _check_stores(
     _check(
         not problem, "paths.root", paths.root, f"an output folder regsearch can write ({problem})"
     )
-    urls.check_storage_url(search.storage, "search.storage", must_exist=search.resume)
+    # Resuming "the newest study" needs a database to find it in; a named study is created
+    # when it is not there yet (the first of several workers all started with resume=true).
+    must_exist = search.resume and not search.study_name
+    urls.check_storage_url(search.storage, "search.storage", must_exist=must_exist)
     if tracking.backend != "mlflow":
         return
     urls.check_tracking_uri(tracking.uri, "tracking.uri")
