@@ -418,10 +418,10 @@ def test_batch_norm_on_and_off_come_back_in_member_order(tasks: dict[str, TaskDa
     ("n_members", "hidden", "batch_size", "device", "exact", "sizes"),
     [
         (10, (20, 3), None, "cpu", True, [5, 5]),  # batch norm on and off
-        (400, (20, 3), None, "cpu", False, [200, 200]),  # 2**20 // (20 * 150) = 349 fit
-        (400, (20, 3), None, "cpu", True, [174, 26, 174, 26]),  # exact: 2**19 // 3000
-        (20, (4000,), None, "cpu", False, [4, 4, 2, 4, 4, 2]),  # never below 4 on CPU
-        (600, (20, 3), 32, "cpu", True, [300, 300]),  # the minibatch counts, not the split
+        (400, (20, 3), None, "cpu", False, [87, 87, 26] * 2),  # 2**18 // (20 * 150) = 87 fit
+        (400, (20, 3), None, "cpu", True, [43, 43, 43, 43, 28] * 2),  # exact: 2**17 // 3000
+        (40, (4000,), None, "cpu", False, [16, 4, 16, 4]),  # never below 16 on CPU
+        (600, (20, 3), 32, "cpu", True, [204, 96] * 2),  # the minibatch counts, not the split
         (200, (1000,), None, "cuda", False, [100, 100]),  # accelerators: memory bound only
     ],
 )
@@ -448,7 +448,7 @@ def test_stacks_split_by_structure_and_size(
 
 
 def test_many_stacks_train_like_one(tasks: dict[str, TaskData]) -> None:
-    spec = ModelSpec(2, 1, hidden=(900,))  # 4 members per exact CPU stack
+    spec = ModelSpec(2, 1, hidden=(900,))  # 16 members per exact CPU stack (the floor)
     members = [
         member(i, seed=i % 4, lr=0.01 * (1 + i % 5), dropout=(0.1 * (i % 3),)) for i in range(40)
     ]
