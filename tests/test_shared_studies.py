@@ -35,6 +35,12 @@ def _cli(root: Path, *overrides: str) -> list[str]:
     return [sys.executable, "-m", "regsearch", "+sweep=l2", f"paths.root={root}", *overrides]
 
 
+def _run_ok(cmd: list[str], cwd: Path) -> None:
+    """Run a regsearch command to its end; it must succeed."""
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def _workers(
     root: Path, storage: str, n_workers: int, n_trials: int, population: int
 ) -> list[tuple[int, str, str]]:
@@ -219,7 +225,7 @@ def test_default_study_names_of_sweeps_started_in_one_second_differ(
 def test_a_sweep_logs_to_an_mlflow_tracking_server(tmp_path: Path, mlflow_server: str) -> None:
     from mlflow.tracking import MlflowClient
 
-    done = subprocess.run(
+    _run_ok(
         _cli(
             tmp_path,
             *TINY,
@@ -230,12 +236,8 @@ def test_a_sweep_logs_to_an_mlflow_tracking_server(tmp_path: Path, mlflow_server
             f"tracking.uri={mlflow_server}",
             "tracking.experiment=served",
         ),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        tmp_path,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("served")
     assert experiment is not None
@@ -249,7 +251,7 @@ def test_a_sweep_logs_to_an_mlflow_tracking_server(tmp_path: Path, mlflow_server
 def test_the_joblib_launcher_runs_tasks_in_parallel(tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     start = time.monotonic()
-    done = subprocess.run(
+    _run_ok(
         [
             sys.executable,
             "-m",
@@ -264,12 +266,8 @@ def test_the_joblib_launcher_runs_tasks_in_parallel(tmp_path: Path) -> None:
             "search.n_trials=2",
             "sweep.final_seeds=0",
         ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        tmp_path,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     for task in ("moons", "wine"):
         (run,) = (tmp_path / f"l2-{task}").iterdir()
         assert (run / "trials.csv").is_file(), f"{task}: {time.monotonic() - start:.0f} s"
@@ -309,7 +307,7 @@ def test_launcher_jobs_all_started_with_resume_share_one_study_on_a_fresh_store(
     next ones join it (job k asks for k finished trials in all)."""
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     storage = f"sqlite:///{tmp_path}/fresh/optuna.db"
-    done = subprocess.run(
+    _run_ok(
         [
             *[sys.executable, "-m", "regsearch", "-m", "hydra/launcher=joblib"],
             *["hydra.launcher.n_jobs=1", "+sweep=l2", f"paths.root={tmp_path}", *FAST],
@@ -320,12 +318,8 @@ def test_launcher_jobs_all_started_with_resume_share_one_study_on_a_fresh_store(
             "search.study_name=joined",
             "search.resume=true",
         ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        tmp_path,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     study = optuna.load_study(study_name="joined", storage=get_storage(storage))
     assert len(study.trials) == 2
     assert len({t.user_attrs[WORKER_ATTR] for t in study.trials}) == 2  # one trial per job
