@@ -132,15 +132,15 @@ def mlflow_view(summary: dict[str, Any], candidates: Sequence[str] = ()) -> Mlfl
         parent_run_id=parent,
         command=browse_command(uri, experiment),
     )
+    known = [_known(info.get("runs") or [], label, tags) for label, tags in wanted]
+    if wanted and all(known):  # no need to open the store (nor to find it from here)
+        return _with(view, [run for run in known if run is not None], "")
     missing = missing_sqlite(uri)
     if missing:
         note = f"{missing} not found from {Path.cwd()}; run ids of the trials not looked up."
         return _with(view, [RunView(label, "") for label, _ in wanted], note)
     if not parent or not experiment or not wanted:
         return view
-    known = [_known(info.get("runs") or [], label, tags) for label, tags in wanted]
-    if all(known):
-        return _with(view, [run for run in known if run is not None], "")
     try:
         runs = _search(uri, experiment, parent, wanted)
     except Exception as exc:  # any store problem: the report still gets written
