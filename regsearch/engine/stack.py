@@ -370,6 +370,11 @@ class Stack:
         assert sum(end - start for start, end in self.stream_blocks) == self.k, (
             "each stream's members sit side by side"
         )
+        self.stream_of_member = torch.tensor(
+            [b for b, (start, end) in enumerate(self.stream_blocks) for _ in range(start, end)],
+            dtype=torch.long,
+            device=self.device,
+        )
         carried = old.generators if old is not None else {}
         self.generators: dict[tuple[int, int, int], torch.Generator] = {}
         for h, layer in enumerate(self.layers[:-1]):
@@ -557,10 +562,8 @@ class Stack:
             row.uniform_(generator=gen)
         if len(blocks) == 1 or len(blocks) == self.k:
             dropped = torch.sub(u, layer.rate)
-        else:
-            dropped = torch.empty(self.k, layer.fan_out, n, dtype=self.dtype, device=self.device)
-            for row, (start, end) in zip(u, blocks, strict=True):
-                torch.sub(row, layer.rate[start:end], out=dropped[start:end])
+        else:  # each member's stream's draw: one gather, not one subtraction per stream
+            dropped = u.index_select(0, self.stream_of_member).sub_(layer.rate)
         return dropped.floor_()
 
     def _backward(self, out: Tensor, target: Tensor, saved: list[_Saved]) -> None:
