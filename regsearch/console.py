@@ -9,7 +9,6 @@ from regsearch.comparison import (
     Candidate,
     Comparison,
     Difference,
-    compare_sweep,
     format_estimate,
     format_p,
 )
@@ -78,7 +77,7 @@ def summary_lines(result: SweepResult) -> list[str]:
     if s.get("mlflow"):
         mlflow = s["mlflow"]
         lines.append(f"browse:  {browse_command(mlflow['uri'], mlflow.get('experiment_id', ''))}")
-    found = compare_sweep(result.trials, s) if not result.trials.empty else None
+    found = result.comparison
     if found is not None:
         lines += comparison_lines(found)
     return lines

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,9 +58,10 @@ class SweepResult:
     files: dict[str, Path] = field(default_factory=dict)
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
 
-    @property
+    @cached_property
     def comparison(self) -> Comparison | None:
-        """The head-to-head comparison of the final phase (None when there was none)."""
+        """The head-to-head comparison of the final phase (None when there was none); worked
+        out once, for the report, the console and the verdict."""
         from regsearch.comparison import compare_sweep
 
         return compare_sweep(self.trials, self.summary) if not self.trials.empty else None
@@ -172,16 +174,23 @@ def write_outputs(
     }
     if plan.cfg.report and plan.task.n_features == 2 and plan.task.n_classes == 2:
         files["boundaries"] = _write_boundaries(plan, studies, summary, run_dir)
+    names = [s.study_name for s in studies.values()]
+    result = SweepResult(run_dir, names, frame, summary, partial, files, curves)
     if plan.cfg.report:
         from regsearch.report import write_report
 
         config_text = (run_dir / "config.yaml").read_text()
         tuned = {k: s for k, s in studies.items() if k != "final"}
         files["report"] = write_report(
-            run_dir, frame, summary, config_text, curves=curves, studies=tuned
+            run_dir,
+            frame,
+            summary,
+            config_text,
+            curves=curves,
+            studies=tuned,
+            comparison=result.comparison,
         )
-    names = [s.study_name for s in studies.values()]
-    return SweepResult(run_dir, names, frame, summary, partial, files, curves)
+    return result
 
 
 def _write_boundaries(

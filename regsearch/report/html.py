@@ -53,6 +53,7 @@ def write_report(
     curves: pd.DataFrame | None = None,
     studies: Mapping[str, optuna.Study] | None = None,
     notes: Sequence[str] = (),
+    comparison: Comparison | None = None,
 ) -> Path:
     """Save the figures under ``run_dir/figures/`` and write ``run_dir/report.html``.
 
@@ -67,6 +68,8 @@ def write_report(
         studies: The sweep's Optuna studies by key (``SweepData.studies``), for the
             hyperparameter-importance figures; skipped when None.
         notes: Extra lines for the banner at the top (e.g. where the data came from).
+        comparison: The final phase's comparison when the caller already has it
+            (``SweepResult.comparison``); worked out from ``trials`` when None.
 
     Returns:
         Path of the written ``report.html``.
@@ -91,7 +94,8 @@ def write_report(
     fig_dir.mkdir(parents=True, exist_ok=True)
     if curves is None:
         curves = _read_csv(run_dir / "curves.csv")
-    comparison = compare_sweep(trials, summary) if not trials.empty else None
+    if comparison is None and not trials.empty:
+        comparison = compare_sweep(trials, summary)
     specs = _figure_specs(run_dir, trials, summary, curves, comparison, studies or {})
     drawn = [save_figure(fig_dir, *spec) for spec in specs]
     html = _render(trials, summary, config_yaml, comparison, drawn, notes)
