@@ -150,10 +150,8 @@ def paired_difference(
     spread = float(diffs.std(ddof=1))
     if spread <= _TINY * max(1.0, abs(mean)):
         return Difference(mean, mean, mean, 1.0 if abs(mean) <= _TINY else 0.0, n, method)
-    if val_train_ratio is None:
-        est = mean_ci(diffs, confidence)
-        return Difference(mean, est.low, est.high, _ttest_rel(both["c"], both["b"]), n, method)
-    se = spread * math.sqrt(1 / n + val_train_ratio)
+    # The plain paired t-test is the corrected one without the correction term.
+    se = spread * math.sqrt(1 / n + (val_train_ratio or 0.0))
     return _from_t(mean, se, n, confidence, method)
 
 
@@ -210,13 +208,6 @@ def _from_t(mean: float, se: float, n: int, confidence: float, method: str) -> D
     p = _two_sided_p(mean / se, n - 1)
     half = _t_quantile(confidence, n - 1) * se
     return Difference(mean, mean - half, mean + half, p, n, method)
-
-
-def _ttest_rel(candidate: pd.Series, baseline: pd.Series) -> float:
-    """``scipy.stats.ttest_rel(candidate, baseline).pvalue`` (equal within rounding, tested)."""
-    diffs = (candidate - baseline).to_numpy(dtype=float)
-    se = float(diffs.std(ddof=1)) / math.sqrt(diffs.size)
-    return _two_sided_p(float(diffs.mean()) / se, diffs.size - 1)
 
 
 # The t distribution comes from scipy.special (Student's t CDF and its inverse, the functions
