@@ -19,7 +19,7 @@ import optuna
 import pytest
 
 from regsearch.config import ConfigError
-from regsearch.search.claims import claim, release
+from regsearch.search.claims import HOLDER, claim, release
 from regsearch.search.objective import Objective
 from regsearch.search.storage import get_storage
 from regsearch.search.study import create_or_load
@@ -185,7 +185,9 @@ def test_a_claim_is_released_and_a_stale_one_taken_over(tmp_path: Path) -> None:
         check=True,
     )
     store = get_storage(storage)
-    store.set_study_user_attr(store.get_study_id_from_name("c"), "pid", int(dead.stdout))
+    study_id = store.get_study_id_from_name("c")
+    holder = store.get_study_user_attrs(study_id)[HOLDER]
+    store.set_study_user_attr(study_id, HOLDER, {**holder, "pid": int(dead.stdout)})
     assert claim(storage, "c", "third").stale
 
 

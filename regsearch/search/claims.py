@@ -19,10 +19,13 @@ from optuna.exceptions import DuplicatedStudyError
 
 from regsearch.search.storage import get_storage
 
-__all__ = ["Claim", "claim", "release"]
+__all__ = ["HOLDER", "Claim", "claim", "release"]
 
 #: The holder of a claim whose attributes were never written (its claimant died first).
 UNKNOWN = "unknown"
+#: The claim study's one user attribute: who holds it (worker, host, pid, since), written in
+#: one go so that a claimant killed at any moment leaves no holder or a whole one.
+HOLDER = "holder"
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ def claim(storage_url: str, name: str, worker: str) -> Claim:
     Creating a study is the one write every Optuna storage makes exclusive: RDB storages by
     the unique index on study names, the journal by the order of its append-only log. Study
     attributes are not (``set_study_user_attr`` overwrites), and neither are trial numbers
-    on PostgreSQL. The claim study's user attributes say who holds it.
+    on PostgreSQL. The claim study's one attribute (:data:`HOLDER`) says who holds it.
 
     Example:
         >>> held = claim("sqlite:///optuna.db", "s.final.claim", "me")  # doctest: +SKIP
@@ -78,8 +81,7 @@ def claim(storage_url: str, name: str, worker: str) -> Claim:
     except DuplicatedStudyError:
         held = _holder(storage, name)
         return dataclasses.replace(held, mine=True) if held.worker == worker else held
-    for key, value in attrs.items():
-        storage.set_study_user_attr(study_id, key, value)
+    storage.set_study_user_attr(study_id, HOLDER, attrs)
     return Claim(name, worker, host, os.getpid(), since, mine=True)
 
 
@@ -92,7 +94,7 @@ def release(storage_url: str, held: Claim) -> bool:
     storage = get_storage(storage_url)
     try:
         study_id = storage.get_study_id_from_name(held.name)
-        if storage.get_study_user_attrs(study_id).get("worker", UNKNOWN) != held.worker:
+        if _holder_attrs(storage, study_id).get("worker", UNKNOWN) != held.worker:
             return False  # taken over meanwhile
         storage.delete_study(study_id)
     except KeyError:
@@ -106,7 +108,7 @@ def _holder(storage: optuna.storages.BaseStorage, name: str, wait_s: float = 5.0
     attrs: dict[str, Any] = {}
     while True:
         try:
-            attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
+            attrs = _holder_attrs(storage, storage.get_study_id_from_name(name))
         except KeyError:
             attrs = {}  # released meanwhile
         if "worker" in attrs or time.monotonic() > deadline:
@@ -120,3 +122,7 @@ def _holder(storage: optuna.storages.BaseStorage, name: str, wait_s: float = 5.0
         str(attrs.get("since", "")),
         mine=False,
     )
+
+
+def _holder_attrs(storage: optuna.storages.BaseStorage, study_id: int) -> dict[str, Any]:
+    return dict(storage.get_study_user_attrs(study_id).get(HOLDER) or {})
