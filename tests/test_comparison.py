@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from regsearch.comparison import (
+    CANDIDATE_RULES,
     CORRECTED_T,
     PAIRED_T,
     Difference,
@@ -108,13 +109,15 @@ def test_clear_winner_sentence_and_numbers() -> None:
     half = T975[4] * d.std(ddof=1) / math.sqrt(5)
     assert diff.mean == pytest.approx(d.mean())
     assert (diff.low, diff.high) == pytest.approx((d.mean() - half, d.mean() + half))
-    assert win.p_adjusted == pytest.approx(diff.p_value)  # one candidate: Holm changes nothing
+    assert win.p_adjusted == pytest.approx(diff.p_value)  # one candidate: no adjustment
     assert win.p_improve == 1.0 and win.diagnosis == "generalizes better"
     assert win.test is not None and win.test.status == "agrees"
+    assert result.tier == "clear" and result.recommended == "dropout"
+    assert win.standing == "clear" and win.posterior is not None and win.posterior.better > 0.99
     assert result.verdict == (
-        f"dropout (dropout=0.3) beat baseline on val_loss by {format_effect(diff)} "
-        f"(Holm-adjusted {format_p(diff.p_value)}, paired t, 5 paired seeds); "
-        f"gap {d.mean():+.2g} (generalizes better); test agrees (test_loss {d.mean():+.2g})."
+        f"Clear winner: dropout (dropout=0.3) beat baseline on val_loss by {format_effect(diff)} "
+        f"(max-t-adjusted {format_p(diff.p_value)}, paired t, 5 paired seeds); "
+        f"gap {d.mean():+.2g} (generalizes better); test agrees (test_loss {format_effect(diff)})."
     )
 
 
@@ -126,9 +129,13 @@ def test_underfitting_candidate_never_wins_and_is_labelled() -> None:
     assert under.diagnosis == "closes the gap by fitting worse"  # ... bought by fitting worse
     assert result.winner == "dropout"
     alone = run({"baseline": {"val": BASE}, "l1": UNDERFIT})
-    assert alone.winner is None and alone.closest == "l1"
-    assert "No regularizer beat baseline on val_loss" in alone.verdict
+    assert alone.winner is None and alone.closest == "l1" and alone.recommended is None
+    assert alone.candidate("l1").standing == "worse" and alone.tier == "equivalent"
+    assert alone.verdict.startswith("Keep baseline: no regularizer improves val_loss by more than")
     assert "(closes the gap by fitting worse)" in alone.verdict
+
+
+HOLM = CANDIDATE_RULES["holm, clear only"]
 
 
 def test_holm_turns_a_borderline_winner_into_no_winner() -> None:
@@ -140,7 +147,7 @@ def test_holm_turns_a_borderline_winner_into_no_winner() -> None:
         "l1": {"val": [b + e for b, e in zip(BASE, [0.02, -0.03, 0.01, 0.0, -0.01], strict=True)]},
         "wd": {"val": [b + e for b, e in zip(BASE, [-0.02, 0.03, 0.0, 0.01, 0.0], strict=True)]},
     }
-    result = run(spec)
+    result = run(spec, rule=HOLM)
     raw = result.candidate("l2").vs_baseline["val_loss"].p_value
     assert 0.03 < raw < 0.05
     adjusted = holm(
@@ -149,14 +156,16 @@ def test_holm_turns_a_borderline_winner_into_no_winner() -> None:
     assert result.candidate("l2").p_adjusted == pytest.approx(adjusted[0])
     assert adjusted[0] == pytest.approx(3 * raw)  # smallest of three
     assert result.winner is None and result.closest == "l2" and not result.conclusive
+    assert result.tier == "undecided" and result.recommended is None  # no likely tier in HOLM
     diff = result.candidate("l2").vs_baseline["val_loss"]
-    assert result.verdict.startswith(
-        "No regularizer beat baseline on val_loss (Holm-adjusted, α=0.05): keep baseline. "
-        f"Closest: l2 (l2=0.001), val_loss {format_effect(diff)} "
-        f"(Holm-adjusted {format_p(adjusted[0])}, paired t, 5 paired seeds)"
+    assert result.verdict.startswith("Undecided: no regularizer is clearly better than baseline")
+    assert (
+        f"Most promising: l2 (l2=0.001), val_loss {format_effect(diff)} (P(better) = "
+        in result.verdict
     )
+    assert f"Holm-adjusted {format_p(adjusted[0])}, paired t, 5 paired seeds" in result.verdict
     # Alone, the same candidate wins: the multiple-test correction made the difference.
-    assert run({"baseline": {"val": BASE}, "l2": {"val": border}}).winner == "l2"
+    assert run({"baseline": {"val": BASE}, "l2": {"val": border}}, rule=HOLM).winner == "l2"
 
 
 def test_test_disagreement_is_reported_and_never_chooses() -> None:
@@ -165,7 +174,7 @@ def test_test_disagreement_is_reported_and_never_chooses() -> None:
     assert result.winner == "dropout"  # validation decides
     check = result.candidate("dropout").test
     assert check is not None and check.status == "disagrees" and check.metric == "test_loss"
-    assert "test disagrees (test_loss +0.05)" in result.verdict
+    assert "test disagrees (test_loss +0.05 [+0.05, +0.05])" in result.verdict
 
 
 def test_test_not_available_without_test_rows() -> None:
@@ -182,13 +191,13 @@ def test_test_not_available_without_test_rows() -> None:
         pytest.param(
             {"baseline": {"val": [0.5, 0.6]}, "dropout": {"val": [0.4, 0.499]}},
             "dropout",
-            ["Weak evidence: dropout", "2 paired seeds", "Only 2 pairs"],
+            ["Likely better: dropout", "2 paired seeds", "Only 2 pairs"],
             id="significant-but-2-pairs",
         ),
         pytest.param(
             {"baseline": {"val": [0.5]}, "dropout": {"val": [0.4]}},
             None,
-            ["No regularizer beat", "no test with a single pair", "weak evidence either way"],
+            ["Undecided: no regularizer", "no test with a single pair", "weak evidence either way"],
             id="one-pair",
         ),
         pytest.param(
@@ -201,7 +210,7 @@ def test_test_not_available_without_test_rows() -> None:
         pytest.param(
             {"none": {"val": BASE}, "l2": {"val": GOOD}},
             "l2",
-            ["l2 (l2=0.001) beat none on val_loss"],
+            ["Clear winner: l2 (l2=0.001) beat none on val_loss"],
             id="experiment-none",
         ),
         pytest.param(
@@ -299,26 +308,40 @@ def test_classification_on_val_acc() -> None:
     assert result is not None and result.metric == "val_acc" and result.winner == "dropout"
     assert result.candidate("dropout").vs_baseline["val_acc"].mean > 0
     assert result.candidate("dropout").p_improve == 1.0
-    assert "test disagrees (test_acc 0)" in result.verdict  # identical test accuracy
+    assert "test too small to tell (test_acc 0 [0, 0])" in result.verdict  # identical test
 
 
 @pytest.mark.parametrize(
     ("constant", "learnable"),
-    [({"val_loss": 0.49}, False), ({"val_loss": 0.7}, True), (None, True)],
+    [({"val_loss": 0.45}, False), ({"val_loss": 0.49}, True), (None, True)],
 )
 def test_constant_predictor_line(constant: dict[str, float] | None, learnable: bool) -> None:
+    # The best candidate (dropout, val_loss ≈ 0.468) decides whether anything was learnt.
     result = run({"baseline": {"val": BASE}, "dropout": {"val": GOOD}}, constant=constant)
     assert result.learnable is learnable
     first = result.verdict.splitlines()[0]
     if learnable:
-        assert first.startswith("dropout (dropout=0.3) beat baseline") and result.conclusive
+        assert first.startswith("Clear winner: dropout (dropout=0.3) beat baseline")
+        assert result.conclusive and result.recommended == "dropout"
     else:
         assert first == (
-            "The baseline does not beat a constant predictor (val_loss 0.52 vs 0.49 for "
-            "predicting the training mean or majority class), so no regularizer verdict is "
-            "meaningful."
+            "No candidate beats a constant predictor (val_loss 0.45 for predicting the "
+            "training mean or majority class), so no regularizer verdict is meaningful."
         )
-        assert "beat baseline" in result.verdict.splitlines()[1] and not result.conclusive
+        assert result.tier == "none" and result.recommended is None and not result.conclusive
+
+
+def test_overconfident_baseline_is_flagged_and_the_verdict_goes_on() -> None:
+    # Log loss above the constant's (0.49) while accuracy far above its 0.5: overconfidence.
+    frame = make_final({"baseline": {"val": BASE}, "dropout": {"val": GOOD}})
+    frame = frame.assign(val_acc=0.7, train_acc=1.0, gap_acc=0.3, test_acc=0.7)
+    constant = {"val_loss": 0.45, "val_acc": 0.5}
+    result = compare(frame, "classification", constant=constant)
+    assert result is not None and result.learnable and result.overconfident
+    first, second = result.verdict.splitlines()
+    assert first.startswith("The baseline is overconfident: its val_loss 0.52 is worse than a")
+    assert "val_acc 0.7 beats the constant's 0.5" in first
+    assert second.startswith("Clear winner: dropout") and result.recommended == "dropout"
 
 
 def test_no_final_rows_gives_none() -> None:
@@ -419,19 +442,22 @@ def test_probability_of_improvement_in_compare() -> None:
 
 
 @pytest.mark.parametrize(
-    ("val", "test", "status"),
+    ("val", "test", "margin", "status"),
     [
-        (-0.04, -0.01, "agrees"),
-        (-0.04, 0.01, "disagrees"),
-        (0.02, 0.03, "agrees"),  # worse on both
-        (-0.04, None, "not available"),
+        (-0.04, -0.03, 0.0, "agrees"),
+        (-0.04, 0.03, 0.0, "disagrees"),
+        (0.02, 0.03, 0.0, "agrees"),  # worse on both
+        (-0.04, -0.005, 0.0, "too small to tell"),  # interval [-0.015, 0.005] holds 0
+        (-0.04, 0.0005, 0.0, "too small to tell"),
+        (-0.04, 0.03, 0.05, "too small to tell"),  # clear of 0 but inside the margin
+        (-0.04, None, 0.0, "not available"),
     ],
 )
-def test_confirm_on_test(val: float, test: float | None, status: str) -> None:
+def test_confirm_on_test(val: float, test: float | None, margin: float, status: str) -> None:
     def diff(mean: float) -> Difference:
         return Difference(mean, mean - 0.01, mean + 0.01, 0.01, 5)
 
-    check = confirm_on_test(diff(val), None if test is None else diff(test), "loss")
+    check = confirm_on_test(diff(val), None if test is None else diff(test), "loss", margin)
     assert check.status == status and check.metric == "test_loss"
 
 

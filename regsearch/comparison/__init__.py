@@ -34,11 +34,30 @@ Example:
 
 from __future__ import annotations
 
-from regsearch.comparison import decision, formatting, records, stats
+from regsearch.comparison import (
+    bayesian,
+    decision,
+    formatting,
+    manytoone,
+    records,
+    rules,
+    stats,
+)
 from regsearch.comparison.decision import *  # noqa: F403
 from regsearch.comparison.formatting import *  # noqa: F403
+from regsearch.comparison.manytoone import *  # noqa: F403
+from regsearch.comparison.bayesian import *  # noqa: F403
 from regsearch.comparison.records import *  # noqa: F403
+from regsearch.comparison.rules import *  # noqa: F403
 from regsearch.comparison.stats import *  # noqa: F403
 
 # Each module's public names, listed once there.
-__all__ = [*decision.__all__, *formatting.__all__, *records.__all__, *stats.__all__]
+__all__ = [
+    *decision.__all__,
+    *formatting.__all__,
+    *manytoone.__all__,
+    *bayesian.__all__,
+    *records.__all__,
+    *rules.__all__,
+    *stats.__all__,
+]

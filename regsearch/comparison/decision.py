@@ -12,15 +12,15 @@ from typing import Any
 
 import pandas as pd
 
+from regsearch.comparison import grading, verdict
 from regsearch.comparison import rows as rowsmod
-from regsearch.comparison import verdict
 from regsearch.comparison.records import ALPHA, Candidate, Comparison, Confirmation
+from regsearch.comparison.rules import DEFAULT_RULE, DecisionRule
 from regsearch.comparison.stats import (
     CORRECTED_T,
     PAIRED_T,
     Difference,
     Estimate,
-    holm,
     mean_ci,
     paired_difference,
     probability_of_improvement,
@@ -138,19 +138,37 @@ def diagnose(d_train: int, d_val: int, d_gap: int, val_trend: int = 0) -> str:
     return "generalizes worse" if d_val < 0 else "no clear change"
 
 
-def confirm_on_test(val: Difference | None, test: Difference | None, basis: str) -> Confirmation:
-    """Whether the paired test difference has the sign of the validation effect.
+def confirm_on_test(
+    val: Difference | None, test: Difference | None, basis: str, margin: float = 0.0
+) -> Confirmation:
+    """Whether the paired test difference agrees in direction with the validation effect.
+
+    A test difference counts only when it is clear of the test split's own noise: its interval
+    excludes 0 (or, with one seed, it has no interval and is taken at face value) and it
+    exceeds ``margin`` (the equivalence margin, in the metric's units). Otherwise the test is
+    "too small to tell", neither agreeing nor disagreeing.
 
     Example:
         >>> val = Difference(-0.04, -0.06, -0.02, 0.003, 5)
-        >>> confirm_on_test(val, Difference(0.01, -0.01, 0.03, 0.3, 5), "loss").status
+        >>> confirm_on_test(val, Difference(0.03, 0.01, 0.05, 0.01, 5), "loss").status
         'disagrees'
+        >>> confirm_on_test(val, Difference(0.0005, -0.01, 0.011, 0.9, 5), "loss").status
+        'too small to tell'
     """
     metric = f"test_{basis}"
     if val is None or test is None:
         return Confirmation("not available", metric, test)
+    if not _clear(test, margin) or abs(val.mean) <= _TINY:
+        return Confirmation("too small to tell", metric, test)
     same = val.mean * test.mean > 0  # same metric family: equal signs mean the same direction
     return Confirmation("agrees" if same else "disagrees", metric, test)
+
+
+def _clear(diff: Difference, margin: float) -> bool:
+    """The difference is outside ±margin and its interval (if any) excludes 0."""
+    if abs(diff.mean) <= max(margin, _TINY):
+        return False
+    return diff.low is None or diff.high is None or diff.low * diff.high > 0
 
 
 def compare(
@@ -162,6 +180,7 @@ def compare(
     alpha: float = ALPHA,
     cv: Mapping[str, Any] | None = None,
     constant: Mapping[str, float] | None = None,
+    rule: DecisionRule = DEFAULT_RULE,
 ) -> Comparison | None:
     """Compare the final-phase candidates of a sweep against its baseline.
 
@@ -176,7 +195,9 @@ def compare(
         cv: ``summary["cv"]``: ``{"folds": K, "n_train": ..., "n_val": ...}`` or None. The
             correction uses n_val/n_train when given, else 1/(K − 1).
         constant: ``summary["constant_predictor"]``: the constant predictor's validation
-            metrics, e.g. ``{"val_loss": 0.69}``; flags a baseline that does not beat it.
+            metrics, e.g. ``{"val_loss": 0.69, "val_acc": 0.5}``; no verdict when no candidate
+            beats it (on the decision metric, or for classification on accuracy).
+        rule: The decision rule (:data:`~regsearch.comparison.rules.DEFAULT_RULE`).
 
     Returns:
         The comparison, or None when ``trials`` has no ``final`` rows.
@@ -209,8 +230,10 @@ def compare(
         dataclasses.replace(c, params=rowsmod.param_values(groups[c.name], param_cols))
         for c in cands
     ]
-    cands = _judge(cands, decide, alpha)
-    return _comparison(cands, baseline, decide, metric or decide, alpha, tables, ratio, constant)
+    cands, margin = _judge(cands, tables, baseline, decide, alpha, rule, ratio)
+    return _comparison(
+        cands, baseline, decide, metric or decide, alpha, tables, ratio, constant, rule, margin
+    )
 
 
 def compare_sweep(trials: pd.DataFrame, summary: Mapping[str, Any]) -> Comparison | None:
@@ -318,33 +341,60 @@ def _estimate(values: pd.Series) -> Estimate:
     return mean_ci(values)
 
 
-def _judge(cands: list[Candidate], decide: str, alpha: float) -> list[Candidate]:
-    """Holm across the non-baseline candidates, then each one's label and test check."""
-    tested = [i for i, c in enumerate(cands) if decide in c.vs_baseline]
-    adjusted = holm([cands[i].vs_baseline[decide].p_value for i in tested])
-    p_adj: dict[int, float | None] = dict(zip(tested, adjusted, strict=True))
+def _judge(
+    cands: list[Candidate],
+    tables: Mapping[str, pd.DataFrame],
+    baseline: str | None,
+    decide: str,
+    alpha: float,
+    rule: DecisionRule,
+    ratio: float | None,
+) -> tuple[list[Candidate], float]:
+    """Grade the non-baseline candidates (:mod:`.grading`), then label each one's gap and
+    check it on the test split. Returns them and the equivalence margin."""
+    if baseline is None or decide not in cands[0].metrics:
+        return cands, 0.0
+    margin = rule.margin(decide, cands[0].metrics[decide].mean)
+    cands = grading.grade(
+        cands,
+        tables,
+        baseline,
+        decide,
+        better_is_higher=higher_is_better(decide),
+        rule=rule,
+        alpha=alpha,
+        ratio=ratio,
+        margin=margin,
+    )
     basis = decide.split("_", 1)[1]
+    base_test = cands[0].metrics.get(f"test_{basis}")
+    test_margin = rule.margin(f"test_{basis}", base_test.mean) if base_test else 0.0
     out = []
-    for i, c in enumerate(cands):
-        if i not in p_adj:
+    for c in cands:
+        if not c.standing:
             out.append(c)
             continue
         d = c.vs_baseline
-        p = p_adj[i]
-        d_val = 0 if p is None else direction(d[decide], decide, alpha, p=p)
+        d_val = 0 if c.p_adjusted is None else direction(d[decide], decide, alpha, p=c.p_adjusted)
         label = diagnose(
             direction(d.get(f"train_{basis}"), f"train_{basis}", alpha),
             d_val,
             direction(d.get(f"gap_{basis}"), f"gap_{basis}", alpha),
             _trend(d[decide], decide),
         )
-        check = confirm_on_test(d[decide], d.get(f"test_{basis}"), basis)
-        out.append(
-            dataclasses.replace(
-                c, p_adjusted=p_adj[i], diagnosis=label, test=check, better=d_val > 0
-            )
-        )
-    return out
+        check = confirm_on_test(d[decide], d.get(f"test_{basis}"), basis, test_margin)
+        if basis == "loss" and check.status in ("agrees", "disagrees"):
+            check = _with_accuracy(check, d.get("test_acc"), rule.acc_margin)
+        out.append(dataclasses.replace(c, diagnosis=label, test=check))
+    return out, margin
+
+
+def _with_accuracy(check: Confirmation, acc: Difference | None, margin: float) -> Confirmation:
+    """Attach test accuracy when it clearly points the other way from the test loss."""
+    if acc is None or check.diff is None or not _clear(acc, margin):
+        return check
+    same = (acc.mean > 0) == (check.diff.mean < 0)  # lower loss and higher accuracy agree
+    return check if same else dataclasses.replace(check, other=acc)
 
 
 def _comparison(
@@ -356,6 +406,8 @@ def _comparison(
     tables: Mapping[str, pd.DataFrame],
     ratio: float | None,
     constant: Mapping[str, float] | None,
+    rule: DecisionRule,
+    margin: float,
 ) -> Comparison:
     sign = -1.0 if higher_is_better(decide) else 1.0
     others = [c for c in cands if decide in c.vs_baseline]
@@ -366,16 +418,15 @@ def _comparison(
     seeds = tuple(sorted({int(s) for s in index.get_level_values(0)})) if len(index) else ()
     folds = tuple(sorted({int(f) for f in index.get_level_values(1)})) if len(index) else ()
     level = None if constant is None else constant.get(decide)
-    learnable = True
-    if level is not None and baseline is not None and decide in cands[0].metrics:
-        gain = cands[0].metrics[decide].mean - float(level)
-        learnable = (gain if higher_is_better(decide) else -gain) > _TINY
+    level_acc = None if constant is None else constant.get("val_acc")
+    learnable, overconfident = _learnable(cands, baseline, decide, level, level_acc)
+    grade, recommended = grading.tier(cands, decide, rule) if learnable else ("none", None)
     found = Comparison(
         metric=decide,
         objective=objective,
         baseline=baseline,
         candidates=tuple(cands),
-        winner=winner,
+        winner=winner if learnable else None,
         closest=closest,
         method=PAIRED_T if ratio is None else CORRECTED_T,
         seeds=seeds,
@@ -385,5 +436,51 @@ def _comparison(
         val_train_ratio=ratio,
         constant=None if level is None else float(level),
         learnable=learnable,
+        tier=grade,
+        recommended=recommended,
+        margin=margin,
+        rule_name=rule.name,
+        adjustment=rule.adjust,
+        overconfident=overconfident,
+        constant_acc=None if level_acc is None else float(level_acc),
     )
+    if grade == "undecided" and found.focus is not None:
+        n_folds = len([f for f in folds if f >= 0])
+        text = grading.settle(found.candidate(found.focus), ratio, n_folds, len(seeds), margin, rule)
+        found = dataclasses.replace(found, settle=text)
     return dataclasses.replace(found, verdict=verdict.sentence(found), rule=verdict.rule(found))
+
+
+def _learnable(
+    cands: Sequence[Candidate],
+    baseline: str | None,
+    decide: str,
+    level: float | None,
+    level_acc: float | None,
+) -> tuple[bool, bool]:
+    """(does the best candidate beat the constant predictor, is the baseline overconfident).
+
+    The best model must beat the constant on the decision metric, or — for classification —
+    on accuracy: an overfit classifier's log loss can exceed the constant's while its accuracy
+    is far better. That overconfidence is what regularization treats, so it never withholds
+    the verdict; it is flagged.
+    """
+    if level is None or baseline is None:
+        return True, False
+    scored = [c for c in cands if decide in c.metrics]
+    if not scored:
+        return True, False
+    better = higher_is_better(decide)
+    best = max(c.metrics[decide].mean if better else -c.metrics[decide].mean for c in scored)
+    beats = best - (level if better else -level) > _TINY
+    accs = [c.metrics["val_acc"].mean for c in cands if "val_acc" in c.metrics]
+    beats_acc = level_acc is not None and bool(accs) and max(accs) - level_acc > _TINY
+    base = cands[0]
+    overconfident = (
+        decide.endswith("_loss")
+        and base.metrics[decide].mean - level > _TINY
+        and level_acc is not None
+        and "val_acc" in base.metrics
+        and base.metrics["val_acc"].mean - level_acc > _TINY
+    )
+    return beats or beats_acc, overconfident

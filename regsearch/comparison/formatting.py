@@ -69,14 +69,17 @@ def format_effect(diff: Difference | None) -> str:
     return f"{signed(diff.mean)} {format_interval(diff)}".rstrip()
 
 
-def signed(value: float) -> str:
+def signed(value: float, resolution: float = 5e-13) -> str:
     """``"+0.021"``, ``"-0.3"``, ``"0"``: 2 significant digits with the sign.
 
+    Values smaller than ``resolution`` (the metric's resolution; by default float noise) are
+    not effects and print as ``"0"``.
+
     Example:
-        >>> signed(0.0213), signed(-0.3), signed(1e-15)
-        ('+0.021', '-0.3', '0')
+        >>> signed(0.0213), signed(-0.3), signed(1e-15), signed(1.2e-8, resolution=1e-6)
+        ('+0.021', '-0.3', '0', '0')
     """
-    return "0" if abs(value) < 5e-13 else f"{value:+.2g}"
+    return "0" if abs(value) < resolution else f"{value:+.2g}"
 
 
 def short(value: Any) -> str:

@@ -6,9 +6,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from regsearch.comparison.formatting import short
+from regsearch.comparison.bayesian import Posterior
 from regsearch.comparison.stats import Difference, Estimate
 
-__all__ = ["ALPHA", "MIN_PAIRS", "MIN_SEEDS", "Candidate", "Comparison", "Confirmation"]
+__all__ = [
+    "ALPHA",
+    "MIN_PAIRS",
+    "MIN_SEEDS",
+    "STANDINGS",
+    "TIERS",
+    "Candidate",
+    "Comparison",
+    "Confirmation",
+]
 
 #: Significance level of the paired tests (after Holm's adjustment) and the winner rule.
 ALPHA = 0.05
@@ -16,19 +26,30 @@ ALPHA = 0.05
 MIN_PAIRS = 3
 MIN_SEEDS = MIN_PAIRS  # the name before folds existed
 
-TestStatus = Literal["agrees", "disagrees", "not available"]
+TestStatus = Literal["agrees", "disagrees", "too small to tell", "not available"]
+#: The graded answer, strongest first; ``"none"``: nothing to decide (no baseline, no
+#: candidate, or no model beats a constant predictor).
+TIERS = ("clear", "likely", "equivalent", "undecided", "none")
+Tier = Literal["clear", "likely", "equivalent", "undecided", "none"]
+#: Where one candidate stands against the baseline (see :mod:`regsearch.comparison.decision`).
+STANDINGS = ("clear", "likely", "equivalent", "not better", "worse", "undecided")
 
 
 @dataclass(frozen=True)
 class Confirmation:
-    """Whether the test split agrees in sign with the validation decision; it never chooses.
+    """Whether the test split agrees with the validation decision; it never chooses.
 
-    ``diff`` is the paired test-metric difference over seeds (None when not available).
+    ``diff`` is the paired test-metric difference over seeds (None when not available). A
+    difference counts only when it stands out of the test split's own noise (its interval
+    excludes 0) and exceeds the equivalence margin; else the status is "too small to tell".
+    ``other`` is the other metric family's test difference (test_acc for a loss decision)
+    when it points the other way with the same clarity.
     """
 
     status: TestStatus
     metric: str  # "test_loss" or "test_acc": the decision metric's test counterpart
     diff: Difference | None = None
+    other: Difference | None = None
 
 
 @dataclass(frozen=True)
@@ -49,11 +70,16 @@ class Candidate:
     n_failed: int  # members left out: failed, or without final metrics
     metrics: dict[str, Estimate]
     vs_baseline: dict[str, Difference] = field(default_factory=dict)  # empty for the baseline
-    p_adjusted: float | None = None  # Holm-adjusted p of the decision metric's difference
+    p_adjusted: float | None = None  # adjusted two-sided p of the decision (clear claim)
     p_improve: float | None = None  # share of decision pairs that beat the baseline (ties ½)
     diagnosis: str = ""  # gap diagnosis label, see decision.diagnose
     test: Confirmation | None = None
-    better: bool = False  # significantly better than the baseline after Holm
+    better: bool = False  # significantly better than the baseline after the adjustment
+    decision: Difference | None = None  # the difference the decision rests on (maybe trimmed)
+    posterior: Posterior | None = None  # P(better / equivalent / worse) beyond the margin
+    p_one_sided: float | None = None  # adjusted one-sided p of "better"
+    standing: str = ""  # one of STANDINGS; empty for the baseline
+    notes: tuple[str, ...] = ()  # e.g. a best value at the edge of its searched range
 
     @property
     def params_text(self) -> str:
@@ -78,9 +104,17 @@ class Comparison:
     alpha: float = ALPHA
     val_train_ratio: float | None = None  # n_val/n_train of the correction, with folds
     constant: float | None = None  # constant predictor's decision metric, when given
-    learnable: bool = True  # False: the baseline does not beat the constant predictor
+    learnable: bool = True  # False: no candidate beats the constant predictor
     verdict: str = ""
     rule: str = ""  # how the answer was decided, in one paragraph
+    tier: Tier = "none"  # the graded answer, see TIERS
+    recommended: str | None = None  # the candidate to use; None: keep the baseline
+    margin: float = 0.0  # equivalence margin of the decision metric, in its units
+    rule_name: str = ""  # the DecisionRule applied
+    adjustment: str = "max-t"  # "max-t" or "holm": the clear claim's multiplicity adjustment
+    settle: str = ""  # undecided: what would settle it
+    overconfident: bool = False  # baseline loss worse than the constant's, accuracy better
+    constant_acc: float | None = None  # constant predictor's val_acc (classification)
 
     @property
     def basis(self) -> str:
@@ -89,14 +123,24 @@ class Comparison:
 
     @property
     def focus(self) -> str | None:
-        """The candidate the verdict is about: the winner, else the closest."""
-        return self.winner or self.closest
+        """The candidate the verdict is about: the recommended one, else the most promising
+        undecided one, else the closest."""
+        if self.recommended is not None:
+            return self.recommended
+        undecided = [c for c in self.candidates if c.standing == "undecided" and c.posterior]
+        if undecided:
+            return max(undecided, key=lambda c: c.posterior.better if c.posterior else 0).name
+        return self.closest
 
     @property
     def conclusive(self) -> bool:
-        """True for a winner on at least :data:`MIN_PAIRS` pairs with a learnable baseline."""
-        if self.winner is None or not self.learnable:
+        """True for a clear winner on at least :data:`MIN_PAIRS` pairs, or a baseline shown
+        equivalent; with a model that beats the constant predictor."""
+        if not self.learnable or self.tier not in ("clear", "equivalent"):
             return False
+        if self.tier == "equivalent":
+            return True
+        assert self.winner is not None
         return self.candidate(self.winner).vs_baseline[self.metric].n >= MIN_PAIRS
 
     def candidate(self, name: str) -> Candidate:

@@ -2,9 +2,9 @@
 
 Example:
     >>> print(compare(trials, "classification").verdict)  # doctest: +SKIP
-    dropout (dropout=0.31) beat baseline on val_loss by -0.041 [-0.06, -0.022] (Holm-adjusted
-    p=0.003, corrected resampled t, 25 seed×fold pairs); gap -0.05 (generalizes better); test
-    agrees (test_loss -0.03, test_acc +0.02).
+    Clear winner: dropout (dropout=0.31) beat baseline on val_loss by -0.041 [-0.06, -0.022]
+    (max-t-adjusted p=0.003, corrected resampled t, 25 seed×fold pairs); gap -0.05
+    (generalizes better); test agrees (test_loss -0.03 [-0.04, -0.02], test_acc +0.02).
 """
 
 from __future__ import annotations
@@ -22,19 +22,23 @@ __all__ = ["constant_line", "rule", "sentence"]
 
 
 def sentence(found: Comparison) -> str:
-    """The verdict: the winner (or that none beat the baseline, and the closest), with numbers.
+    """The verdict, by tier: the recommendation (or keep the baseline), with numbers.
 
-    Starts with :func:`constant_line` when the baseline does not beat a constant predictor.
+    Starts with :func:`constant_line` when the constant predictor matters to the reading.
     """
     others = [c for c in found.candidates if c.name != found.baseline]
     if found.baseline is None:
         text = _no_baseline(found, others)
     elif found.focus is None:
         text = f"Only {found.baseline} finished the re-evaluation, so there is nothing to compare."
-    elif found.winner is not None:
-        text = _winner(found, found.candidate(found.winner))
+    elif found.tier == "clear":
+        text = _clear(found, found.candidate(found.recommended or found.focus))
+    elif found.tier == "likely":
+        text = _likely(found, found.candidate(found.recommended or found.focus))
+    elif found.tier == "equivalent":
+        text = _equivalent(found, found.candidate(found.focus))
     else:
-        text = _no_winner(found, found.candidate(found.focus))
+        text = _undecided(found, found.candidate(found.focus))
     if found.n_failed:
         text += f" {found.n_failed} failed member{'s' * (found.n_failed != 1)} left out."
     line = constant_line(found)
@@ -42,19 +46,30 @@ def sentence(found: Comparison) -> str:
 
 
 def constant_line(found: Comparison) -> str:
-    """One line when the baseline does not beat the constant predictor; else empty."""
-    if found.learnable or found.constant is None or found.baseline is None:
+    """One line when no candidate beats the constant predictor (no verdict then), or when
+    the baseline is overconfident (the verdict follows); else empty."""
+    if found.constant is None or found.baseline is None:
         return ""
-    base = found.candidate(found.baseline).metrics[found.metric].mean
-    return (
-        f"The baseline does not beat a constant predictor ({found.metric} {base:.3g} vs "
-        f"{found.constant:.3g} for predicting the training mean or majority class), so no "
-        "regularizer verdict is meaningful."
-    )
+    base = found.candidate(found.baseline).metrics.get(found.metric)
+    if not found.learnable:
+        return (
+            f"No candidate beats a constant predictor ({found.metric} {found.constant:.3g} for "
+            "predicting the training mean or majority class"
+            + (f", val_acc {found.constant_acc:.3g}" if found.constant_acc is not None else "")
+            + "), so no regularizer verdict is meaningful."
+        )
+    if found.overconfident and base is not None and found.constant_acc is not None:
+        acc = found.candidate(found.baseline).metrics["val_acc"].mean
+        return (
+            f"The baseline is overconfident: its {found.metric} {base.mean:.3g} is worse than a "
+            f"constant predictor's {found.constant:.3g} while its val_acc {acc:.3g} beats the "
+            f"constant's {found.constant_acc:.3g}. That is the symptom regularization treats."
+        )
+    return ""
 
 
 def rule(found: Comparison) -> str:
-    """How the answer was decided: metric, pairing, test, correction, alpha, use of test data."""
+    """How the answer was decided: metric, pairing, test, adjustment, tiers, use of test data."""
     why = "the sweep's objective"
     if found.objective != found.metric:
         why = (
@@ -71,41 +86,88 @@ def rule(found: Comparison) -> str:
         pairs, test_rows = f"{len(found.seeds)} seeds × {len(folds)} folds", "refit rows"
     else:
         test, pairs, test_rows = "the paired t-test", f"{len(found.seeds)} seeds", "runs"
-    m = sum(1 for c in found.candidates if c.p_adjusted is not None)
+    m = sum(1 for c in found.candidates if c.standing)
+    adjust = _ADJUSTMENTS.get(found.adjustment, found.adjustment)
     return (
         f"Decided on {found.metric} ({why}), paired against {found.baseline or 'the baseline'} "
-        f"on the same {pairs}, with {test}; p-values Holm-adjusted across the {m} "
-        f"candidate{'s' * (m != 1)} at α={found.alpha}. The winner is the candidate with the "
-        "best mean effect among those significantly better after adjustment; below "
-        f"{MIN_PAIRS} pairs the evidence is weak. The gap (Δtrain, Δval, Δgap) explains, "
-        f"never decides. Test data (the {test_rows}' test split, paired on seed) confirms in "
-        "sign and never chooses."
+        f"on the same {pairs}, with {test}. Rule: {found.rule_name}. Clear winner: better "
+        f"after the {adjust} across the {m} candidate{'s' * (m != 1)} at α={found.alpha} "
+        "(family-wise error controlled). Likely better: the posterior of the Bayesian "
+        "correlated t-test (Corani & Benavoli 2015; same standard error) gives P(better by "
+        f"more than the margin ±{short(found.margin)}) of at least the rule's threshold. "
+        "Practically equivalent: every candidate is within the margin, or worse, with "
+        "probability ≥ 0.95: keep the baseline. Otherwise undecided, with what would settle "
+        f"it; below {MIN_PAIRS} pairs the evidence is weak. The gap (Δtrain, Δval, Δgap) "
+        f"explains, never decides. Test data (the {test_rows}' test split, paired on seed) "
+        "confirms when the difference stands out of its own noise and the margin, and never "
+        "chooses. Thresholds chosen on benchmarks/bench_calibration.py (docs/comparison.md)."
     )
 
 
-def _winner(found: Comparison, win: Candidate) -> str:
+_ADJUSTMENTS = {
+    "max-t": "step-down max-t adjustment for many-to-one comparisons (Dunnett 1955)",
+    "holm": "Holm adjustment (Holm 1979)",
+}
+
+
+def _clear(found: Comparison, win: Candidate) -> str:
     diff = win.vs_baseline[found.metric]
     text = (
-        f"{_who(win)} beat {found.baseline} on {found.metric} by "
+        f"Clear winner: {_who(win)} beat {found.baseline} on {found.metric} by "
         f"{format_effect(diff)} ({_evidence(found, win, diff)}); {_explain(found, win)}."
     )
+    text += _notes(win)
     if diff.n < MIN_PAIRS:
         n = f"{diff.n} pair{'s' * (diff.n != 1)}"
         return f"Weak evidence: {text} Only {n}: more sweep.final_seeds would settle it."
     return text
 
 
-def _no_winner(found: Comparison, near: Candidate) -> str:
-    diff = near.vs_baseline[found.metric]
+def _likely(found: Comparison, cand: Candidate) -> str:
+    diff = cand.vs_baseline[found.metric]
+    chance = cand.posterior.better if cand.posterior else float("nan")
     text = (
-        f"No regularizer beat {found.baseline} on {found.metric} (Holm-adjusted, "
-        f"α={found.alpha}): keep {found.baseline}. Closest: {_who(near)}, "
-        f"{found.metric} {format_effect(diff)} ({_evidence(found, near, diff)}); "
-        f"{_explain(found, near)}."
+        f"Likely better: {_who(cand)}, {found.metric} {format_effect(diff)} vs "
+        f"{found.baseline}; P(better by more than ±{short(found.margin)}) = {chance:.2f}, "
+        f"not a clear winner ({_evidence(found, cand, diff)}); {_explain(found, cand)}. "
+        f"Recommended with that probability." + _notes(cand)
     )
     if diff.n < MIN_PAIRS:
-        text += " So few pairs are weak evidence either way; raise sweep.final_seeds."
+        n = f"{diff.n} pair{'s' * (diff.n != 1)}"
+        text += f" Only {n}: weak evidence; more sweep.final_seeds would settle it."
     return text
+
+
+def _equivalent(found: Comparison, near: Candidate) -> str:
+    diff = near.vs_baseline[found.metric]
+    return (
+        f"Keep {found.baseline}: no regularizer improves {found.metric} by more than "
+        f"±{short(found.margin)} (each is equivalent or worse with P ≥ 0.95). Closest: "
+        f"{_who(near)}, {found.metric} {format_effect(diff)} ({_evidence(found, near, diff)}); "
+        f"{_explain(found, near)}."
+    )
+
+
+def _undecided(found: Comparison, near: Candidate) -> str:
+    diff = near.vs_baseline[found.metric]
+    post = near.posterior
+    odds = "" if post is None else (
+        f"P(better) = {post.better:.2f}, P(equivalent) = {post.equivalent:.2f}, "
+    )
+    text = (
+        f"Undecided: no regularizer is clearly better than {found.baseline} on {found.metric}, "
+        f"nor shown equivalent within ±{short(found.margin)}; keep {found.baseline} until "
+        f"settled. Most promising: {_who(near)}, {found.metric} {format_effect(diff)} "
+        f"({odds}{_evidence(found, near, diff)}); {_explain(found, near)}."
+    )
+    text += _notes(near)
+    if diff.n < MIN_PAIRS:
+        return text + " So few pairs are weak evidence either way; raise sweep.final_seeds."
+    return f"{text} {found.settle}".rstrip()
+
+
+def _notes(cand: Candidate) -> str:
+    return "".join(f" {note}" for note in cand.notes)
 
 
 def _who(cand: Candidate) -> str:
@@ -119,7 +181,8 @@ def _evidence(found: Comparison, cand: Candidate, diff: Difference) -> str:
         pairs = f"{diff.n} paired seed{'s' * (diff.n != 1)}"
     if cand.p_adjusted is None:
         return f"no test with a single pair, {pairs}"
-    return f"Holm-adjusted {format_p(cand.p_adjusted)}, {found.method}, {pairs}"
+    adjust = "Holm" if found.adjustment == "holm" else "max-t"
+    return f"{adjust}-adjusted {format_p(cand.p_adjusted)}, {found.method}, {pairs}"
 
 
 def _explain(found: Comparison, cand: Candidate) -> str:
@@ -132,11 +195,18 @@ def _explain(found: Comparison, cand: Candidate) -> str:
 def _test_text(found: Comparison, cand: Candidate) -> str:
     if cand.test is None or cand.test.diff is None:
         return "test not available"
-    parts = [f"{cand.test.metric} {signed(cand.test.diff.mean)}"]
+    parts = [f"{cand.test.metric} {format_effect(cand.test.diff)}"]
     extra = cand.vs_baseline.get("test_acc") if found.basis == "loss" else None
     if extra is not None:  # accuracy is what a classification user reads
-        parts.append(f"test_acc {signed(extra.mean)}")
-    return f"test {cand.test.status} ({', '.join(parts)})"
+        parts.append(f"test_acc {signed(extra.mean, resolution=_ACC_RESOLUTION)}")
+    text = f"test {cand.test.status} ({', '.join(parts)})"
+    if cand.test.other is not None:
+        text += "; test_acc points the other way"
+    return text
+
+
+#: Accuracy differences below this are float noise (a share of rows), not effects.
+_ACC_RESOLUTION = 1e-6
 
 
 def _no_baseline(found: Comparison, others: list[Candidate]) -> str:
