@@ -87,41 +87,53 @@ def comparison_lines(comparison: Comparison) -> list[str]:
     r"""The verdict first, then a compact per-candidate table of the decision.
 
     Columns: pairs, the decision metric (mean ± 95% CI over seeds), Δ vs the baseline and its
-    Holm-adjusted p, the probability of improvement, Δtrain and Δgap with the gap diagnosis,
-    and whether the test split agrees.
+    adjusted p, the posterior P(better by more than the margin), the candidate's standing,
+    the probability of improvement (share of pairs won), Δtrain and Δgap with the gap
+    diagnosis, and whether the test split agrees. ``*`` marks the recommended candidate,
+    whatever its tier; none is marked when the answer is to keep the baseline.
 
     Example:
         >>> print("\n".join(comparison_lines(compare(trials, "classification"))))  # doctest: +SKIP
-        verdict: dropout (dropout=0.3) beat baseline on val_loss by -0.04 [-0.05, -0.03] (...)
-          candidate   pairs  val_loss        Δ val_loss  Holm p   P(better)  Δtrain  Δgap  ...
+        verdict: Clear winner: dropout (dropout=0.3) beat baseline on val_loss by -0.04 (...)
+          candidate   pairs  val_loss     Δ val_loss  adj p    P(better)  standing  won  ...
           baseline        5  0.52 ± 0.02
-          dropout *       5  0.48 ± 0.02     -0.04       p=0.003  1          +0.01   -0.03 ...
+          dropout *       5  0.48 ± 0.02  -0.04       p=0.003  1.00       clear     1    ...
     """
     m, b = comparison.metric, comparison.basis
-    first, *rest = comparison.verdict.splitlines()  # a constant-predictor warning comes first
+    first, *rest = comparison.verdict.splitlines()  # a constant-predictor line comes first
     rows = [_row(comparison, c) for c in comparison.candidates]
-    head = ["candidate", "pairs", m, f"Δ {m}", "Holm p", "P(better)", f"Δtrain_{b}"]
-    head += [f"Δgap_{b}", "diagnosis", "test"]
+    head = ["candidate", "pairs", m, f"Δ {m}", "adj p", "P(better)", "standing", "won"]
+    head += [f"Δtrain_{b}", f"Δgap_{b}", "diagnosis", "test"]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     lines = [f"verdict: {first}", *(f"  {line}" for line in rest), _join(head, widths)]
     lines += [_join(r, widths) for r in rows]
-    if comparison.winner:
-        lines.append(f"  * winner on {m}, Holm-adjusted α={comparison.alpha} (rule in the report)")
+    if comparison.recommended:
+        lines.append(
+            f"  * recommended ({_TIER_TEXT[comparison.tier]} on {m}; "
+            f"{comparison.adjustment}-adjusted α={comparison.alpha}, margin "
+            f"±{comparison.margin:.2g}; rule in the report)"
+        )
     return lines
+
+
+_TIER_TEXT = {"clear": "clear winner", "likely": "likely better"}
 
 
 def _row(comparison: Comparison, cand: Candidate) -> list[str]:
     m, b = comparison.metric, comparison.basis
     d = cand.vs_baseline
-    name = cand.name + (" *" if cand.name == comparison.winner else "")
+    name = cand.name + (" *" if cand.name == comparison.recommended else "")
     p_improve = "" if cand.p_improve is None else f"{cand.p_improve:.2g}"
     diff = d.get(m)
+    post = cand.posterior
     return [
         name,
         str(cand.n_pairs),
         format_estimate(cand.metrics.get(m)),
         "" if diff is None else signed(diff.mean),
         format_p(cand.p_adjusted),
+        "" if post is None else f"{post.better:.2f}",
+        cand.standing,
         p_improve,
         _delta(d.get(f"train_{b}")),
         _delta(d.get(f"gap_{b}")),

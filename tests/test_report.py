@@ -229,9 +229,10 @@ def test_report_shows_the_decision_and_the_gap_diagnosis(tmp_path: Path) -> None
     verdict = html[
         html.index('<p class="verdict') : html.index("</p>", html.index('class="verdict'))
     ]
-    assert str(markup_escape(found.verdict)) in verdict and "tested</span>" in verdict
+    assert str(markup_escape(found.verdict)) in verdict and "clear winner</span>" in verdict
     aside = html[html.index('<aside class="test-check agrees"') : html.index("</aside>")]
     assert "Test agrees" in aside and "dropout: agrees (test_loss -0.05)" in aside
+    assert "<dt>tier</dt><dd>clear</dd>" in html and "<dt>rule</dt><dd>graded, P≥0.9</dd>" in html
     assert "How this was decided</h3>" in html and str(markup_escape(found.rule)) in html
     for fact in ("<dt>decision metric</dt><dd>val_loss</dd>", "<dt>test</dt><dd>paired t</dd>"):
         assert fact in html
@@ -249,24 +250,25 @@ def test_report_shows_the_decision_and_the_gap_diagnosis(tmp_path: Path) -> None
         format_effect(dropout.vs_baseline["val_loss"]),
         format_p(dropout.vs_baseline["val_loss"].p_value),
         format_p(dropout.p_adjusted),
-        "1",  # better on every pair
+        "1.00",  # posterior P(better by more than the margin)
     ]
+    assert cells[7] == "clear" and cells[8] == "1"  # standing; better on every pair
     assert '<td class="label">closes the gap by fitting worse</td>' in table
     assert '<td class="label">generalizes better</td>' in table
 
 
 def test_report_of_a_cross_validated_comparison(tmp_path: Path) -> None:
     cv = {"folds": 3, "pool_rows": 150, "n_train": 100, "n_val": 50}
-    summary = final_summary(cv=cv, constant_predictor={"val_loss": 0.4})
+    summary = final_summary(cv=cv, constant_predictor={"val_loss": 0.3})
     html = write_report(tmp_path, make_final(folds=3), summary, CONFIG).read_text("utf-8")
     assert "<dt>folds</dt><dd>3 (0, 1, 2)</dd>" in html
     assert "<dt>test</dt><dd>corrected resampled t</dd>" in html
     assert "<dt>n_val/n_train</dt><dd>0.5</dd>" in html
     assert "15 seed×fold pairs" in html and "(seed, fold) pairs" in html
-    # The baseline (val_loss 0.52) does not beat the constant predictor (0.4): said first.
+    # No candidate (best val_loss ≈ 0.47) beats the constant predictor (0.3): said first.
     verdict = html[html.index('<p class="verdict') :]
-    assert verdict.index("does not beat a constant predictor") < verdict.index("beat baseline")
-    assert '<p class="verdict weak">' in html  # not conclusive without a learnable baseline
+    assert verdict.index("No candidate beats a constant predictor") < verdict.index("For the rec")
+    assert '<p class="verdict weak">' in html  # not conclusive without a learnable model
 
 
 def test_tuning_sweep_verdict_says_untested(report: tuple[Path, str]) -> None:

@@ -21,7 +21,7 @@ Example:
     >>> shared = rng.normal(size=(25, 1))  # the baseline's noise, shared by every difference
     >>> diffs = pd.DataFrame(shared + 0.5 * rng.normal(size=(25, 3)), columns=["a", "b", "c"])
     >>> [round(p, 3) for p in max_t_adjusted(diffs, [2.4, 1.0, -0.5], df=24)]
-    [0.05, 0.432, 0.619]
+    [0.05, 0.432, 0.622]
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ def sentence(found: Comparison) -> str:
         text = _likely(found, found.candidate(found.recommended or found.focus))
     elif found.tier == "equivalent":
         text = _equivalent(found, found.candidate(found.focus))
+    elif found.tier == "none":
+        text = _unlearnable(found, found.candidate(found.focus))
     else:
         text = _undecided(found, found.candidate(found.focus))
     if found.n_failed:
@@ -145,6 +147,14 @@ def _equivalent(found: Comparison, near: Candidate) -> str:
         f"±{short(found.margin)} (each is equivalent or worse with P ≥ 0.95). Closest: "
         f"{_who(near)}, {found.metric} {format_effect(diff)} ({_evidence(found, near, diff)}); "
         f"{_explain(found, near)}."
+    )
+
+
+def _unlearnable(found: Comparison, near: Candidate) -> str:
+    diff = near.vs_baseline[found.metric]
+    return (
+        f"For the record: {_who(near)} vs {found.baseline}, {found.metric} "
+        f"{format_effect(diff)} ({_evidence(found, near, diff)}); {_explain(found, near)}."
     )
 
 

@@ -503,7 +503,7 @@ def comparison_chart(comparison: Comparison) -> Figure:
 
     Left panel: the decision metric (the comparison's test: plain or corrected t); right
     panel: the gap on the same metric family, which explains the decision. One row per
-    non-baseline candidate, in the order they were run; the winner is green, the rest blue; a
+    non-baseline candidate, in the order they were run; the recommended one is green, the rest blue; a
     dashed line marks "no difference". A candidate with one pair has no error bar.
 
     Args:
@@ -525,7 +525,7 @@ def comparison_chart(comparison: Comparison) -> Figure:
     fig = Figure(figsize=(10.0, max(2.6, 0.45 * len(cands) + 1.4)), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2, sharey=True)
-    colors = ["C2" if c.name == comparison.winner else "C0" for c in cands]
+    colors = ["C2" if c.name == comparison.recommended else "C0" for c in cands]
     better = "higher" if higher_is_better(metric) else "lower"
     titles = (f"Δ {metric} ({better} is better)", f"Δ {gap} (lower: smaller gap)")
     for ax, key, title in zip(axes, (metric, gap), titles, strict=True):

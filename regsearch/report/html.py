@@ -252,6 +252,9 @@ def _comparison_view(
         "facts": views.decision_facts(comparison, summary),
         "folds": any(f >= 0 for f in comparison.folds),
         "n_failed": comparison.n_failed,
+        "tier": comparison.tier,
+        "adjustment": comparison.adjustment,
+        "margin": views.format_value(comparison.margin),
     }
 
 
@@ -312,7 +315,7 @@ def _comparison_spec(comparison: Comparison) -> FigureSpec:
         "Candidates on fresh seeds",
         f"Left: paired difference to {comparison.baseline or 'the baseline'} on "
         f"{comparison.metric} (the decision metric), mean and 95% interval ({comparison.method}); "
-        "right: the same for the gap. Green: the winner; dashed: no difference.",
+        "right: the same for the gap. Green: the recommended candidate; dashed: no difference.",
         lambda: figures.comparison_chart(comparison),
     )
 

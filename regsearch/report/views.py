@@ -53,7 +53,8 @@ class Verdict:
     conclusive: bool  # strong enough evidence to act on
     rule: str  # how the answer was chosen ("How this was decided")
     test: str = ""  # the test confirmation beside the verdict: "test agrees (test_loss -0.03)"
-    test_status: str = ""  # "agrees", "disagrees", "not available"; empty without a comparison
+    test_status: str = ""  # "agrees", "disagrees", "too small to tell", "not available"
+    tier: str = ""  # the comparison's tier (clear, likely, equivalent, undecided, none)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class CompareRow:
     p_val: str
     d_test: str
     ci_test: str
-    role: str  # "baseline", "winner" or ""
+    role: str  # "baseline", "winner" (the recommended candidate, any tier) or ""
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,15 @@ class DiagnosisRow:
     """One non-baseline candidate's decision and gap diagnosis (cells already formatted)."""
 
     name: str
-    role: str  # "winner", "closest" or ""
+    role: str  # "winner" (recommended), "closest" or ""
     pairs: str  # (seed, fold) pairs with the baseline
     d_val: str  # decision-metric effect with its 95% interval, "-0.041 [-0.06, -0.022]"
     p_raw: str  # the test's own p
-    p_adj: str  # Holm-adjusted p
+    p_adj: str  # adjusted p (max-t or Holm)
     p_improve: str  # probability of improvement, "0.8"
+    p_better: str  # posterior P(better by more than the margin), "0.93"
+    p_equivalent: str  # posterior P(within the margin)
+    standing: str  # clear, likely, equivalent, not better, worse, undecided
     d_train: str
     d_gap: str
     label: str  # gap diagnosis
@@ -139,6 +143,7 @@ def verdict(
             comparison.rule,
             test=test,
             test_status="" if check is None else check.status,
+            tier=comparison.tier,
         )
     rule = (
         f"Best trial by mean {summary.get('metric', 'validation metric')} over its seeds "
@@ -208,7 +213,7 @@ def compare_rows(comparison: Comparison, basis: str | None = None) -> list[Compa
     """The comparison table: mean ± 95% CI per split, paired differences vs the baseline.
 
     Train, validation and gap are over the seeds (folds averaged within a seed); test over
-    the seeds' test rows. On the decision metric the p-value is Holm-adjusted ("Holm p=").
+    the seeds' test rows. On the decision metric the p-value is adjusted ("max-t p=").
 
     Example:
         >>> [r.name for r in compare_rows(compare(trials, "classification"))]  # doctest: +SKIP
@@ -222,7 +227,7 @@ def compare_rows(comparison: Comparison, basis: str | None = None) -> list[Compa
             "baseline"
             if c.name == comparison.baseline
             else "winner"
-            if c.name == comparison.winner
+            if c.name == comparison.recommended
             else ""
         )
         n = str(c.n_seeds) + (f" ({c.n_failed} failed)" if c.n_failed else "")
@@ -250,7 +255,8 @@ def compare_rows(comparison: Comparison, basis: str | None = None) -> list[Compa
 
 
 def diagnosis_rows(comparison: Comparison) -> list[DiagnosisRow]:
-    """Per non-baseline candidate: the decision effect, Holm p, P(improve) and gap diagnosis.
+    """Per non-baseline candidate: the decision effect, adjusted p, posterior, standing,
+    P(improve) and gap diagnosis.
 
     Example:
         >>> [r.label for r in diagnosis_rows(compare(trials, "regression"))]  # doctest: +SKIP
@@ -262,8 +268,9 @@ def diagnosis_rows(comparison: Comparison) -> list[DiagnosisRow]:
         diff = c.vs_baseline.get(m)
         if diff is None:
             continue
-        role = "winner" if c.name == comparison.winner else ""
+        role = "winner" if c.name == comparison.recommended else ""
         role = role or ("closest" if c.name == comparison.closest else "")
+        post = c.posterior
         rows.append(
             DiagnosisRow(
                 name=c.name,
@@ -273,6 +280,9 @@ def diagnosis_rows(comparison: Comparison) -> list[DiagnosisRow]:
                 p_raw=format_p(diff.p_value),
                 p_adj=format_p(c.p_adjusted),
                 p_improve="" if c.p_improve is None else f"{c.p_improve:.2g}",
+                p_better="" if post is None else f"{post.better:.2f}",
+                p_equivalent="" if post is None else f"{post.equivalent:.2f}",
+                standing=c.standing,
                 d_train=_effect(c.vs_baseline.get(f"train_{b}")),
                 d_gap=_effect(c.vs_baseline.get(f"gap_{b}")),
                 label=c.diagnosis,
@@ -295,7 +305,10 @@ def decision_facts(comparison: Comparison, summary: dict[str, Any]) -> list[tupl
         ("folds", f"{len(folds)} ({', '.join(map(str, folds))})" if folds else "none (holdout)"),
         ("paired on", "(seed, fold)" if folds else "seed"),
         ("test", comparison.method),
-        ("multiple tests", "Holm step-down across the candidates (p adjusted, intervals not)"),
+        ("rule", comparison.rule_name),
+        ("tier", comparison.tier),
+        ("multiple tests", _ADJUSTED[comparison.adjustment]),
+        ("equivalence margin", f"±{format_value(comparison.margin)} {comparison.metric}"),
         ("alpha", format_value(comparison.alpha)),
         ("test data", "refit on train+val, per seed" if folds else "same runs, per seed"),
     ]
@@ -425,11 +438,20 @@ def _p(diff: Difference | None) -> str:
     return format_p(diff.p_value) if diff else ""
 
 
+_ADJUSTED = {
+    "max-t": "step-down max-t across the candidates (p adjusted, intervals not)",
+    "holm": "Holm step-down across the candidates (p adjusted, intervals not)",
+}
+
+
 def _val_p(comparison: Comparison, cand: Candidate, basis: str) -> str:
-    """Holm-adjusted p on the decision metric (the one that decides), else the raw p."""
+    """Adjusted p on the decision metric (the one that decides), else the raw p."""
     if f"val_{basis}" == comparison.metric and cand.p_adjusted is not None:
-        return "Holm " + format_p(cand.p_adjusted)
+        return f"{_ADJUST_LABEL[comparison.adjustment]} {format_p(cand.p_adjusted)}"
     return _p(cand.vs_baseline.get(f"val_{basis}"))
+
+
+_ADJUST_LABEL = {"max-t": "max-t", "holm": "Holm"}
 
 
 def _effect(diff: Difference | None) -> str:
