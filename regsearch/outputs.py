@@ -129,6 +129,7 @@ def static_summary(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, An
         "tuning_seeds": [plan.cfg.seed + r for r in range(plan.cfg.search.repeats)],
         "final_seeds": seeds,
         "tune_lr": bool(plan.cfg.sweep and plan.cfg.sweep.tune_lr and len(plan.families) > 1),
+        "left_out": dict(plan.left_out),  # optional families that cannot apply to the model
         "constant_predictor": constant_scores(plan.task, seeds[0] if seeds else plan.cfg.seed),
         "target_scale": plan.task.target_scale if plan.task.target_standardized else None,
         "studies": {key: s.study_name for key, s in studies.items()},
@@ -165,6 +166,9 @@ def write_outputs(
         table.to_csv(run_dir / f"{name}.csv", index=False)
         table.to_parquet(run_dir / f"{name}.parquet", index=False)  # typed, for pandas users
     summary = linked_runs_only(summarize({**static, "partial": partial}, frame))
+    result = SweepResult(run_dir, [s.study_name for s in studies.values()], frame, summary)
+    if result.comparison is not None:
+        summary["verdict"] = result.comparison.as_summary()
     write_json(run_dir / "summary.json", summary)
     files = {
         "config": run_dir / "config.yaml",
@@ -174,8 +178,7 @@ def write_outputs(
     }
     if plan.cfg.report and plan.task.n_features == 2 and plan.task.n_classes == 2:
         files["boundaries"] = _write_boundaries(plan, studies, summary, run_dir)
-    names = [s.study_name for s in studies.values()]
-    result = SweepResult(run_dir, names, frame, summary, partial, files, curves)
+    result.interrupted, result.files, result.curves = partial, files, curves
     if plan.cfg.report:
         from regsearch.report import write_report
 

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["BASELINE", "Plan", "make_plan", "resolve_device"]
 
 _Record = TypeVar("_Record", bound="DataclassInstance")
+log = logging.getLogger(__name__)
 
 #: Name of the unregularized arm (a family of its own when the learning rate is tuned).
 BASELINE = "baseline"
@@ -55,6 +57,8 @@ class Plan:
     families: dict[str, FamilyConfig]  # tuned one study each
     sweep_name: str
     settings: dict[str, dict[str, Any]]  # fixed named settings (experiment presets)
+    # Optional families that cannot apply to the model: name → why they were left out.
+    left_out: dict[str, str] = field(default_factory=dict)
     # This sweep's identity in shared studies: stamped on its trials, seeds its sampler when it
     # joins a study, holds its claims. One per run, also for two sweeps in one process.
     worker: str = field(default_factory=new_worker_id)
@@ -152,8 +156,17 @@ def make_plan(cfg: RegsearchConfig) -> Plan:
     task = _with_folds(load_task(cfg.task), cfg)
     engine_name, _ = resolve_engine(cfg.engine)
     settings = {k: dict(v) for k, v in cfg.sweep.settings.items()}
-    families = _families(cfg, settings)
-    _check_layers(families, len(cfg.model.hidden))
+    n_hidden = len(cfg.model.hidden)
+    left_out = {
+        name: why[1]
+        for name, fam in cfg.sweep.families.items()
+        if fam.optional and (why := _inapplicable(fam.params, n_hidden)) is not None
+    }
+    for name, why in left_out.items():
+        log.info("left out the %s family: %s", name, why)
+    kept = {k: v for k, v in cfg.sweep.families.items() if k not in left_out}
+    families = _families(cfg, kept, settings)
+    _check_layers(families, n_hidden)
     return Plan(
         cfg=cfg,
         task=task,
@@ -166,6 +179,7 @@ def make_plan(cfg: RegsearchConfig) -> Plan:
         families=families,
         sweep_name=cfg.sweep.name,
         settings=settings,
+        left_out=left_out,
     )
 
 
@@ -212,10 +226,12 @@ def _from_section(kind: type[_Record], section: object, **given: Any) -> _Record
     return kind(**values)
 
 
-def _families(cfg: RegsearchConfig, settings: dict[str, Any]) -> dict[str, FamilyConfig]:
+def _families(
+    cfg: RegsearchConfig, families: dict[str, FamilyConfig], settings: dict[str, Any]
+) -> dict[str, FamilyConfig]:
     """The studies to tune; with ``tune_lr`` each searches lr and the baseline is one too."""
     assert cfg.sweep is not None
-    families = dict(cfg.sweep.families)
+    families = dict(families)
     if not families and (cfg.sweep.params or not settings):
         families = {
             cfg.sweep.name: FamilyConfig(
@@ -242,7 +258,19 @@ def _check_layers(families: dict[str, FamilyConfig], n_hidden: int) -> None:
                     f"sweep.params.{name}: the model has {n_hidden} hidden layers "
                     f"(dropout_1..dropout_{n_hidden})"
                 )
-            if name == "dropout" and n_hidden == 0:
-                raise ConfigError(
-                    "sweep.params.dropout: the model has no hidden layer to drop (model.hidden=[])"
-                )
+        why = _inapplicable(fam.params, n_hidden)
+        if why is not None:
+            raise ConfigError(f"sweep.params.{why[0]}: {why[1]}")
+
+
+def _inapplicable(params: dict[str, ParamSpec], n_hidden: int) -> tuple[str, str] | None:
+    """(parameter, why) when a family cannot apply to a model with ``n_hidden`` hidden layers,
+    e.g. ``("dropout", "the model has no hidden layer to drop (model.hidden=[])")``; else None."""
+    if n_hidden:
+        return None
+    for name in params:
+        if name == "dropout" or name.startswith("dropout_"):
+            return name, "the model has no hidden layer to drop (model.hidden=[])"
+        if name == "batch_norm":
+            return name, "the model has no hidden layer to normalize (model.hidden=[])"
+    return None

@@ -326,9 +326,13 @@ def test_constant_predictor_line(constant: dict[str, float] | None, learnable: b
     else:
         assert first == (
             "No candidate beats a constant predictor (val_loss 0.45 for predicting the "
-            "training mean or majority class), so no regularizer verdict is meaningful."
+            "training mean or majority class): the verdict below ranks the regularizers, but "
+            "none of these models is useful yet (train longer, or widen the ranges)."
         )
-        assert result.tier == "none" and result.recommended is None and not result.conclusive
+        # The regularizer question is still answered (the d2l weight-decay case), not tested.
+        second = result.verdict.splitlines()[1]
+        assert second.startswith("Clear winner: dropout") and result.recommended == "dropout"
+        assert not result.conclusive
 
 
 def test_overconfident_baseline_is_flagged_and_the_verdict_goes_on() -> None:

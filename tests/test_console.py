@@ -64,9 +64,9 @@ def test_the_star_marks_a_likely_candidate_and_nothing_when_keeping_the_baseline
 def test_comparison_lines_indent_a_constant_predictor_warning() -> None:
     shifts = {"baseline": (0.0, 0.0), "dropout": (-0.05, 0.0)}
     found = compare(make_final(shifts), "regression", constant={"val_loss": 0.3})
-    assert found is not None and not found.learnable and found.recommended is None
+    assert found is not None and not found.learnable
     lines = comparison_lines(found)
     assert lines[0].startswith("verdict: No candidate beats a constant predictor")
     # The verdict's second line is indented under the first, before the table.
-    assert lines[1].startswith("  For the record: dropout vs baseline, val_loss -0.049")
+    assert lines[1].startswith("  Clear winner: dropout beat baseline on val_loss by -0.049")
     assert lines[2].split()[0] == "candidate"

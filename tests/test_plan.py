@@ -111,3 +111,29 @@ def test_train_converts_to_original_units_once_and_before_on_result(
         scale = data.target_scale**2
         assert seen[index] == result.final, "on_result saw the final numbers"
         assert result.final["val_loss_orig"] == pytest.approx(result.final["val_loss"] * scale)
+
+
+def test_compare_leaves_out_families_a_linear_model_cannot_have(
+    tmp_path: Path, make_config, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg, _ = make_config(tmp_path, "+sweep=compare", "task=highdim_linear")
+    with caplog.at_level("INFO", logger="regsearch.plan"):
+        plan = make_plan(cfg)
+    assert set(plan.left_out) == {"dropout", "batchnorm"}
+    assert "dropout" not in plan.families and "batchnorm" not in plan.families
+    assert {"baseline", "l1", "l2", "weight_decay", "early_stopping"} == set(plan.families)
+    lines = [r.getMessage() for r in caplog.records]
+    assert "left out the dropout family: the model has no hidden layer to drop" in lines[0]
+    assert "left out the batchnorm family: the model has no hidden layer to normalize" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("preset", "key"),
+    [("+sweep=dropout", "sweep.params.dropout"), ("+sweep=batchnorm", "sweep.params.batch_norm")],
+)
+def test_a_family_asked_for_explicitly_is_refused_on_a_linear_model(
+    tmp_path: Path, make_config, preset: str, key: str
+) -> None:
+    cfg, _ = make_config(tmp_path, preset, "model.hidden=[]")
+    with pytest.raises(ConfigError, match=rf"^{key}: the model has no hidden layer"):
+        make_plan(cfg)

@@ -267,7 +267,7 @@ def test_report_of_a_cross_validated_comparison(tmp_path: Path) -> None:
     assert "15 seed×fold pairs" in html and "(seed, fold) pairs" in html
     # No candidate (best val_loss ≈ 0.47) beats the constant predictor (0.3): said first.
     verdict = html[html.index('<p class="verdict') :]
-    assert verdict.index("No candidate beats a constant predictor") < verdict.index("For the rec")
+    assert verdict.index("No candidate beats a constant predictor") < verdict.index("Clear win")
     assert '<p class="verdict weak">' in html  # not conclusive without a learnable model
 
 

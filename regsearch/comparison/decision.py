@@ -420,13 +420,13 @@ def _comparison(
     level = None if constant is None else constant.get(decide)
     level_acc = None if constant is None else constant.get("val_acc")
     learnable, overconfident = _learnable(cands, baseline, decide, level, level_acc)
-    grade, recommended = grading.tier(cands, decide, rule) if learnable else ("none", None)
+    grade, recommended = grading.tier(cands, decide, rule)
     found = Comparison(
         metric=decide,
         objective=objective,
         baseline=baseline,
         candidates=tuple(cands),
-        winner=winner if learnable else None,
+        winner=winner,
         closest=closest,
         method=PAIRED_T if ratio is None else CORRECTED_T,
         seeds=seeds,
@@ -462,8 +462,10 @@ def _learnable(
 
     The best model must beat the constant on the decision metric, or — for classification —
     on accuracy: an overfit classifier's log loss can exceed the constant's while its accuracy
-    is far better. That overconfidence is what regularization treats, so it never withholds
-    the verdict; it is flagged.
+    is far better. That overconfidence is what regularization treats, so it is flagged and
+    the verdict goes on. Neither withholds the verdict: which regularizer generalizes better
+    is still answered when no model beats the constant yet (the d2l weight-decay setup, where
+    L2 cuts the loss 50× but not below the constant's); the verdict then says so first.
     """
     if level is None or baseline is None:
         return True, False

@@ -27,8 +27,8 @@ MIN_PAIRS = 3
 MIN_SEEDS = MIN_PAIRS  # the name before folds existed
 
 TestStatus = Literal["agrees", "disagrees", "too small to tell", "not available"]
-#: The graded answer, strongest first; ``"none"``: nothing to decide (no baseline, no
-#: candidate, or no model beats a constant predictor).
+#: The graded answer, strongest first; ``"none"``: nothing to decide (no baseline, or no
+#: candidate besides it).
 TIERS = ("clear", "likely", "equivalent", "undecided", "none")
 Tier = Literal["clear", "likely", "equivalent", "undecided", "none"]
 #: Where one candidate stands against the baseline (see :mod:`regsearch.comparison.decision`).
@@ -143,6 +143,31 @@ class Comparison:
         assert self.winner is not None
         return self.candidate(self.winner).vs_baseline[self.metric].n >= MIN_PAIRS
 
+    def as_summary(self) -> dict[str, Any]:
+        """The verdict as plain JSON values, for ``summary.json``: tier, recommendation, rule,
+        and per candidate its standing, effect with interval, adjusted p and posterior.
+
+        Example:
+            >>> compare(trials, "classification").as_summary()["tier"]  # doctest: +SKIP
+            'likely'
+        """
+        return {
+            "tier": self.tier,
+            "recommended": self.recommended,
+            "winner": self.winner,
+            "text": self.verdict,
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "margin": self.margin,
+            "rule": self.rule_name,
+            "adjustment": self.adjustment,
+            "method": self.method,
+            "learnable": self.learnable,
+            "overconfident": self.overconfident,
+            "settle": self.settle,
+            "candidates": {c.name: _candidate_summary(c, self.metric) for c in self.candidates},
+        }
+
     def candidate(self, name: str) -> Candidate:
         """The candidate called ``name``.
 
@@ -153,3 +178,23 @@ class Comparison:
             if cand.name == name:
                 return cand
         raise KeyError(f"no candidate {name!r}; have {[c.name for c in self.candidates]}")
+
+
+def _candidate_summary(cand: Candidate, metric: str) -> dict[str, Any]:
+    diff, post = cand.vs_baseline.get(metric), cand.posterior
+    test = cand.test
+    return {
+        "params": cand.params,
+        "standing": cand.standing or "baseline",
+        "n_pairs": cand.n_pairs,
+        "mean": cand.metrics[metric].mean if metric in cand.metrics else None,
+        "effect": None if diff is None else [diff.mean, diff.low, diff.high],
+        "p": None if diff is None else diff.p_value,
+        "p_adjusted": cand.p_adjusted,
+        "p_better": None if post is None else post.better,
+        "p_equivalent": None if post is None else post.equivalent,
+        "p_worse": None if post is None else post.worse,
+        "diagnosis": cand.diagnosis,
+        "test": None if test is None else test.status,
+        "notes": list(cand.notes),
+    }

@@ -37,8 +37,6 @@ def sentence(found: Comparison) -> str:
         text = _likely(found, found.candidate(found.recommended or found.focus))
     elif found.tier == "equivalent":
         text = _equivalent(found, found.candidate(found.focus))
-    elif found.tier == "none":
-        text = _unlearnable(found, found.candidate(found.focus))
     else:
         text = _undecided(found, found.candidate(found.focus))
     if found.n_failed:
@@ -54,11 +52,12 @@ def constant_line(found: Comparison) -> str:
         return ""
     base = found.candidate(found.baseline).metrics.get(found.metric)
     if not found.learnable:
+        acc = f", val_acc {found.constant_acc:.3g}" if found.constant_acc is not None else ""
         return (
-            f"No candidate beats a constant predictor ({found.metric} {found.constant:.3g} for "
-            "predicting the training mean or majority class"
-            + (f", val_acc {found.constant_acc:.3g}" if found.constant_acc is not None else "")
-            + "), so no regularizer verdict is meaningful."
+            f"No candidate beats a constant predictor ({found.metric} {found.constant:.3g}{acc} "
+            "for predicting the training mean or majority class): the verdict below ranks the "
+            "regularizers, but none of these models is useful yet (train longer, or widen the "
+            "ranges)."
         )
     if found.overconfident and base is not None and found.constant_acc is not None:
         acc = found.candidate(found.baseline).metrics["val_acc"].mean
@@ -147,14 +146,6 @@ def _equivalent(found: Comparison, near: Candidate) -> str:
         f"±{short(found.margin)} (each is equivalent or worse with P ≥ 0.95). Closest: "
         f"{_who(near)}, {found.metric} {format_effect(diff)} ({_evidence(found, near, diff)}); "
         f"{_explain(found, near)}."
-    )
-
-
-def _unlearnable(found: Comparison, near: Candidate) -> str:
-    diff = near.vs_baseline[found.metric]
-    return (
-        f"For the record: {_who(near)} vs {found.baseline}, {found.metric} "
-        f"{format_effect(diff)} ({_evidence(found, near, diff)}); {_explain(found, near)}."
     )
 
 

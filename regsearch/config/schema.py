@@ -359,6 +359,9 @@ class ParamSpec:
 class FamilyConfig:
     params: dict[str, ParamSpec] = field(default_factory=dict)  # this family's search space
     n_trials: int = 8  # tuning budget of this family
+    # A preset's family that is left out, with one line saying why, when it cannot apply to
+    # the model (dropout or batch norm without a hidden layer); false: refused then.
+    optional: bool = False
 
 
 @dataclass
