@@ -96,6 +96,19 @@ def _columns(plan: Plan) -> tuple[list[str], list[str]]:
     return cols, logs
 
 
+def _ranges(plan: Plan) -> dict[str, dict[str, list[Any]]]:
+    """Each family's numeric searched ranges, ``{family: {param: [low, high, log]}}`` (read
+    back by :func:`regsearch.comparison.ranges.ranges_from_summary`)."""
+    return {
+        name: {
+            p: [spec.low, spec.high, spec.log]
+            for p, spec in fam.params.items()
+            if spec.type in ("float", "int") and spec.low is not None and spec.high is not None
+        }
+        for name, fam in plan.families.items()
+    }
+
+
 def _cv_block(plan: Plan) -> dict[str, Any] | None:
     """How the candidates were validated: K folds of the pool, or None for the holdout split."""
     task = plan.task
@@ -130,6 +143,7 @@ def static_summary(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, An
         "final_seeds": seeds,
         "tune_lr": bool(plan.cfg.sweep and plan.cfg.sweep.tune_lr and len(plan.families) > 1),
         "left_out": dict(plan.left_out),  # optional families that cannot apply to the model
+        "ranges": _ranges(plan),
         "constant_predictor": constant_scores(plan.task, seeds[0] if seeds else plan.cfg.seed),
         "target_scale": plan.task.target_scale if plan.task.target_standardized else None,
         "studies": {key: s.study_name for key, s in studies.items()},

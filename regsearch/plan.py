@@ -162,8 +162,8 @@ def make_plan(cfg: RegsearchConfig) -> Plan:
         for name, fam in cfg.sweep.families.items()
         if fam.optional and (why := _inapplicable(fam.params, n_hidden)) is not None
     }
-    for name, why in left_out.items():
-        log.info("left out the %s family: %s", name, why)
+    for name, reason in left_out.items():
+        log.info("left out the %s family: %s", name, reason)
     kept = {k: v for k, v in cfg.sweep.families.items() if k not in left_out}
     families = _families(cfg, kept, settings)
     _check_layers(families, n_hidden)

@@ -33,6 +33,7 @@ from regsearch.comparison import (
     paired_difference,
     probability_of_improvement,
 )
+from regsearch.comparison.ranges import SearchRange, ranges_from_summary
 
 T975 = {1: 12.706204736174707, 2: 4.302652729911275, 4: 2.7764451051977987}
 PARAMS = {"baseline": {}, "none": {}, "dropout": {"dropout": 0.3}, "l1": {"l1": 0.01}}
@@ -565,3 +566,36 @@ def test_paired_t_matches_scipy_stats(n: int) -> None:
     d = (cand - base).to_numpy()
     low, high = stats.t.interval(0.95, n - 1, loc=d.mean(), scale=stats.sem(d))
     assert (diff.low, diff.high) == pytest.approx((low, high), rel=1e-9)
+
+
+# --- searched ranges: edges and regularizers effectively off -----------------------------------
+
+
+def test_a_strength_at_its_off_edge_is_credited_to_the_learning_rate() -> None:
+    frame = make_final({"baseline": {"val": BASE}, "l1": {"val": GOOD}, "l2": {"val": GOOD}})
+    frame.loc[frame["family"] == "l1", "l1"] = 1.2e-5
+    frame.loc[frame["family"] == "l2", "l2"] = 0.9
+    frame["lr"] = np.where(frame["family"] == "baseline", 0.021, 0.0064)
+    ranges = {
+        "baseline": {"lr": SearchRange(0.02, 0.6, True)},
+        "l1": {"lr": SearchRange(0.02, 0.6, True), "l1": SearchRange(1e-5, 0.1, True)},
+        "l2": {"lr": SearchRange(0.0064, 0.6, True), "l2": SearchRange(1e-4, 1.0, True)},
+    }
+    result = compare(frame, "regression", ranges=ranges)
+    assert result is not None
+    l1, l2, base = (result.candidate(n) for n in ("l1", "l2", "baseline"))
+    assert l1.off == "l1" and l1.notes[0].startswith("Its l1 sits at the off edge of its range")
+    assert "effectively the baseline at lr=0.0064" in l1.notes[0]
+    assert "lr=0.0064 sits at the low edge of its range [0.02, 0.6] (widen it)." in l1.notes
+    assert (
+        l2.off == ""
+        and "l2=0.9 sits at the high edge of its range [0.0001, 1] (widen it)." in l2.notes
+    )
+    assert base.notes == ("lr=0.021 sits at the low edge of its range [0.02, 0.6] (widen it).",)
+    # The verdict names the learning rate, not the regularizer, when l1 is the one recommended.
+    alone = compare(frame[frame["family"] != "l2"], "regression", ranges=ranges)
+    assert alone is not None and alone.recommended == "l1"
+    assert alone.verdict.startswith("Clear winner (the learning rate's, not l1's): l1 (")
+    assert "Its l1 sits at the off edge" in alone.verdict
+    parsed = ranges_from_summary({"l1": {"l1": [1e-5, 0.1, True]}})
+    assert parsed == {"l1": {"l1": ranges["l1"]["l1"]}}

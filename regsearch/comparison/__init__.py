@@ -43,10 +43,10 @@ from regsearch.comparison import (
     rules,
     stats,
 )
+from regsearch.comparison.bayesian import *  # noqa: F403
 from regsearch.comparison.decision import *  # noqa: F403
 from regsearch.comparison.formatting import *  # noqa: F403
 from regsearch.comparison.manytoone import *  # noqa: F403
-from regsearch.comparison.bayesian import *  # noqa: F403
 from regsearch.comparison.records import *  # noqa: F403
 from regsearch.comparison.rules import *  # noqa: F403
 from regsearch.comparison.stats import *  # noqa: F403

@@ -14,6 +14,13 @@ import pandas as pd
 
 from regsearch.comparison import grading, verdict
 from regsearch.comparison import rows as rowsmod
+from regsearch.comparison.formatting import short
+from regsearch.comparison.ranges import (
+    SearchRange,
+    effectively_off,
+    range_notes,
+    ranges_from_summary,
+)
 from regsearch.comparison.records import ALPHA, Candidate, Comparison, Confirmation
 from regsearch.comparison.rules import DEFAULT_RULE, DecisionRule
 from regsearch.comparison.stats import (
@@ -181,6 +188,7 @@ def compare(
     cv: Mapping[str, Any] | None = None,
     constant: Mapping[str, float] | None = None,
     rule: DecisionRule = DEFAULT_RULE,
+    ranges: Mapping[str, Mapping[str, SearchRange]] | None = None,
 ) -> Comparison | None:
     """Compare the final-phase candidates of a sweep against its baseline.
 
@@ -198,6 +206,8 @@ def compare(
             metrics, e.g. ``{"val_loss": 0.69, "val_acc": 0.5}``; no verdict when no candidate
             beats it (on the decision metric, or for classification on accuracy).
         rule: The decision rule (:data:`~regsearch.comparison.rules.DEFAULT_RULE`).
+        ranges: Candidate name → parameter → its searched range (``summary["ranges"]``):
+            notes on values at the edge of their range and regularizers effectively off.
 
     Returns:
         The comparison, or None when ``trials`` has no ``final`` rows.
@@ -230,6 +240,7 @@ def compare(
         dataclasses.replace(c, params=rowsmod.param_values(groups[c.name], param_cols))
         for c in cands
     ]
+    cands = [_with_ranges(c, (ranges or {}).get(c.name, {})) for c in cands]
     cands, margin = _judge(cands, tables, baseline, decide, alpha, rule, ratio)
     return _comparison(
         cands, baseline, decide, metric or decide, alpha, tables, ratio, constant, rule, margin
@@ -240,7 +251,8 @@ def compare_sweep(trials: pd.DataFrame, summary: Mapping[str, Any]) -> Compariso
     """:func:`compare` with what a sweep's ``summary.json`` says about the comparison.
 
     Reads ``kind``, ``params``, ``metric`` (the decision follows it), ``cv`` (sizes the
-    correction for folds) and ``constant_predictor`` (the learnability check).
+    correction for folds), ``constant_predictor`` (the learnability check) and ``ranges``
+    (the searched ranges: edge notes).
 
     Example:
         >>> compare_sweep(trials, json.loads(Path("summary.json").read_text()))  # doctest: +SKIP
@@ -253,7 +265,25 @@ def compare_sweep(trials: pd.DataFrame, summary: Mapping[str, Any]) -> Compariso
         metric=summary.get("metric"),
         cv=cv if isinstance(cv, Mapping) else None,
         constant=constant if isinstance(constant, Mapping) else None,
+        ranges=ranges_from_summary(summary.get("ranges")),
     )
+
+
+def _with_ranges(cand: Candidate, ranges: Mapping[str, SearchRange]) -> Candidate:
+    """The candidate with its edge notes, and the regularizer it has effectively off."""
+    if not ranges:
+        return cand
+    notes = range_notes(cand.params, ranges)
+    off = effectively_off(cand.params, ranges)
+    if off is not None:
+        lr = cand.params.get("lr")
+        at = f" at lr={short(lr)}" if lr is not None else ""
+        notes = (
+            f"Its {off} sits at the off edge of its range: effectively the baseline{at}, so the "
+            "gain belongs to the learning rate, not to the regularizer.",
+            *(n for n in notes if not n.startswith(f"{off}=")),
+        )
+    return dataclasses.replace(cand, notes=notes, off=off or "")
 
 
 def _check(trials: pd.DataFrame, kind: str, metric: str | None, alpha: float) -> str:
@@ -446,7 +476,9 @@ def _comparison(
     )
     if grade == "undecided" and found.focus is not None:
         n_folds = len([f for f in folds if f >= 0])
-        text = grading.settle(found.candidate(found.focus), ratio, n_folds, len(seeds), margin, rule)
+        text = grading.settle(
+            found.candidate(found.focus), ratio, n_folds, len(seeds), margin, rule
+        )
         found = dataclasses.replace(found, settle=text)
     return dataclasses.replace(found, verdict=verdict.sentence(found), rule=verdict.rule(found))
 

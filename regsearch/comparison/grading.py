@@ -34,8 +34,8 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from regsearch.comparison.manytoone import max_t_adjusted
 from regsearch.comparison.bayesian import Posterior, needed_se, posterior
+from regsearch.comparison.manytoone import max_t_adjusted
 from regsearch.comparison.records import MIN_PAIRS, Candidate, Tier
 from regsearch.comparison.rules import DecisionRule
 from regsearch.comparison.stats import Difference, holm, trimmed_difference
@@ -80,7 +80,9 @@ def grade(
         worse = p2 is not None and p2 < alpha and gains[c.name] < 0
         place = _standing(better, worse, post, p1, rule)
         if place == "clear" and decisive[c.name].n < MIN_PAIRS:
-            place = "likely" if post is not None and post.better >= (rule.likely or 1) else "undecided"
+            place = (
+                "likely" if post is not None and post.better >= (rule.likely or 1) else "undecided"
+            )
         graded[c.name] = dataclasses.replace(
             c,
             decision=decisive[c.name],
@@ -106,7 +108,7 @@ def _adjusted(
         one = holm([_one_sided(decisive[n], sign) for n in names])
         return dict(zip(names, two, strict=True)), dict(zip(names, one, strict=True))
     stats = [decisive[n].t for n in names]
-    dfs = [decisive[n].df for n in names if decisive[n].df]
+    dfs = [df for n in names if (df := decisive[n].df)]
     if not dfs:
         return dict.fromkeys(names), dict.fromkeys(names)
     matrix = pd.concat(paired, axis=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from regsearch.comparison.formatting import short
 from regsearch.comparison.bayesian import Posterior
+from regsearch.comparison.formatting import short
 from regsearch.comparison.stats import Difference, Estimate
 
 __all__ = [
@@ -80,6 +80,7 @@ class Candidate:
     p_one_sided: float | None = None  # adjusted one-sided p of "better"
     standing: str = ""  # one of STANDINGS; empty for the baseline
     notes: tuple[str, ...] = ()  # e.g. a best value at the edge of its searched range
+    off: str = ""  # the regularizer's strength sits at its "off" edge (see .ranges)
 
     @property
     def params_text(self) -> str:

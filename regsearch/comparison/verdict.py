@@ -60,10 +60,10 @@ def constant_line(found: Comparison) -> str:
             "ranges)."
         )
     if found.overconfident and base is not None and found.constant_acc is not None:
-        acc = found.candidate(found.baseline).metrics["val_acc"].mean
+        base_acc = found.candidate(found.baseline).metrics["val_acc"].mean
         return (
             f"The baseline is overconfident: its {found.metric} {base.mean:.3g} is worse than a "
-            f"constant predictor's {found.constant:.3g} while its val_acc {acc:.3g} beats the "
+            f"constant predictor's {found.constant:.3g} while its val_acc {base_acc:.3g} beats the "
             f"constant's {found.constant_acc:.3g}. That is the symptom regularization treats."
         )
     return ""
@@ -114,7 +114,7 @@ _ADJUSTMENTS = {
 def _clear(found: Comparison, win: Candidate) -> str:
     diff = win.vs_baseline[found.metric]
     text = (
-        f"Clear winner: {_who(win)} beat {found.baseline} on {found.metric} by "
+        f"Clear winner{_off(win)}: {_who(win)} beat {found.baseline} on {found.metric} by "
         f"{format_effect(diff)} ({_evidence(found, win, diff)}); {_explain(found, win)}."
     )
     text += _notes(win)
@@ -128,7 +128,7 @@ def _likely(found: Comparison, cand: Candidate) -> str:
     diff = cand.vs_baseline[found.metric]
     chance = cand.posterior.better if cand.posterior else float("nan")
     text = (
-        f"Likely better: {_who(cand)}, {found.metric} {format_effect(diff)} vs "
+        f"Likely better{_off(cand)}: {_who(cand)}, {found.metric} {format_effect(diff)} vs "
         f"{found.baseline}; P(better by more than ±{short(found.margin)}) = {chance:.2f}, "
         f"not a clear winner ({_evidence(found, cand, diff)}); {_explain(found, cand)}. "
         f"Recommended with that probability." + _notes(cand)
@@ -152,8 +152,10 @@ def _equivalent(found: Comparison, near: Candidate) -> str:
 def _undecided(found: Comparison, near: Candidate) -> str:
     diff = near.vs_baseline[found.metric]
     post = near.posterior
-    odds = "" if post is None else (
-        f"P(better) = {post.better:.2f}, P(equivalent) = {post.equivalent:.2f}, "
+    odds = (
+        ""
+        if post is None
+        else (f"P(better) = {post.better:.2f}, P(equivalent) = {post.equivalent:.2f}, ")
     )
     text = (
         f"Undecided: no regularizer is clearly better than {found.baseline} on {found.metric}, "
@@ -165,6 +167,10 @@ def _undecided(found: Comparison, near: Candidate) -> str:
     if diff.n < MIN_PAIRS:
         return text + " So few pairs are weak evidence either way; raise sweep.final_seeds."
     return f"{text} {found.settle}".rstrip()
+
+
+def _off(cand: Candidate) -> str:
+    return f" (the learning rate's, not {cand.off}'s)" if cand.off else ""
 
 
 def _notes(cand: Candidate) -> str:

@@ -503,8 +503,8 @@ def comparison_chart(comparison: Comparison) -> Figure:
 
     Left panel: the decision metric (the comparison's test: plain or corrected t); right
     panel: the gap on the same metric family, which explains the decision. One row per
-    non-baseline candidate, in the order they were run; the recommended one is green, the rest blue; a
-    dashed line marks "no difference". A candidate with one pair has no error bar.
+    non-baseline candidate, in the order they were run; the recommended one is green, the rest
+    blue; a dashed line marks "no difference". A candidate with one pair has no error bar.
 
     Args:
         comparison: From :func:`regsearch.comparison.compare`.
