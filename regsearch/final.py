@@ -26,7 +26,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from regsearch.plan import BASELINE, Plan
-from regsearch.records import REFIT, Member, MemberResult, TrialOutcome
+from regsearch.records import LR_CONTROL, REFIT, Member, MemberResult, TrialOutcome
 from regsearch.search.claims import Claim, claim, release
 from regsearch.search.objective import Objective
 from regsearch.search.study import member_record
@@ -61,7 +61,8 @@ def candidates(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, dict[s
     """Name → values to re-evaluate: fixed settings, or the baseline and each family's best.
 
     The baseline is unregularized; when the learning rate was tuned it is the baseline
-    family's best (so it had the same chance as every regularized arm).
+    family's best (so it had the same chance as every regularized arm), and each regularized
+    best at another learning rate brings its control ``baseline@<family>`` along.
     """
     if plan.final_candidates_known:
         return {name: dict(values) for name, values in plan.settings.items()}
@@ -71,7 +72,24 @@ def candidates(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, dict[s
         best = plan.objective.best(study.get_trials(deepcopy=False))
         if best is not None:
             found[family] = dict(best.params)
-    return found
+    return found | _lr_controls(found)
+
+
+def _lr_controls(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``baseline@<family>``: the baseline at each regularized best's own learning rate.
+
+    The learning rate is tuned in every arm, so a regularized best may win only through its
+    learning rate (a strength at the "off" end of its range). Its paired difference with the
+    unregularized model at that same learning rate isolates what the regularizer does.
+    """
+    base_lr = found.get(BASELINE, {}).get("lr")
+    if base_lr is None:
+        return {}
+    return {
+        LR_CONTROL.format(family): {"lr": values["lr"]}
+        for family, values in found.items()
+        if family != BASELINE and "lr" in values and values["lr"] != base_lr
+    }
 
 
 def run_final_phase(

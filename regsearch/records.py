@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "LR_CONTROL",
     "REFIT",
     "EpochReport",
     "Hyperparams",
@@ -28,11 +29,27 @@ __all__ = [
     "NonFiniteLoss",
     "RunSummary",
     "TrialOutcome",
+    "lr_control_of",
     "with_gaps",
 ]
 
 #: The fold of a member refit on the whole train+val pool (no held-out validation rows).
 REFIT = -1
+
+#: Final-phase candidate ``baseline@<family>``: the unregularized model at the learning rate
+#: ``<family>``'s best found, so the paired difference between them isolates the regularizer.
+LR_CONTROL = "baseline@{}"
+
+
+def lr_control_of(name: str) -> str | None:
+    """The family a learning-rate control candidate stands for, or None for other names.
+
+    Example:
+        >>> lr_control_of(LR_CONTROL.format("l2")), lr_control_of("l2")
+        ('l2', None)
+    """
+    prefix = LR_CONTROL.format("")
+    return name[len(prefix) :] if name.startswith(prefix) and len(name) > len(prefix) else None
 
 
 class NonFiniteLoss(ArithmeticError):

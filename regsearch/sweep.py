@@ -38,6 +38,7 @@ from regsearch.recorder import Recorder, RecorderError, TrackingTarget, recorder
 from regsearch.records import RunSummary
 from regsearch.search.space import SearchSpace
 from regsearch.search.storage import get_storage
+from regsearch.search.streams import family_seed, shared_log_values
 from regsearch.search.study import (
     StudyRun,
     Tuning,
@@ -275,8 +276,12 @@ def _open_studies(plan: Plan, names: dict[str, str]) -> dict[str, WorkingStudy]:
             must_be_new=explicit and not search.resume,
         )
         # The worker that creates a study samples with `seed` (a lone sweep is reproducible);
-        # each one joining it (resume, other workers) with a stream of its own.
-        seed = plan.cfg.seed if created else worker_seed(plan.cfg.seed, worker)
+        # each one joining it (resume, other workers) with a stream of its own. Several
+        # families: a stream per family and task (regsearch.search.streams).
+        stream = plan.cfg.seed
+        if len(plan.families) > 1:
+            stream = family_seed(plan.cfg.seed, plan.task.name, family)
+        seed = stream if created else worker_seed(stream, worker)
         sampler = make_sampler(search, seed, space)
         storage = get_storage(search.storage)
         # Keyed by what the sweep is, not by its (time-stamped) study name: Hyperband's
@@ -288,7 +293,19 @@ def _open_studies(plan: Plan, names: dict[str, str]) -> dict[str, WorkingStudy]:
             # Enqueued in memory only: no WAITING trial is ever left in the durable storage.
             # Each worker walks the grid in its own order.
             enqueue_grid(studies[family].study, space, search.grid_points, seed, fam.n_trials)
+        elif created and len(plan.families) > 1 and "lr" in fam.params:
+            _enqueue_shared_lr(studies[family], fam, plan)
     return studies
+
+
+def _enqueue_shared_lr(study: WorkingStudy, fam: FamilyConfig, plan: Plan) -> None:
+    """The start-up trials of every family at the same learning rates (common random
+    numbers; in memory only, like the grid), the rest of each trial left to its sampler."""
+    lr = fam.params["lr"]
+    assert lr.low is not None and lr.high is not None
+    n = min(plan.cfg.search.n_startup_trials, fam.n_trials)
+    for value in shared_log_values(lr.low, lr.high, n, plan.cfg.seed):
+        study.study.enqueue_trial({"lr": value})
 
 
 def _tune(plan: Plan, studies: dict[str, WorkingStudy], recorder: Recorder, clock: Clock) -> None:

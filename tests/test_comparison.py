@@ -595,7 +595,7 @@ def test_a_strength_at_its_off_edge_is_credited_to_the_learning_rate() -> None:
     # The verdict names the learning rate, not the regularizer, when l1 is the one recommended.
     alone = compare(frame[frame["family"] != "l2"], "regression", ranges=ranges)
     assert alone is not None and alone.recommended == "l1"
-    assert alone.verdict.startswith("Clear winner (the learning rate's, not l1's): l1 (")
+    assert alone.verdict.startswith("Clear winner (through the learning rate, not l1): l1 (")
     assert "Its l1 sits at the off edge" in alone.verdict
     parsed = ranges_from_summary({"l1": {"l1": [1e-5, 0.1, True]}})
     assert parsed == {"l1": {"l1": ranges["l1"]["l1"]}}

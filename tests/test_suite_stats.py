@@ -60,6 +60,13 @@ def records(
     frame["metric"], frame["learnable"], frame["winner"] = "val_loss", True, False
     for col in ("p_holm", "n_pairs", "test_effect"):
         frame[col] = np.nan
+    # Each data set's own verdict: "good" recommended (likely) where its interval excludes 0.
+    frame["standing"] = np.where(frame["baseline"], "baseline", "undecided")
+    good = (frame["candidate"] == "good") & (frame["high"] < 0)
+    frame["recommended"] = good
+    frame["tier"] = frame["dataset"].map(
+        frame.groupby("dataset")["recommended"].any().map({True: "likely", False: "undecided"})
+    )
     return frame[list(RECORD_COLUMNS)].astype({"effect": float, "low": float, "high": float})
 
 
@@ -205,6 +212,7 @@ def test_records_frame_from_a_real_comparison() -> None:
     diff = found.candidate("dropout").vs_baseline["val_loss"]
     assert (drop["effect"], drop["low"], drop["high"]) == (diff.mean, diff.low, diff.high)
     assert bool(drop["winner"]) and drop["n_pairs"] == 5
+    assert bool(drop["recommended"]) and drop["tier"] == "clear" and drop["standing"] == "clear"
     assert math.isnan(frame.set_index("candidate").loc["baseline", "effect"])
 
 
@@ -212,6 +220,10 @@ def test_verdict_names_the_winner_and_flags_few_data_sets(table: pd.DataFrame) -
     text = suite_sentence(suite_stats(table, n_resamples=999, seed=0))
     assert text.startswith("Across 7 data sets, good beat baseline on val_loss")
     assert "5 wins / 2 ties / 0 losses" in text and "Worse than the baseline: bad" in text
+    assert text.endswith(
+        "Per data set: 5 likely, 2 undecided. 5 of 7 data sets recommend one of the families "
+        "that won across data sets (good)."
+    )
     few = table[table["dataset"].isin(["d0", "d1", "d2"])]
     text = suite_sentence(suite_stats(few, n_resamples=999, seed=0))
     assert text.startswith("No regularizer beat baseline consistently across 3 data sets")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from regsearch.comparison import grading, verdict
+from regsearch.comparison import controls, grading, verdict
 from regsearch.comparison import rows as rowsmod
 from regsearch.comparison.formatting import short
 from regsearch.comparison.ranges import (
@@ -396,6 +396,14 @@ def _judge(
         ratio=ratio,
         margin=margin,
     )
+    cands = controls.with_controls(
+        cands,
+        tables,
+        decide,
+        ratio=ratio,
+        margin=margin,
+        better_is_higher=higher_is_better(decide),
+    )
     basis = decide.split("_", 1)[1]
     base_test = cands[0].metrics.get(f"test_{basis}")
     test_margin = rule.margin(f"test_{basis}", base_test.mean) if base_test else 0.0
@@ -440,7 +448,7 @@ def _comparison(
     margin: float,
 ) -> Comparison:
     sign = -1.0 if higher_is_better(decide) else 1.0
-    others = [c for c in cands if decide in c.vs_baseline]
+    others = [c for c in cands if decide in c.vs_baseline and not controls.is_control(c.name)]
     pool = [c for c in others if c.better]
     winner = min(pool, key=lambda c: sign * c.vs_baseline[decide].mean).name if pool else None
     closest = min(others, key=lambda c: sign * c.vs_baseline[decide].mean).name if others else None

@@ -39,6 +39,7 @@ from regsearch.comparison.manytoone import max_t_adjusted
 from regsearch.comparison.records import MIN_PAIRS, Candidate, Tier
 from regsearch.comparison.rules import DecisionRule
 from regsearch.comparison.stats import Difference, holm, trimmed_difference
+from regsearch.records import lr_control_of
 
 __all__ = ["grade", "settle", "tier"]
 
@@ -57,7 +58,8 @@ def grade(
 ) -> list[Candidate]:
     """Each non-baseline candidate with its decision difference, adjusted p-values, posterior
     and standing; the baseline unchanged."""
-    tested = [c for c in cands if decide in c.vs_baseline]
+    # Learning-rate controls (baseline@<family>) explain a candidate; they are not one.
+    tested = [c for c in cands if decide in c.vs_baseline and lr_control_of(c.name) is None]
     if not tested:
         return cands
     base = tables[baseline][decide].astype(float)
@@ -190,7 +192,7 @@ def _seeds_text(spread: float, need: float, rho: float, folds: int, seeds: int, 
     if need <= 0 or need * need <= spread * spread * rho * 1.0001:
         extra = ""
         if folds and folds < 10 and need > 0 and need * need > spread * spread / 9:
-            extra = " (search.cv=10 halves the n_val/n_train term)"
+            extra = f" (search.cv=10 cuts the n_val/n_train term from {rho:.2g} to 0.11)"
         return (
             f"More seeds cannot settle it at this pool size: the n_val/n_train = {rho:.2g} term "
             f"alone keeps the standard error above the {need:.2g} that {aim} needs; more data "

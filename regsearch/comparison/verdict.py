@@ -170,7 +170,7 @@ def _undecided(found: Comparison, near: Candidate) -> str:
 
 
 def _off(cand: Candidate) -> str:
-    return f" (the learning rate's, not {cand.off}'s)" if cand.off else ""
+    return f" (through the learning rate, not {cand.off})" if cand.off else ""
 
 
 def _notes(cand: Candidate) -> str:

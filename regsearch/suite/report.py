@@ -213,13 +213,15 @@ def _baseline_text(rows: pd.DataFrame) -> str:
 
 
 def _winner_text(rows: pd.DataFrame) -> str:
+    """The data set's own verdict: its tier and the candidate it recommends, with Δ."""
     if rows.empty:
         return ""
-    won = rows[rows["winner"].astype(bool)]
-    if won.empty:
-        return "none (keep baseline)"
-    row = won.iloc[0]
-    return f"{row['candidate']} ({signed(float(row['effect']))})"
+    tier = str(rows["tier"].iloc[0])
+    chosen = rows[rows["recommended"].astype(bool)]
+    if chosen.empty:
+        return f"{tier}: keep baseline"
+    row = chosen.iloc[0]
+    return f"{tier}: {row['candidate']} ({signed(float(row['effect']))})"
 
 
 def _setup(plan: SuitePlan) -> list[tuple[str, str]]:

@@ -294,11 +294,12 @@ def _outcome_text(plan: SuitePlan, name: str) -> str:
         return "no comparison yet (its final phase ran elsewhere or failed); rerun to read it"
     records = collect_records(plan, [name])
     others = records[~records["baseline"]]
-    winner = others[others["winner"]]
-    if not winner.empty:
-        row = winner.iloc[0]
-        return f"{row['candidate']} beat the baseline ({row['metric']} {row['effect']:+.3g})"
-    return "no regularizer beat the baseline"
+    chosen = others[others["recommended"].astype(bool)]
+    tier = str(others["tier"].iloc[0]) if not others.empty else "none"
+    if not chosen.empty:
+        row = chosen.iloc[0]
+        return f"{tier}: {row['candidate']} ({row['metric']} {row['effect']:+.3g})"
+    return f"{tier}: keep the baseline"
 
 
 def _closing_line(result: SuiteResult) -> str:

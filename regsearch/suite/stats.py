@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from regsearch.comparison import Comparison, higher_is_better, holm
+from regsearch.comparison.controls import is_control
 
 __all__ = [
     "RECORD_COLUMNS",
@@ -70,14 +71,18 @@ RECORD_COLUMNS = (
     "p_holm",  # the data set's own Holm-adjusted p (across its candidates)
     "n_pairs",
     "test_effect",  # candidate − baseline on the test split's metric (confirmation only)
-    "winner",  # the data set's own verdict picked this candidate
-    "learnable",  # the data set's baseline beat the constant predictor
+    "winner",  # the data set's own verdict named this candidate a clear winner
+    "learnable",  # the data set's best model beat the constant predictor
+    "standing",  # where this candidate stands on its data set (comparison STANDINGS)
+    "tier",  # the data set's verdict tier (clear, likely, equivalent, undecided, none)
+    "recommended",  # the data set's verdict recommends this candidate (any tier)
 )
 _TINY = 1e-12
 
 
 def records_frame(dataset: str, comparison: Comparison) -> pd.DataFrame:
-    """One data set's comparison as rows of :data:`RECORD_COLUMNS` (baseline first).
+    """One data set's comparison as rows of :data:`RECORD_COLUMNS` (baseline first; the
+    learning-rate controls ``baseline@<family>`` are left out).
 
     Raises:
         ValueError: The comparison has no baseline to pair the candidates with.
@@ -87,6 +92,8 @@ def records_frame(dataset: str, comparison: Comparison) -> pd.DataFrame:
     metric = comparison.metric
     rows = []
     for cand in comparison.candidates:
+        if is_control(cand.name):
+            continue  # a learning-rate control explains a candidate; it is not one
         diff = cand.vs_baseline.get(metric)
         test = cand.test.diff if cand.test is not None else None
         est = cand.metrics.get(metric)
@@ -105,6 +112,9 @@ def records_frame(dataset: str, comparison: Comparison) -> pd.DataFrame:
                 "test_effect": test.mean if test is not None else math.nan,
                 "winner": cand.name == comparison.winner,
                 "learnable": comparison.learnable,
+                "standing": cand.standing or "baseline",
+                "tier": comparison.tier,
+                "recommended": cand.name == comparison.recommended,
             }
         )
     return pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
@@ -286,7 +296,9 @@ class SuiteStats:
     alpha: float
     n_resamples: int
     seed: int
-    unlearnable: tuple[str, ...] = field(default=())  # baseline did not beat a constant
+    unlearnable: tuple[str, ...] = field(default=())  # no model beat a constant
+    # Each data set's own verdict: its tier and the candidate it recommends (None: keep).
+    per_set: tuple[tuple[str, str, str | None], ...] = field(default=())
 
     @property
     def higher_better(self) -> bool:
@@ -366,7 +378,19 @@ def suite_stats(
         unlearnable=tuple(
             dict.fromkeys(records.loc[~records["learnable"].astype(bool), "dataset"])
         ),
+        per_set=_per_set(records),
     )
+
+
+def _per_set(records: pd.DataFrame) -> tuple[tuple[str, str, str | None], ...]:
+    """(data set, tier, recommended candidate or None) in the records' order."""
+    out = []
+    for name, rows in records.groupby("dataset", sort=False):
+        chosen = rows.loc[rows["recommended"].astype(bool), "candidate"]
+        out.append(
+            (str(name), str(rows["tier"].iloc[0]), str(chosen.iloc[0]) if len(chosen) else None)
+        )
+    return tuple(out)
 
 
 def _judge(

@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 from regsearch.comparison.formatting import format_p, signed
+from regsearch.comparison.records import TIERS
 from regsearch.suite.stats import FamilyStats, SuiteStats
 
 __all__ = ["MIN_WILCOXON", "family_text", "suite_rule", "suite_sentence"]
@@ -70,7 +71,26 @@ def suite_sentence(stats: SuiteStats) -> str:
         )
     if stats.unlearnable:
         names = ", ".join(stats.unlearnable)
-        text += f" On {names} the baseline did not beat a constant predictor."
+        text += f" On {names} no model beat a constant predictor."
+    return text + per_set_text(stats)
+
+
+def per_set_text(stats: SuiteStats) -> str:
+    """How the data sets' own verdicts read, and how often they agree with the result across
+    data sets (a per-set recommendation of a family that won across data sets)."""
+    if not stats.per_set:
+        return ""
+    tiers = [tier for _, tier, _ in stats.per_set]
+    counts = ", ".join(f"{tiers.count(t)} {t}" for t in TIERS if tiers.count(t))
+    text = f" Per data set: {counts}."
+    winners = {f.name for f in stats.winners}
+    if winners:
+        agree = sum(1 for _, _, chosen in stats.per_set if chosen in winners)
+        names = ", ".join(sorted(winners))
+        text += (
+            f" {agree} of {len(stats.per_set)} data sets recommend one of the families that "
+            f"won across data sets ({names})."
+        )
     return text
 
 
