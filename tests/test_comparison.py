@@ -599,3 +599,88 @@ def test_a_strength_at_its_off_edge_is_credited_to_the_learning_rate() -> None:
     assert "Its l1 sits at the off edge" in alone.verdict
     parsed = ranges_from_summary({"l1": {"l1": [1e-5, 0.1, True]}})
     assert parsed == {"l1": {"l1": ranges["l1"]["l1"]}}
+
+
+# --- the graded verdict: one trial table per tier -----------------------------------------------
+
+
+def _cv_spec(shifts: dict[str, np.ndarray]) -> Spec:
+    """5 seeds × 5 folds: the baseline's fold losses plus each candidate's per-pair shift."""
+    rng = np.random.default_rng(7)
+    base = 0.5 + 0.05 * rng.standard_normal(25)
+    return {"baseline": {"val": list(base)}} | {
+        name: {"val": list(base + shift)} for name, shift in shifts.items()
+    }
+
+
+CV = {"folds": 5, "n_train": 80, "n_val": 20}  # n_val/n_train = 1/4
+_RNG = np.random.default_rng(11)
+_NOISE = _RNG.standard_normal((3, 25))
+
+
+@pytest.mark.parametrize(
+    ("shifts", "tier", "recommended", "opening"),
+    [
+        pytest.param(
+            {"l2": 0.03 * _NOISE[0], "l1": 0.03 * _NOISE[1]},
+            "undecided",
+            None,
+            "Undecided: no regularizer is clearly better than baseline on val_loss",
+            id="null",
+        ),
+        pytest.param(
+            {"l2": -0.1 + 0.02 * _NOISE[0], "l1": 0.03 * _NOISE[1]},
+            "clear",
+            "l2",
+            "Clear winner: l2 (l2=0.001) beat baseline on val_loss by -0.1",
+            id="clear",
+        ),
+        pytest.param(
+            {"l2": -0.05 + 0.05 * _NOISE[0], "l1": 0.03 * _NOISE[1]},
+            "likely",
+            "l2",
+            "Likely better: l2 (l2=0.001), val_loss -0.051",
+            id="likely",
+        ),
+        pytest.param(
+            {"l2": 0.0005 * _NOISE[0], "l1": 0.001 + 0.0005 * _NOISE[1]},
+            "equivalent",
+            None,
+            "Keep baseline: no regularizer improves val_loss by more than ±0.0096",
+            id="equivalent",
+        ),
+        pytest.param(
+            # Better on 24 of 25 pairs, but one fold's loss explodes (heavy-tailed log loss).
+            {"l2": np.where(np.arange(25) == 3, 3.0, -0.05 + 0.01 * _NOISE[0])},
+            "undecided",
+            None,
+            "Undecided: no regularizer is clearly better",
+            id="heavy-tail",
+        ),
+    ],
+)
+def test_each_tier_from_its_trial_table(
+    shifts: dict[str, np.ndarray], tier: str, recommended: str | None, opening: str
+) -> None:
+    result = run(_cv_spec(shifts), folds=5, cv=CV)
+    assert (result.tier, result.recommended) == (tier, recommended), result.verdict
+    assert result.verdict.startswith(opening), result.verdict
+    if recommended is not None:
+        assert result.candidate(recommended).standing == tier
+    if tier == "undecided":
+        assert result.settle and result.settle in result.verdict
+
+
+def test_undecided_says_what_would_settle_it() -> None:
+    # A real but small effect: more seeds would settle it (the fold term is not yet binding).
+    result = run(_cv_spec({"l2": -0.03 + 0.06 * _NOISE[2]}), folds=5, cv=CV)
+    assert result.tier in ("undecided", "likely")
+    noisy = run(_cv_spec({"l2": -0.04 + 0.05 * _NOISE[2]}), folds=5, cv=CV)
+    assert noisy.tier == "undecided", noisy.verdict
+    assert noisy.settle.startswith("More seeds cannot settle it at this pool size"), noisy.settle
+    assert "search.cv=10 cuts the n_val/n_train term from 0.25 to 0.11" in noisy.settle
+    hopeless = run(_cv_spec({"l2": -0.03 + 0.1 * _NOISE[2]}), folds=5, cv=CV)
+    assert "more data or more folds would." in hopeless.settle  # 10 folds would not do either
+    close = run(_cv_spec({"l2": -0.02 + 0.08 * _NOISE[2]}))  # holdout: 25 seeds, no folds
+    assert close.tier == "undecided", close.verdict
+    assert "final seeds (sweep.final_seeds=" in close.settle

@@ -171,27 +171,32 @@ def settle(
 
     The corrected standard error is s·√(1/J + n_val/n_train): more seeds shrink only the 1/J
     term, so when n_val/n_train alone keeps it above what the decision needs, only more
-    folds (a smaller n_val/n_train) or more data can settle it.
+    folds (a smaller n_val/n_train) or more data can settle it. The decision aimed at is the
+    one the observed effect points to: better (beyond the margin), equivalent, or worse.
     """
     diff, post = cand.decision, cand.posterior
     if diff is None or diff.se is None or diff.df is None or post is None or diff.se <= 0:
         return "More sweep.final_seeds would settle it."
     rho = ratio or 0.0
     spread = diff.se / math.sqrt(1 / diff.n + rho)
-    gain = abs(diff.mean)
-    target = rule.likely or rule.decided
-    if gain > margin and post.better >= post.worse:
-        need, aim = needed_se(gain, margin, target, diff.df), f"P(better) ≥ {target:g}"
+    size = abs(diff.mean)
+    if size > margin and post.better >= post.worse:
+        target = rule.likely or rule.decided
+        need, aim = needed_se(size, margin, target, diff.df), f"P(better) ≥ {target:g}"
+    elif size < margin:
+        need, aim = needed_se(margin, size, rule.decided, diff.df), "equivalence"
     else:
-        need, aim = needed_se(margin, gain, rule.decided, diff.df), "equivalence"
+        need, aim = needed_se(size, margin, rule.decided, diff.df), "P(worse) ≥ 0.95"
     return _seeds_text(spread, need, rho, folds, seeds, aim)
 
 
 def _seeds_text(spread: float, need: float, rho: float, folds: int, seeds: int, aim: str) -> str:
     per_seed = max(folds, 1)
-    if need <= 0 or need * need <= spread * spread * rho * 1.0001:
+    if need <= 0:
+        return "The observed effect sits on the equivalence margin: more seeds or folds will tell."
+    if need * need <= spread * spread * rho * 1.0001:
         extra = ""
-        if folds and folds < 10 and need > 0 and need * need > spread * spread / 9:
+        if folds and folds < 10 and need * need > spread * spread / 9:
             extra = f" (search.cv=10 cuts the n_val/n_train term from {rho:.2g} to 0.11)"
         return (
             f"More seeds cannot settle it at this pool size: the n_val/n_train = {rho:.2g} term "
