@@ -109,6 +109,20 @@ def _ranges(plan: Plan) -> dict[str, dict[str, list[Any]]]:
     }
 
 
+def _random_search(plan: Plan) -> list[str]:
+    """Families whose every trial was proposed before the sampler saw a result: a sampler
+    that does not model (random, grid, qmc), or a budget within its start-up trials or one
+    batch (``search.population``)."""
+    search = plan.cfg.search
+    modelling = search.sampler in ("tpe", "cmaes", "nsga2")
+    return [
+        name
+        for name, fam in plan.families.items()
+        if fam.params
+        and (not modelling or fam.n_trials <= max(search.n_startup_trials, search.population))
+    ]
+
+
 def _cv_block(plan: Plan) -> dict[str, Any] | None:
     """How the candidates were validated: K folds of the pool, or None for the holdout split."""
     task = plan.task
@@ -144,6 +158,7 @@ def static_summary(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, An
         "tune_lr": bool(plan.cfg.sweep and plan.cfg.sweep.tune_lr and len(plan.families) > 1),
         "left_out": dict(plan.left_out),  # optional families that cannot apply to the model
         "ranges": _ranges(plan),
+        "random_search": _random_search(plan),
         "constant_predictor": constant_scores(plan.task, seeds[0] if seeds else plan.cfg.seed),
         "target_scale": plan.task.target_scale if plan.task.target_standardized else None,
         "studies": {key: s.study_name for key, s in studies.items()},

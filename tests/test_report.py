@@ -259,11 +259,18 @@ def test_report_shows_the_decision_and_the_gap_diagnosis(tmp_path: Path) -> None
 
 def test_report_of_a_cross_validated_comparison(tmp_path: Path) -> None:
     cv = {"folds": 3, "pool_rows": 150, "n_train": 100, "n_val": 50}
-    summary = final_summary(cv=cv, constant_predictor={"val_loss": 0.3})
+    summary = final_summary(
+        cv=cv,
+        constant_predictor={"val_loss": 0.3},
+        random_search=["baseline", "dropout"],
+        left_out={"batchnorm": "the model has no hidden layer to normalize (model.hidden=[])"},
+    )
     html = write_report(tmp_path, make_final(folds=3), summary, CONFIG).read_text("utf-8")
     assert "<dt>folds</dt><dd>3 (0, 1, 2)</dd>" in html
     assert "<dt>test</dt><dd>corrected resampled t</dd>" in html
     assert "<dt>n_val/n_train</dt><dd>0.5</dd>" in html
+    assert "<dt>searched at random</dt><dd>baseline, dropout</dd>" in html
+    assert "<dt>left out</dt><dd>batchnorm (the model has no hidden layer to normalize" in html
     assert "15 seed×fold pairs" in html and "(seed, fold) pairs" in html
     # No candidate (best val_loss ≈ 0.47) beats the constant predictor (0.3): said first.
     verdict = html[html.index('<p class="verdict') :]

@@ -312,6 +312,9 @@ def decision_facts(comparison: Comparison, summary: dict[str, Any]) -> list[tupl
         ("alpha", format_value(comparison.alpha)),
         ("test data", "refit on train+val, per seed" if folds else "same runs, per seed"),
     ]
+    randomly = summary.get("random_search") or []
+    if randomly:
+        facts.append(("searched at random", ", ".join(map(str, randomly))))
     left_out = summary.get("left_out") or {}
     if left_out:
         facts.append(("left out", "; ".join(f"{k} ({v})" for k, v in left_out.items())))
