@@ -88,7 +88,11 @@ def _lr_controls(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {
         LR_CONTROL.format(family): {"lr": values["lr"]}
         for family, values in found.items()
-        if family != BASELINE and "lr" in values and values["lr"] != base_lr
+        if family != BASELINE
+        and "lr" in values
+        and values["lr"] != base_lr
+        # a best with its regularizer off (batch_norm=false, ...) is its own control
+        and any(v not in (False, 0, 0.0, None) for k, v in values.items() if k != "lr")
     }
 
 
@@ -97,7 +101,9 @@ def run_final_phase(
 ) -> None:
     """Train every candidate not yet in ``final`` on the fresh seeds, in one engine call.
 
-    With cross-validation a second call refits each (candidate, seed) on the whole pool.
+    The candidates are cross-validated with the final comparison's folds (``search.final_cv``:
+    10 by default when the tuning was cross-validated); a second call then refits each
+    (candidate, seed) on the whole pool.
     ``record`` gets the finished trials (one per candidate) for the durable stores.
 
     Workers sharing a study run it once: the first to finish tuning claims it
@@ -105,6 +111,7 @@ def run_final_phase(
     """
     done = {t.user_attrs.get("family") for t in final.get_trials(deepcopy=False)}
     todo = {k: v for k, v in candidates(plan, tuned).items() if k not in done}
+    plan = plan.for_final()  # the comparison's folds (search.final_cv)
     if not todo:
         return
     # Claiming writes to the storage, which waits while the recorder writes the last tuned

@@ -142,6 +142,7 @@ def static_summary(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, An
     """What is fixed when the sweep starts; results.summarize adds the rest."""
     params, log_params = _columns(plan)
     seeds = final_seeds(plan) if "final" in studies else []
+    decided = plan.for_final() if "final" in studies else plan
     return {
         "title": f"{plan.sweep_name} on {plan.task.name}",
         "sweep": plan.sweep_name,
@@ -152,14 +153,15 @@ def static_summary(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, An
         "direction": plan.objective.directions[0],
         "params": params,
         "log_params": log_params,
-        "cv": _cv_block(plan),
+        "cv": _cv_block(decided),  # the folds the verdict rests on
+        "tuning_cv": _cv_block(plan),
         "tuning_seeds": [plan.cfg.seed + r for r in range(plan.cfg.search.repeats)],
         "final_seeds": seeds,
         "tune_lr": bool(plan.cfg.sweep and plan.cfg.sweep.tune_lr and len(plan.families) > 1),
         "left_out": dict(plan.left_out),  # optional families that cannot apply to the model
         "ranges": _ranges(plan),
         "random_search": _random_search(plan),
-        "constant_predictor": constant_scores(plan.task, seeds[0] if seeds else plan.cfg.seed),
+        "constant_predictor": constant_scores(decided.task, seeds[0] if seeds else plan.cfg.seed),
         "target_scale": plan.task.target_scale if plan.task.target_standardized else None,
         "studies": {key: s.study_name for key, s in studies.items()},
         "study_name": ", ".join(s.study_name for s in studies.values()),

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
-from regsearch.config import ConfigError, FamilyConfig, ParamSpec, RegsearchConfig, cv_folds
+from regsearch.config import (
+    AUTO_FINAL_FOLDS,
+    ConfigError,
+    FamilyConfig,
+    ParamSpec,
+    RegsearchConfig,
+    cv_folds,
+)
 from regsearch.engine import OnEpoch, OnResult, Probe, Refill, Schedule, resolve_engine
 from regsearch.models import ModelSpec
 from regsearch.records import Hyperparams, Member, MemberResult
@@ -59,6 +66,8 @@ class Plan:
     settings: dict[str, dict[str, Any]]  # fixed named settings (experiment presets)
     # Optional families that cannot apply to the model: name → why they were left out.
     left_out: dict[str, str] = field(default_factory=dict)
+    # The task as the final comparison sees it (its folds: search.final_cv); None = ``task``.
+    final_task: TaskData | None = None
     # This sweep's identity in shared studies: stamped on its trials, seeds its sampler when it
     # joins a study, holds its claims. One per run, also for two sweeps in one process.
     worker: str = field(default_factory=new_worker_id)
@@ -67,6 +76,12 @@ class Plan:
     def final_candidates_known(self) -> bool:
         """True for experiments: the candidates are given, nothing is tuned."""
         return bool(self.settings)
+
+    def for_final(self) -> Plan:
+        """This plan with the final comparison's folds (``search.final_cv``)."""
+        if self.final_task is None or self.final_task is self.task:
+            return self
+        return dataclasses.replace(self, task=self.final_task, final_task=None)
 
     @property
     def folds(self) -> list[int | None]:
@@ -154,6 +169,7 @@ def make_plan(cfg: RegsearchConfig) -> Plan:
     """
     assert cfg.sweep is not None
     task = _with_folds(load_task(cfg.task), cfg)
+    final_task = _final_folds(task, cfg)
     engine_name, _ = resolve_engine(cfg.engine)
     settings = {k: dict(v) for k, v in cfg.sweep.settings.items()}
     n_hidden = len(cfg.model.hidden)
@@ -180,23 +196,50 @@ def make_plan(cfg: RegsearchConfig) -> Plan:
         sweep_name=cfg.sweep.name,
         settings=settings,
         left_out=left_out,
+        final_task=final_task,
     )
 
 
 def _with_folds(task: TaskData, cfg: RegsearchConfig) -> TaskData:
     """The task with ``search.cv`` resolved against its pool, checked on the first seed."""
-    from regsearch.tasks.folds import fold_indices
-
     pool = len(task.x_train) + len(task.x_val)
     k = cv_folds(cfg.search.cv, pool)
     if not k:
         return task
-    y = torch.cat([task.y_train, task.y_val]).reshape(len(task.x_train) + len(task.x_val), -1)
     try:
-        fold_indices(y[:, 0].cpu().numpy(), k, cfg.seed, task.is_classification)
+        _check_folds(task, k, cfg.seed)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     return dataclasses.replace(task, folds=k)
+
+
+def _final_folds(task: TaskData, cfg: RegsearchConfig) -> TaskData:
+    """The task with ``search.final_cv`` resolved: auto is AUTO_FINAL_FOLDS folds when the
+    tuning is cross-validated and every class has that many rows, else the tuning's split."""
+    text = str(cfg.search.final_cv).strip().lower()
+    if text == "auto":
+        k = AUTO_FINAL_FOLDS if task.folds else 0
+        if k:
+            try:
+                _check_folds(task, k, cfg.seed)
+            except ValueError:
+                return task  # a class too small for 10 folds: keep the tuning's folds
+    else:
+        k = cv_folds(text, len(task.x_train) + len(task.x_val), key="search.final_cv")
+        if k:
+            try:
+                _check_folds(task, k, cfg.seed)
+            except ValueError as err:
+                raise ConfigError(f"search.final_cv={k}: {err}") from None
+    return task if k == task.folds else dataclasses.replace(task, folds=k)
+
+
+def _check_folds(task: TaskData, k: int, seed: int) -> None:
+    """Raise ValueError when the pool cannot have ``k`` (stratified) folds."""
+    from regsearch.tasks.folds import fold_indices
+
+    y = torch.cat([task.y_train, task.y_val]).reshape(len(task.x_train) + len(task.x_val), -1)
+    fold_indices(y[:, 0].cpu().numpy(), k, seed, task.is_classification)
 
 
 def _model_spec(cfg: RegsearchConfig, task: TaskData) -> ModelSpec:

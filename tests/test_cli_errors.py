@@ -28,6 +28,7 @@ CASES = [
     (["+sweep=l2", "search.resume=true"], "search.storage"),
     (["+sweep=l2", "search.cv=1"], "search.cv"),
     (["+sweep=l2", "search.cv=five"], "search.cv"),
+    (["+sweep=l2", "search.final_cv=1"], "search.final_cv"),
     # Known only once the data loads: wine's smallest class has 48 rows.
     (["+sweep=l2", "task=wine", "search.cv=60"], "search.cv"),
     (["+sweep=compare", "sweep.lr_range=[3.0,0.1]"], "sweep.lr_range"),

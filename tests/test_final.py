@@ -36,14 +36,16 @@ def moons_cv(tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
 @pytest.mark.slow
 def test_every_candidate_is_validated_on_the_same_seed_fold_pairs(moons_cv) -> None:
     final = moons_cv.trials[moons_cv.trials["phase"] == "final"]
-    assert set(final["family"]) == {"baseline", *FAMILIES}
+    controls = {f"baseline@{f}" for f in FAMILIES}
+    assert {"baseline", *FAMILIES} <= set(final["family"]) <= {"baseline", *FAMILIES, *controls}
     folds = final[final["fold"] >= 0]
     pairs = folds.groupby("family").apply(
         lambda g: tuple(sorted(zip(g["seed"], g["fold"], strict=True)))
     )
     assert pairs.nunique() == 1
     seeds = sorted(set(final["seed"]))
-    assert pairs.iloc[0] == tuple((s, f) for s in seeds for f in range(5))
+    # search.final_cv=auto: the tuning's 5 folds become 10 for the comparison.
+    assert pairs.iloc[0] == tuple((s, f) for s in seeds for f in range(10))
     assert folds["val_loss"].notna().all() and folds["gap_loss"].notna().all()
     tune_seeds = set(moons_cv.trials.loc[moons_cv.trials["phase"] == "tune", "seed"])
     assert not tune_seeds & set(seeds), "final seeds must be fresh"
@@ -81,14 +83,19 @@ def test_tuning_trials_are_scored_on_every_fold_and_the_baseline_tunes_lr(moons_
 @pytest.mark.slow
 def test_summary_report_and_console_say_how_it_was_decided(moons_cv) -> None:
     summary = moons_cv.summary
-    assert summary["cv"]["folds"] == 5
+    assert summary["cv"]["folds"] == 10 and summary["tuning_cv"]["folds"] == 5
     assert summary["cv"]["pool_rows"] == 200
-    assert summary["cv"]["n_train"] + summary["cv"]["n_val"] == 200
+    assert (summary["cv"]["n_train"], summary["cv"]["n_val"]) == (180, 20)
     assert summary["final_seeds"] == [1000, 1001]
     assert 0 < summary["constant_predictor"]["val_acc"] < 1
+    found = moons_cv.comparison
+    assert found is not None and found.val_train_ratio == pytest.approx(20 / 180)
+    block = summary["verdict"]
+    assert block["tier"] == found.tier and block["recommended"] == found.recommended
+    assert set(block["candidates"]) == {c.name for c in found.candidates}
     html = (moons_cv.run_dir / "report.html").read_text()
     assert "How this was decided" in html
-    assert "Holm" in html
+    assert "max-t" in html and "<dt>tier</dt>" in html
     lines = summary_lines(moons_cv)
     verdict = next(line for line in lines if line.startswith("verdict:"))
     assert "baseline" in verdict
@@ -133,3 +140,19 @@ def test_regression_targets_are_standardized_and_reported_in_original_units(
     # Predicting the training mean scores about 1 on a z-scored target.
     assert 0.7 < result.summary["constant_predictor"]["val_loss"] < 1.4
     assert isinstance(pd.read_csv(result.run_dir / "trials.csv"), pd.DataFrame)
+
+
+@pytest.mark.slow
+def test_each_regularized_best_brings_its_learning_rate_control(moons_cv) -> None:
+    final = moons_cv.trials[moons_cv.trials["phase"] == "final"]
+    lr = final.groupby("family")["lr"].first()
+    for family in FAMILIES:
+        control = f"baseline@{family}"
+        if control in lr:
+            assert lr[control] == lr[family] != lr["baseline"]
+            regularizer = [c for c in final.columns if c not in ("lr",) and c in ("l1", "l2")]
+            assert final.loc[final["family"] == control, regularizer].isna().all().all()
+    found = moons_cv.comparison
+    assert found is not None
+    assert all(not c.standing for c in found.candidates if c.name.startswith("baseline@"))
+    assert found.recommended is None or not found.recommended.startswith("baseline@")

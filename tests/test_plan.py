@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from regsearch.config import AUTO_FOLDS, ConfigError
+from regsearch.config import AUTO_FINAL_FOLDS, AUTO_FOLDS, ConfigError
 from regsearch.plan import BASELINE, make_plan
 from regsearch.records import Member, MemberResult
 from tests.conftest import TINY
@@ -136,4 +136,26 @@ def test_a_family_asked_for_explicitly_is_refused_on_a_linear_model(
 ) -> None:
     cfg, _ = make_config(tmp_path, preset, "model.hidden=[]")
     with pytest.raises(ConfigError, match=rf"^{key}: the model has no hidden layer"):
+        make_plan(cfg)
+
+
+def test_final_cv_auto_gives_the_comparison_ten_folds(tmp_path: Path, make_config) -> None:
+    cfg, _ = make_config(tmp_path, "+sweep=dropout", *TINY)
+    plan = make_plan(cfg)
+    assert plan.task.folds == AUTO_FOLDS and plan.for_final().task.folds == AUTO_FINAL_FOLDS
+    assert [m.fold for m in plan.for_final().members(0, {}, [0])] == list(range(10))
+    cfg, _ = make_config(tmp_path, "+sweep=dropout", *TINY, "search.final_cv=0")
+    assert make_plan(cfg).for_final().task.folds == 0
+    cfg, _ = make_config(tmp_path, "+sweep=dropout", *TINY, "search.cv=0")
+    assert make_plan(cfg).for_final().task.folds == 0  # auto follows a holdout tuning
+
+
+def test_final_cv_follows_its_own_key(tmp_path: Path, make_config) -> None:
+    cfg, _ = make_config(tmp_path, "+sweep=l2", "task=wine", "search.cv=3")
+    assert make_plan(cfg).for_final().task.folds == AUTO_FINAL_FOLDS
+    cfg, _ = make_config(tmp_path, "+sweep=l2", "task=wine", "search.final_cv=4")
+    assert make_plan(cfg).for_final().task.folds == 4
+    # An impossible value (more folds than wine's smallest class has rows) names the key.
+    cfg, _ = make_config(tmp_path, "+sweep=l2", "task=wine", "search.final_cv=60")
+    with pytest.raises(ConfigError, match=r"^search\.final_cv=60: "):
         make_plan(cfg)

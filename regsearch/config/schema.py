@@ -16,6 +16,7 @@ from regsearch.activations import ACTIVATIONS as ACTIVATIONS
 
 __all__ = [
     "AUTO_CV_ROWS",
+    "AUTO_FINAL_FOLDS",
     "AUTO_FOLDS",
     "SEARCHABLE",
     "TASK_SCHEMAS",
@@ -70,6 +71,10 @@ CSV_WARN_LEVELS = 100
 #: search.cv=auto cross-validates pools smaller than this many rows, with AUTO_FOLDS folds.
 AUTO_CV_ROWS = 2000
 AUTO_FOLDS = 5
+#: search.final_cv=auto: the final comparison's folds when the tuning is cross-validated. Ten
+#: folds make n_val/n_train 1/9 instead of 1/4, the term of the corrected standard error that
+#: no number of seeds shrinks (docs/comparison.md).
+AUTO_FINAL_FOLDS = 10
 
 
 # --------------------------------------------------------------------------- allowed values
@@ -402,6 +407,9 @@ class SearchConfig:
     # the train+validation pool has fewer than AUTO_CV_ROWS rows, else the holdout split),
     # 0 (holdout: train/validation split) or K >= 2 folds (stratified for classification).
     cv: str = "auto"
+    # Folds of the final comparison (the decision): auto (= AUTO_FINAL_FOLDS when the tuning
+    # is cross-validated and the data allow it, else the tuning's own split), 0 or K >= 2.
+    final_cv: str = "auto"
 
 
 @dataclass

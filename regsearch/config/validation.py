@@ -224,6 +224,7 @@ def _check_search(search: schema.SearchConfig) -> None:
         )
     _check(bool(search.storage), "search.storage", search.storage, "an Optuna storage URL")
     cv_folds(search.cv, pool_rows=0)  # the form only; the pool size is known once data loads
+    cv_folds(search.final_cv, pool_rows=0, key="search.final_cv")
 
 
 # --------------------------------------------------------------------------- searched values
@@ -307,7 +308,7 @@ def _check_sweep(sweep: SweepConfig, sampler: str) -> None:
             _check(allowed.holds(value), key, value, f"{name} must be {allowed}")
 
 
-def cv_folds(value: str, pool_rows: int) -> int:
+def cv_folds(value: str, pool_rows: int, key: str = "search.cv") -> int:
     """Folds for ``search.cv`` (0 = the holdout split) given the train+validation pool size.
 
     Raises:
@@ -321,7 +322,7 @@ def cv_folds(value: str, pool_rows: int) -> int:
     if text == "auto":
         return schema.AUTO_FOLDS if pool_rows < schema.AUTO_CV_ROWS else 0
     allowed = "allowed: auto, 0 (holdout split) or a number of folds >= 2"
-    _check(text.isdigit() and int(text) != 1, "search.cv", value, allowed)
+    _check(text.isdigit() and int(text) != 1, key, value, allowed)
     return int(text)
 
 
