@@ -177,8 +177,47 @@ def _train_candidates(
     log.info("retraining %d candidates on %d fresh seeds", len(todo), len(seeds))
     results = plan.train(members, on_epoch=lambda _i, _report: lost())
     if plan.task.folds and not lost():
-        results += _refit(plan, results)
+        refits = _refit(plan, results)
+        results = _cross_fit_stopping(plan, results, lost) + refits
     return results
+
+
+def _cross_fit_stopping(
+    plan: Plan, results: list[MemberResult], lost: Callable[[], bool]
+) -> list[MemberResult]:
+    """Fold results of early-stopping candidates scored without peeking at their own rows.
+
+    Early stopping restores the epoch that scored best on the validation fold it is then
+    scored on, which makes its validation loss optimistic (a minimum over noisy evaluations).
+    Each such fold is trained again for the median best epoch of the *other* folds of its
+    seed, without stopping, and scored at the end: the epoch count is chosen without the rows
+    that score it, like the refit's. Other candidates are returned unchanged.
+    """
+    groups: dict[tuple[int, int], list[MemberResult]] = {}
+    for r in results:
+        if r.member.hparams.patience is not None and r.member.fold not in (None, REFIT):
+            groups.setdefault((r.member.trial, r.member.repeat), []).append(r)
+    if not groups:
+        return results
+    again: list[Member] = []
+    for folds in groups.values():
+        for r in folds:
+            others = [o for o in folds if o is not r]
+            cap = _refit_epochs(r.member.hparams.patience, others, plan.schedule.eval_every)
+            hp = dataclasses.replace(r.member.hparams, patience=None, max_epochs=cap)
+            again.append(dataclasses.replace(r.member, hparams=hp))
+    redone = plan.train(again, on_epoch=lambda _i, _report: lost())
+    first = {
+        (r.member.trial, r.member.repeat, r.member.fold): r for f in groups.values() for r in f
+    }
+    by_key = {}
+    for m in redone:
+        key = (m.member.trial, m.member.repeat, m.member.fold)
+        # Keep the candidate's own settings and the stopper's best epoch on this fold (what
+        # the refit and the other folds' caps are made of); stopped_epoch is the cap trained.
+        m.member, m.best_epoch = first[key].member, first[key].best_epoch
+        by_key[key] = m
+    return [by_key.get((r.member.trial, r.member.repeat, r.member.fold), r) for r in results]
 
 
 def _record(

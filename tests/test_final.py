@@ -61,11 +61,20 @@ def test_test_numbers_come_from_one_refit_per_candidate_and_seed(moons_cv) -> No
     # A refit trains on the whole pool (200 moons rows); early stopping cannot watch a
     # validation split there, so it trains for the folds' median best epoch on its seed.
     every = 10
+
+    def cap(best: pd.Series) -> int:
+        return max(every, math.ceil(statistics.median(best) / every) * every)
+
     stopper = final[final["family"] == "early_stopping"]
     for seed, rows in stopper.groupby("seed"):
-        best = rows.loc[rows["fold"] >= 0, "best_epoch"]
+        folds = rows[rows["fold"] >= 0]
         refit = rows.loc[rows["fold"] == -1, "stopped_epoch"].item()
-        assert refit == max(every, math.ceil(statistics.median(best) / every) * every), seed
+        assert refit == cap(folds["best_epoch"]), seed
+        # Each fold is scored after training for the other folds' median best epoch: its
+        # epoch count never saw the rows that score it.
+        for _, row in folds.iterrows():
+            others = folds.loc[folds["fold"] != row["fold"], "best_epoch"]
+            assert row["stopped_epoch"] == cap(others), (seed, row["fold"])
 
 
 @pytest.mark.slow
@@ -114,7 +123,9 @@ def test_holdout_when_cv_is_zero(tmp_path: Path, make_config) -> None:
 
 @pytest.mark.slow
 def test_compare_on_a_real_data_set_with_folds(tmp_path: Path, make_config) -> None:
-    cfg, text = make_config(tmp_path, *small_compare("task=wine", "search.cv=3"))
+    cfg, text = make_config(
+        tmp_path, *small_compare("task=wine", "search.cv=3", "search.final_cv=3")
+    )
     result = run_sweep(cfg, text)
     final = result.trials[result.trials["phase"] == "final"]
     folds = final[final["fold"] >= 0]
