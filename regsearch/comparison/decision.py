@@ -241,7 +241,6 @@ def compare(
         for c in cands
     ]
     cands = [_with_ranges(c, (ranges or {}).get(c.name, {})) for c in cands]
-    cands = [_with_stopping_note(c) for c in cands]
     cands, margin = _judge(cands, tables, baseline, decide, alpha, rule, ratio)
     return _comparison(
         cands, baseline, decide, metric or decide, alpha, tables, ratio, constant, rule, margin
@@ -268,20 +267,6 @@ def compare_sweep(trials: pd.DataFrame, summary: Mapping[str, Any]) -> Compariso
         constant=constant if isinstance(constant, Mapping) else None,
         ranges=ranges_from_summary(summary.get("ranges")),
     )
-
-
-#: Early stopping restores the epoch that scored best on the very rows it is validated on.
-STOPPING_NOTE = (
-    "Early stopping picks its epoch on the validation rows it is then scored on, so its "
-    "validation effect leans optimistic; its test numbers (refit for the folds' median best "
-    "epoch) are the check."
-)
-
-
-def _with_stopping_note(cand: Candidate) -> Candidate:
-    if cand.params.get("patience") in (None, 0) or cand.name in BASELINE_NAMES:
-        return cand
-    return dataclasses.replace(cand, notes=(*cand.notes, STOPPING_NOTE))
 
 
 def _with_ranges(cand: Candidate, ranges: Mapping[str, SearchRange]) -> Candidate:
