@@ -232,12 +232,13 @@ def _write_boundaries(
 ) -> Path:
     """Decision-boundary grids of the candidates (2-D tasks): retrained once on one seed."""
     from regsearch.boundaries import boundary_grids, save_boundaries
-    from regsearch.records import Member
+    from regsearch.records import Member, lr_control_of
 
     if "final" in studies:
         seed = plan.cfg.seed + FINAL_SEED_OFFSET
         complete = studies["final"].get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         chosen = {t.user_attrs.get("family", str(t.number)): dict(t.params) for t in complete}
+        chosen = {k: v for k, v in chosen.items() if lr_control_of(k) is None}
     else:
         seed = plan.cfg.seed
         best = summary.get("best")

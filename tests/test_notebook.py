@@ -76,7 +76,8 @@ def test_notebook_runs_a_tiny_sweep_then_reopens_it(tmp_path: Path) -> None:
     assert tables, "the trials table"
     text = printed(outputs)
     assert "dropout on moons" in text and "finished" in text
-    assert "beat baseline on val_loss" in text  # the verdict of the final phase, either way
+    openings = ("Clear winner:", "Likely better:", "Keep baseline:", "Undecided:")
+    assert any(o in text for o in openings)  # the verdict of the final phase, whatever its tier
     (run_dir,) = root.glob("dropout-moons/*")
     assert str(run_dir) in text
     assert (run_dir / "trials.csv").is_file() and not (run_dir / "report.html").exists()

@@ -160,7 +160,7 @@ def test_the_default_suite_plans_twelve_data_sets_and_writes_nothing(tmp_path: P
     plan = plan_suite(typed, yaml_text)
     assert plan.datasets == list(NAMED_LISTS["keel12"])
     assert typed.sweep is not None and typed.sweep.final_seeds == 5 and typed.search.cv == "auto"
-    assert {f.n_trials for f in typed.sweep.families.values()} == {8}
+    assert {f.n_trials for f in typed.sweep.families.values()} == {12}
     assert set(typed.sweep.families) == set(FAMILIES)
     sizes = {name: info.used for name, info in plan.infos.items()}
     assert min(sizes.values()) == 208 and sizes["letter"] == sizes["magic"] == 5000

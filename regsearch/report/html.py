@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from regsearch.comparison import Comparison, compare_sweep
+from regsearch.records import lr_control_of
 from regsearch.report import figures, runs, views
 from regsearch.report.page import FigureView, environment, save_figure
 from regsearch.report.views import format_value
@@ -268,6 +269,13 @@ def _other_view(comparison: Comparison | None, trials: pd.DataFrame) -> dict[str
     return _comparison_view(comparison, {}, other)
 
 
+def _without_controls(frame: pd.DataFrame) -> pd.DataFrame:
+    if "family" not in frame.columns:
+        return frame
+    controls = frame["family"].astype(str).map(lambda name: lr_control_of(name) is not None)
+    return frame.loc[~controls]
+
+
 def _figure_specs(
     run_dir: Path,
     trials: pd.DataFrame,
@@ -282,6 +290,10 @@ def _figure_specs(
     specs: list[FigureSpec] = []
     if comparison is not None:
         specs.append(_comparison_spec(comparison))
+    # Learning-rate controls (baseline@<family>) explain the comparison table; the figures
+    # show the candidates themselves.
+    trials = _without_controls(trials)
+    curves = None if curves is None else _without_controls(curves)
     if curves is not None and figures.curve_groups(curves, trials, params, best):
         specs.append(_curves_spec(curves, trials, params, best, comparison is not None))
     npz = run_dir / "boundaries.npz"
