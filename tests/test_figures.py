@@ -76,8 +76,14 @@ def tune(sweep: SweepResult) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def final(sweep: SweepResult) -> pd.DataFrame:
     """Complete members of the final phase (the candidates retrained on fresh seeds)."""
-    trials = sweep.trials
+    trials = without_controls(sweep.trials)
     return trials.loc[(trials["phase"] == "final") & (trials["state"] == "complete")]
+
+
+def without_controls(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the candidates: the report leaves the learning-rate controls
+    (``baseline@<family>``) out of its figures, and so do these tests."""
+    return frame.loc[~frame["family"].astype(str).str.startswith("baseline@")]
 
 
 def panels(fig: Figure) -> list[Axes]:
@@ -221,7 +227,7 @@ def test_history_placeholder_and_bad_direction() -> None:
 
 
 def test_gap_by_family_uses_the_final_members(sweep: SweepResult, final: pd.DataFrame) -> None:
-    fig = gap_by_family(sweep.trials, "classification")
+    fig = gap_by_family(without_controls(sweep.trials), "classification")
     assert placeholder_reason(fig) is None
     (ax,) = panels(fig)
     assert ax.get_title() == "gap_acc by family (final members)"
@@ -257,7 +263,8 @@ def test_gap_by_family_placeholder_says_why(trials: pd.DataFrame, reason: str) -
 
 
 def test_learning_curves_draw_train_and_val_of_each_candidate(sweep: SweepResult) -> None:
-    curves, trials, params = sweep.curves, sweep.trials, sweep.summary["params"]
+    curves, trials = without_controls(sweep.curves), without_controls(sweep.trials)
+    params = sweep.summary["params"]
     groups = curve_groups(curves, trials, params)
     assert list(groups) == FAMILIES  # the baseline first, then in the order they were run
     fig = learning_curves(curves, trials, params)
