@@ -675,10 +675,10 @@ def test_undecided_says_what_would_settle_it() -> None:
     # A real but small effect: more seeds would settle it (the fold term is not yet binding).
     result = run(_cv_spec({"l2": -0.03 + 0.06 * _NOISE[2]}), folds=5, cv=CV)
     assert result.tier in ("undecided", "likely")
-    noisy = run(_cv_spec({"l2": -0.04 + 0.05 * _NOISE[2]}), folds=5, cv=CV)
+    noisy = run(_cv_spec({"l2": -0.035 + 0.05 * _NOISE[2]}), folds=5, cv=CV)
     assert noisy.tier == "undecided", noisy.verdict
     assert noisy.settle.startswith("More seeds cannot settle it at this pool size"), noisy.settle
-    assert "search.cv=10 cuts the n_val/n_train term from 0.25 to 0.11" in noisy.settle
+    assert "search.final_cv=10 cuts the n_val/n_train term from 0.25 to 0.11" in noisy.settle
     hopeless = run(_cv_spec({"l2": -0.03 + 0.1 * _NOISE[2]}), folds=5, cv=CV)
     assert "more data or more folds would." in hopeless.settle  # 10 folds would not do either
     close = run(_cv_spec({"l2": -0.02 + 0.08 * _NOISE[2]}))  # holdout: 25 seeds, no folds

@@ -232,7 +232,7 @@ def test_report_shows_the_decision_and_the_gap_diagnosis(tmp_path: Path) -> None
     assert str(markup_escape(found.verdict)) in verdict and "clear winner</span>" in verdict
     aside = html[html.index('<aside class="test-check agrees"') : html.index("</aside>")]
     assert "Test agrees" in aside and "dropout: agrees (test_loss -0.05)" in aside
-    assert "<dt>tier</dt><dd>clear</dd>" in html and "<dt>rule</dt><dd>graded, P≥0.9</dd>" in html
+    assert "<dt>tier</dt><dd>clear</dd>" in html and "<dt>rule</dt><dd>graded, P≥0.8</dd>" in html
     assert "How this was decided</h3>" in html and str(markup_escape(found.rule)) in html
     for fact in ("<dt>decision metric</dt><dd>val_loss</dd>", "<dt>test</dt><dd>paired t</dd>"):
         assert fact in html

@@ -197,7 +197,7 @@ def _seeds_text(spread: float, need: float, rho: float, folds: int, seeds: int, 
     if need * need <= spread * spread * rho * 1.0001:
         extra = ""
         if folds and folds < 10 and need * need > spread * spread / 9:
-            extra = f" (search.cv=10 cuts the n_val/n_train term from {rho:.2g} to 0.11)"
+            extra = f" (search.final_cv=10 cuts the n_val/n_train term from {rho:.2g} to 0.11)"
         return (
             f"More seeds cannot settle it at this pool size: the n_val/n_train = {rho:.2g} term "
             f"alone keeps the standard error above the {need:.2g} that {aim} needs; more data "
