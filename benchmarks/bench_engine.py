@@ -6,7 +6,7 @@
     python benchmarks/bench_engine.py --device cuda --members 1,64,1024,4096,16384
 
 Members carry dropout + L2 + decoupled weight decay (each its own values), the moons setup of
-PERFORMANCE_NOTES.md. ``mnist784`` is random data of MNIST's shape (784 features, 10 classes,
+benchmarks/README.md. ``mnist784`` is random data of MNIST's shape (784 features, 10 classes,
 784-256-256-10, batch 256) so it runs without the data files. Prints ms per batched step, ms per
 member-step, the speedup per member over the reference engine on the same device, and peak
 memory.

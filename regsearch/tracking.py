@@ -2,7 +2,7 @@
 
 A trial's whole record (params, per-epoch curves, final metrics, tags) is written with one
 ``log_batch`` per 1,000 metrics: per-value logging on sqlite is ~30× slower (see
-PERFORMANCE_NOTES.md). Writes are synchronous here; a sweep calls them from its recorder
+benchmarks/README.md). Writes are synchronous here; a sweep calls them from its recorder
 process (:mod:`regsearch.recorder`), so they never sit on the training path.
 
 A parent run carries the host and pid of the sweep process that owns it (``regsearch.host``,

@@ -3,7 +3,7 @@
 A compare sweep (and an experiment preset) ends with a ``final`` phase: several named
 candidates (``baseline`` or ``none`` for the unregularized model, then e.g. each family's best)
 retrained on the same fresh seeds, and on every cross-validation fold when the sweep uses
-folds. This package turns those rows of the trials frame into a decision (SCIENCE.md):
+folds. This package turns those rows of the trials frame into a decision (docs/comparison.md):
 
 **Decision.** The decision metric is the sweep's validation objective (``search.metric``:
 val_loss or val_acc); a sweep that optimized a gap is decided on val_loss, because a gap also

@@ -5,7 +5,7 @@
 (``${paths.root}/suite-<name>/``): each data set's usual run folder, ``suite.json`` (what is
 done), ``records.csv`` (each data set's comparison records) and ``report.html``: the verdict
 across data sets (wins/ties/losses, median effects, Wilcoxon + Holm), a critical-difference
-diagram and a heat map of effects (SCIENCE.md §4).
+diagram and a heat map of effects (docs/comparison.md §8).
 
 Module map: :mod:`.datasets` (named lists, data set facts), :mod:`.state` (the folder's
 memory), :mod:`.plan` (what is checked before any write), :mod:`.runner` (the loop),

@@ -1,4 +1,4 @@
-"""Statistics across data sets (SCIENCE.md §4): which regularizer wins, how often, how much.
+"""Statistics across data sets (docs/comparison.md §8): which regularizer wins, how often, how much.
 
 The input is a tidy table of each data set's comparison records (:func:`records_frame`): one row
 per (data set, candidate) with the candidate's mean decision metric and, for the non-baseline

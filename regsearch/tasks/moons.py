@@ -1,4 +1,4 @@
-"""Two interleaving half-moons: the NNDL overfitting setup (REFERENCE_EXPERIMENTS §1)."""
+"""Two interleaving half-moons: the NNDL overfitting setup (docs/experiments.md)."""
 
 from __future__ import annotations
 
