@@ -67,7 +67,10 @@ def test_sections_in_order_and_verdict_first(page: Any) -> None:
     assert "gap" in verdict or "candidate" in verdict
     rows = page.find_elements(By.CSS_SELECTOR, "#comparison > .scroll table.compare tbody tr")
     names = [r.find_element(By.CSS_SELECTOR, "td").text.rstrip(" ★") for r in rows]
-    assert names[0] == "baseline" and len(names) == 4
+    # lr controls (``baseline@<family>``) follow the candidates only when a family's tuned lr
+    # differs from the baseline's, which depends on the search.
+    assert names[:4] == ["baseline", "l2", "dropout", "early_stopping"]
+    assert all(n.startswith("baseline@") for n in names[4:])
     images = page.find_elements(By.CSS_SELECTOR, "#figures img")
     assert images and all(
         page.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img)
