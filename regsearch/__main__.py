@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -17,14 +18,29 @@ from typing import NoReturn
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from regsearch.compose import CONF_DIR, compose_checked, presets, validate_composed
+from regsearch.compose import (
+    CONF_DIR,
+    compose_checked,
+    multirun_jobs,
+    parse_command_line,
+    presets,
+    validate_composed,
+)
 from regsearch.config import ConfigError, RegsearchConfig, register_configs
 
-__all__ = ["CONF_DIR", "main", "precheck"]
+__all__ = ["CONF_DIR", "main", "precheck", "resume_command"]
 
-_HYDRA_FLAGS = (
-    "-m",
-    "--multirun",
+
+log = logging.getLogger("regsearch")
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"regsearch: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(2)
+
+
+#: Flags after which Hydra runs no sweep (help, printing the config, shell completion).
+_NO_RUN_FLAGS = (
     "--help",
     "-h",
     "--hydra-help",
@@ -35,24 +51,27 @@ _HYDRA_FLAGS = (
     "-sc",
 )
 
-log = logging.getLogger("regsearch")
-
-
-def _fail(message: str) -> NoReturn:
-    print(f"regsearch: error: {' '.join(message.split())}", file=sys.stderr)
-    sys.exit(2)
-
 
 def precheck(argv: Sequence[str]) -> None:
-    """Compose and validate the command line the way the job will; exit 2 on any error.
+    """Compose and validate every job the command line will run; exit 2 on the first error.
 
-    Skipped for Hydra's own flags (help, --cfg, multirun sweeps): there each job validates
-    its own config and exits 2 the same way.
+    A multirun (``-m``) is expanded as Hydra's basic sweeper does, so a bad value in the last
+    combination is refused before the first job starts; a job that resumes a named study is
+    checked against the study's stored settings. Skipped for Hydra's flags that run nothing,
+    and for another sweeper plugin (its jobs validate themselves and exit 2 the same way).
     """
-    if any(a.split("=", 1)[0] in _HYDRA_FLAGS for a in argv):
+    line = parse_command_line(argv)
+    if any(f.split("=", 1)[0] in _NO_RUN_FLAGS for f in line.flags):
         return
+    if any(o.lstrip("+~").startswith("hydra/sweeper") for o in line.overrides):
+        return
+    from regsearch.search.identity import refuse_changed_resume
+
     try:
-        compose_checked(argv)
+        jobs = multirun_jobs(line.overrides) if line.multirun else [line.overrides]
+        for job in jobs:
+            typed, yaml_text = compose_checked(job, config_dirs=line.config_dirs)
+            refuse_changed_resume(typed, yaml_text)
     except ConfigError as err:
         _fail(str(err))
 
@@ -68,11 +87,28 @@ def _validate_or_exit(cfg: DictConfig, check_files: bool) -> RegsearchConfig:
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=None)
 def _job(cfg: DictConfig) -> None:
     """A job Hydra runs (multirun, Hydra's flags, ``hydra.*`` overrides): validate, then run."""
+    from hydra.core.hydra_config import HydraConfig
+
     typed = _validate_or_exit(cfg, check_files=True)
-    _run(typed, OmegaConf.to_yaml(cfg, resolve=True))
+    # The job's own overrides (one combination of a multirun), for the resume command.
+    overrides = list(HydraConfig.get().overrides.task)
+    _run(typed, OmegaConf.to_yaml(cfg, resolve=True), overrides)
 
 
-def _run(typed: RegsearchConfig, yaml_text: str) -> None:
+def resume_command(overrides: Sequence[str], study: str) -> str:
+    """The command that continues an interrupted sweep: its overrides, resuming ``study``.
+
+    Example:
+        >>> resume_command(["+sweep=l2", "task=digits", "search.resume=true"], "l2-digits-x")
+        'python -m regsearch +sweep=l2 task=digits search.resume=true search.study_name=l2-digits-x'
+    """
+    own = ("search.resume", "search.study_name")
+    kept = [a for a in overrides if a.split("=", 1)[0].lstrip("+~") not in own]
+    resume = ["search.resume=true", f"search.study_name={study}"]
+    return shlex.join(["python", "-m", "regsearch", *kept, *resume])
+
+
+def _run(typed: RegsearchConfig, yaml_text: str, overrides: Sequence[str]) -> None:
     """Run a validated job and print its summary; one line and exit 2, 1 or 130 on failure."""
     from regsearch.recorder import RecorderError, recorder_for
 
@@ -100,8 +136,8 @@ def _run(typed: RegsearchConfig, yaml_text: str) -> None:
     except KeyboardInterrupt as stop:
         study = stop.args[0] if stop.args else "<study>"
         print(
-            f"\nregsearch: interrupted; both stores are consistent. Resume with: "
-            f"search.resume=true search.study_name={study}",
+            "\nregsearch: interrupted; both stores are consistent. Resume with:\n  "
+            + resume_command(overrides, study),
             file=sys.stderr,
         )
         sys.exit(130)
@@ -185,7 +221,7 @@ def _main() -> None:
     except ConfigError as err:
         _fail(str(err))
     _log_like_hydra()
-    _run(typed, yaml_text)
+    _run(typed, yaml_text, argv)
 
 
 def _needs_hydra(argv: Sequence[str]) -> bool:

@@ -14,28 +14,88 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from regsearch.config import ConfigError, RegsearchConfig, unknown_key_message, validate
 
-__all__ = ["CONF_DIR", "compose_checked", "presets", "validate_composed"]
+__all__ = [
+    "CONF_DIR",
+    "CommandLine",
+    "compose_checked",
+    "multirun_jobs",
+    "parse_command_line",
+    "presets",
+    "validate_composed",
+]
 
 _PACKAGED = Path(__file__).resolve().parent / "conf"
 #: conf/ ships inside the wheel as regsearch/conf; a source checkout keeps it at the top.
 CONF_DIR = _PACKAGED if _PACKAGED.is_dir() else _PACKAGED.parent.parent / "conf"
 
 
-def presets(group: str) -> list[str]:
-    """The options of a config group (``sweep``, ``task``, ...), sorted."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+#: Hydra's flags that take a value in the next argument (``--config-dir DIR``).
+_VALUED_FLAGS = {"--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn"}
+_VALUED_FLAGS |= {"--cfg", "-c", "--package", "-p", "--experimental-rerun"}
+
+
+def presets(group: str, config_dirs: Sequence[str | Path] = ()) -> list[str]:
+    """The options of a config group (``sweep``, ``task``, ...), sorted; ``config_dirs``
+    (``--config-dir``) add the user's own."""
+    dirs = [CONF_DIR, *map(Path, config_dirs)]
+    return sorted({p.stem for d in dirs for p in (d / group).glob("*.yaml")})
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """``python -m regsearch``'s arguments: overrides, Hydra's flags and the config dirs."""
+
+    overrides: list[str]
+    flags: list[str] = field(default_factory=list)
+    config_dirs: list[str] = field(default_factory=list)
+
+    @property
+    def multirun(self) -> bool:
+        """Whether Hydra runs one job per combination (``-m``)."""
+        return any(f in ("-m", "--multirun") for f in self.flags)
+
+
+def parse_command_line(argv: Sequence[str]) -> CommandLine:
+    """Split ``argv`` into overrides and Hydra's flags (with their values).
+
+    Example:
+        >>> parse_command_line(["-m", "--config-dir", "my", "+sweep=l2", "-cd=more"])
+        CommandLine(overrides=['+sweep=l2'], flags=['-m', '--config-dir', 'my', '-cd=more'], \
+config_dirs=['my', 'more'])
+    """
+    overrides: list[str] = []
+    flags: list[str] = []
+    dirs: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if not arg.startswith("-"):
+            overrides.append(arg)
+            continue
+        name, eq, value = arg.partition("=")
+        if name in _VALUED_FLAGS and not eq:
+            value = next(args, "")
+            flags += [arg, value]
+        else:
+            flags.append(arg)
+        if name in ("--config-dir", "-cd"):
+            dirs.append(value)
+    return CommandLine(overrides, flags, dirs)
 
 
 def compose_checked(
-    overrides: Sequence[str], check_files: bool = True
+    overrides: Sequence[str], check_files: bool = True, config_dirs: Sequence[str | Path] = ()
 ) -> tuple[RegsearchConfig, str]:
     """Compose ``overrides`` as the CLI does and validate them.
+
+    ``config_dirs`` are searched for presets before the packaged ``conf/`` (Hydra's
+    ``--config-dir``); ``hydra.searchpath=[...]`` among the overrides works too.
 
     Returns:
         The typed config and its resolved YAML (what the run folder's config.yaml holds).
@@ -46,12 +106,50 @@ def compose_checked(
     from hydra import compose, initialize_config_dir
 
     kept = [a for a in overrides if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    kept += _searchpath(overrides, config_dirs)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         try:
             cfg = compose(config_name="config", overrides=kept)
         except Exception as err:  # any failure to apply the command line is bad input
-            raise ConfigError(" ".join(_composition_message(err, kept).split())) from None
+            message = _composition_message(err, kept, config_dirs)
+            raise ConfigError(" ".join(message.split())) from None
     return validate_composed(cfg, check_files), OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def _searchpath(overrides: Sequence[str], config_dirs: Sequence[str | Path]) -> list[str]:
+    """The ``hydra.searchpath`` override that adds ``config_dirs`` (and keeps the user's)."""
+    for d in config_dirs:
+        if not Path(d).is_dir():
+            raise ConfigError(
+                f"--config-dir={d}: not a folder (a folder holding sweep/<name>.yaml)"
+            )
+    given = [a for a in overrides if a.lstrip("+").startswith("hydra.searchpath=")]
+    paths = [f"file://{Path(d).resolve()}" for d in config_dirs]
+    if given:
+        inner = given[-1].split("=", 1)[1].strip().strip("[]")
+        paths += [p.strip() for p in inner.split(",") if p.strip()]
+    return [f"hydra.searchpath=[{','.join(paths)}]"] if paths else []
+
+
+def multirun_jobs(overrides: Sequence[str]) -> list[list[str]]:
+    """The overrides of each job Hydra's basic sweeper launches for ``-m overrides``.
+
+    Example:
+        >>> multirun_jobs(["+sweep=l1,l2", "seed=0"])
+        [['+sweep=l1', 'seed=0'], ['+sweep=l2', 'seed=0']]
+
+    Raises:
+        ConfigError: An override Hydra cannot parse.
+    """
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        batches = BasicSweeper.split_arguments(parsed, None)
+    except Exception as err:  # Hydra's parse errors: one line, like composition's
+        raise ConfigError(" ".join(_composition_message(err, list(overrides)).split())) from None
+    return [job for batch in batches for job in batch]
 
 
 def validate_composed(cfg: DictConfig, check_files: bool = True) -> RegsearchConfig:
@@ -67,7 +165,9 @@ def validate_composed(cfg: DictConfig, check_files: bool = True) -> RegsearchCon
     return validate(cfg, check_files=check_files)
 
 
-def _composition_message(err: Exception, overrides: list[str]) -> str:
+def _composition_message(
+    err: Exception, overrides: list[str], config_dirs: Sequence[str | Path] = ()
+) -> str:
     """Hydra's composition errors span lines; keep the gist, name the key, add what is allowed."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     first = lines[0] if lines else type(err).__name__
@@ -84,7 +184,7 @@ def _composition_message(err: Exception, overrides: list[str]) -> str:
             group = key.lstrip("+~")
             return (
                 f"{key}: not in the defaults list; choose one with {hint.rsplit(' use ', 1)[-1]} "
-                f"(allowed {group} values: {', '.join(presets(group))})"
+                f"(allowed {group} values: {', '.join(presets(group, config_dirs))})"
             )
         if hint:
             return (
@@ -92,7 +192,7 @@ def _composition_message(err: Exception, overrides: list[str]) -> str:
             )
     for group in ("sweep", "task", "model", "train", "search", "tracking", "experiment"):
         if f"'{group}/" in first or f"in '{group}'" in first or f"{group}/" in first:
-            return f"{first} — allowed {group} values: {', '.join(presets(group))}"
+            return f"{first} — allowed {group} values: {', '.join(presets(group, config_dirs))}"
     culprit = _culprit(overrides)
     return f"{culprit}: {first}" if culprit and culprit not in first else first
 

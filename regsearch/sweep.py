@@ -25,6 +25,7 @@ import torch
 from regsearch.clock import Clock
 from regsearch.config import ConfigError, FamilyConfig, RegsearchConfig, SearchConfig
 from regsearch.final import run_final_phase
+from regsearch.fingerprint import Fingerprint
 from regsearch.outputs import (
     SweepResult,
     flat_params,
@@ -36,6 +37,7 @@ from regsearch.outputs import (
 from regsearch.plan import Plan, make_plan
 from regsearch.recorder import Recorder, RecorderError, TrackingTarget, recorder_for
 from regsearch.records import RunSummary
+from regsearch.search.identity import refuse_other_experiment, remember, study_fingerprint
 from regsearch.search.space import SearchSpace
 from regsearch.search.storage import get_storage
 from regsearch.search.streams import family_seed, shared_log_values
@@ -105,7 +107,7 @@ def _sweep(cfg: RegsearchConfig, config_yaml: str, recorder: Recorder) -> SweepR
     clock = Clock()
     base_name = _study_base(plan, stamp)
     with clock("open_stores"):
-        working, studies = _open_all(plan, base_name)
+        working, studies = _open_all(plan, base_name, study_fingerprint(config_yaml))
     run_dir = make_run_dir(Path(cfg.paths.root) / f"{plan.sweep_name}-{plan.task.name}", stamp)
     (run_dir / "config.yaml").write_text(config_yaml)
     # Everything that can be refused was checked above; from here on both stores are written,
@@ -140,12 +142,17 @@ def _sweep(cfg: RegsearchConfig, config_yaml: str, recorder: Recorder) -> SweepR
 
 
 def _open_all(
-    plan: Plan, base_name: str
+    plan: Plan, base_name: str, fp: Fingerprint
 ) -> tuple[dict[str, WorkingStudy], dict[str, optuna.Study]]:
-    """The working studies of the families, and every durable study (``final`` included)."""
+    """The working studies of the families, and every durable study (``final`` included).
+
+    A study that exists must have been created by the same experiment (``fp``): checked for
+    all of them before any is opened, since opening one closes its stale trials (a write).
+    """
     names = {
         f: (base_name if len(plan.families) == 1 else f"{base_name}.{f}") for f in plan.families
     }
+    refuse_other_experiment(plan.cfg.search.storage, base_name, fp)
     working = _open_studies(plan, names)
     studies = {family: w.durable for family, w in working.items()}
     assert plan.cfg.sweep is not None
@@ -154,6 +161,8 @@ def _open_all(
         # Every sweep that searched something ends with its best and the unregularized
         # baseline retrained side by side on fresh seeds: that is what the verdict rests on.
         studies["final"] = _open_final(plan, f"{base_name}.final")
+    for study in studies.values():
+        remember(study, fp)
     return working, studies
 
 

@@ -49,6 +49,13 @@ def _sweep(root: Path, *extra: str) -> subprocess.Popen[str]:
         return subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.PIPE, text=True)
 
 
+def root_arg(root: Path) -> str:
+    """``root`` as the resume command quotes it."""
+    import shlex
+
+    return shlex.quote(str(root))
+
+
 def _logged(root: Path, text: str) -> bool:
     return text in (root / "stdout.txt").read_text()
 
@@ -234,7 +241,9 @@ def test_a_killed_recorder_stops_the_sweep_and_sigterm_closes_it_like_ctrl_c(
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err[-3000:]
-    assert f"search.resume=true search.study_name={STUDY}" in err
+    # The whole command to run again, preset and settings included, not only the study.
+    command = f"python -m regsearch +sweep=l2 paths.root={root_arg(tmp_path)}"
+    assert command in err and f"search.resume=true search.study_name={STUDY}" in err
     _assert_gone(helpers)
     assert "RUNNING" not in _statuses(tmp_path), "the earlier sweep's runs were closed too"
     assert _statuses(tmp_path, parents=True) == ["KILLED", "KILLED"]

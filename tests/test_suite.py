@@ -131,7 +131,7 @@ def test_an_unfinished_data_set_continues_its_studies_without_retraining(ran: Ra
 
 
 def test_other_settings_in_the_same_folder_are_refused(ran: Ran) -> None:
-    with pytest.raises(ConfigError, match=r"other settings \(train\.max_epochs \(20 → 30\)"):
+    with pytest.raises(ConfigError, match=r"other settings \(train\.max_epochs=30 \(stored: 20\)"):
         suite.run(*TINY_SUITE, "train.max_epochs=30", root=ran.root)
 
 

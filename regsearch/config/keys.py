@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import types
 from dataclasses import fields, is_dataclass
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -49,10 +50,26 @@ def schema_keys(path: str, task_name: str = "moons") -> list[str] | None:
 
 
 def unknown_key_message(key: str, task_name: str = "moons") -> str | None:
-    """One line for a dotted ``key`` the schema does not have; None when the schema has it."""
-    parent, _, name = key.rpartition(".")
-    allowed = schema_keys(parent, task_name)
-    if allowed is None or name in allowed:
-        return None
-    where = f"in {parent}" if parent else "at the top level"
-    return f"{key}: unknown key; allowed {where}: {', '.join(allowed)}"
+    """One line for a dotted ``key`` the schema does not have; None when the schema has it.
+
+    The first unknown part is named with the closest allowed spelling, as a whole key.
+
+    Example:
+        >>> unknown_key_message("serch.n_trials")  # doctest: +ELLIPSIS
+        'serch.n_trials: unknown key; did you mean search.n_trials? allowed at the top level: ...'
+    """
+    parts = key.split(".")
+    for i, name in enumerate(parts):
+        parent = ".".join(parts[:i])
+        allowed = schema_keys(parent, task_name)
+        if allowed is None:
+            return None  # below a leaf or a free-form mapping: nothing to check
+        if name in allowed:
+            continue
+        guess = difflib.get_close_matches(name, allowed, n=1)
+        hint = (
+            f"did you mean {'.'.join([*parts[:i], guess[0], *parts[i + 1 :]])}? " if guess else ""
+        )
+        where = f"in {parent}" if parent else "at the top level"
+        return f"{key}: unknown key; {hint}allowed {where}: {', '.join(allowed)}"
+    return None

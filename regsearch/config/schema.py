@@ -272,6 +272,9 @@ class IdxTask(TaskConfig):
 
 @dataclass
 class CsvTask(TableTask):
+    """A user's table. ``name`` names the data set (titles, results folder, MLflow
+    experiment); left at ``csv`` it is the file's stem (regsearch.tasks.columns)."""
+
     path: str = ""  # CSV or Parquet file with one row per example
     target: str = ""  # column to predict
     kind: str = "auto"  # auto | classification | regression
@@ -279,6 +282,10 @@ class CsvTask(TableTask):
     # Most distinct values a text column may have (each becomes a one-hot feature); an ID
     # column with thousands of levels would make a matrix of rows × levels floats.
     max_levels: int = CSV_MAX_LEVELS
+    # The only columns to use ([] = every column but the target and ID-like ones); the
+    # columns to leave out (an ID, free text, a column that leaks the answer).
+    features: list[str] = field(default_factory=list)
+    drop: list[str] = field(default_factory=list)
 
 
 @dataclass

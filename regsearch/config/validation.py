@@ -121,11 +121,7 @@ def _one_line(text: str) -> str:
 
 def _typed(cfg: DictConfig) -> RegsearchConfig:
     """Merge the composed config onto the schemas; type errors and unknown keys fail here."""
-    task_name = OmegaConf.select(cfg, "task.name", default="moons")
-    if task_name not in TASK_SCHEMAS:
-        raise ConfigError(
-            f"task.name={task_name!r}: unknown task; allowed: {', '.join(TASK_SCHEMAS)}"
-        )
+    task_name = _schema_name(cfg)
     shape = OmegaConf.structured(RegsearchConfig)
     shape.task = OmegaConf.structured(TASK_SCHEMAS[task_name])
     if OmegaConf.select(cfg, "sweep") is not None:
@@ -144,6 +140,26 @@ def _typed(cfg: DictConfig) -> RegsearchConfig:
         raise ConfigError(unknown or f"{key}: {_one_line(msg)}") from None
     assert isinstance(typed, RegsearchConfig)
     return typed
+
+
+def _schema_name(cfg: DictConfig) -> str:
+    """The TASK_SCHEMAS name the task is typed with.
+
+    A csv task may carry its data set's name (``task=csv task.name=titanic``): its ``target``
+    key, which only csv tasks have, tells it from a misspelt task name.
+    """
+    name = OmegaConf.select(cfg, "task.name", default="moons")
+    is_table = OmegaConf.select(cfg, "task.target", default=None) is not None
+    if is_table and name != "csv" and name in TASK_SCHEMAS:
+        raise ConfigError(
+            f"task.name={name!r}: a built-in task's name; name your table something else "
+            f"(e.g. task.name={name}_csv)"
+        )
+    if is_table:
+        return "csv"
+    if name not in TASK_SCHEMAS:
+        raise ConfigError(f"task.name={name!r}: unknown task; allowed: {', '.join(TASK_SCHEMAS)}")
+    return str(name)
 
 
 def _check(ok: bool, key: str, value: Any, allowed: str) -> None:

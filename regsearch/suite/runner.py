@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from regsearch.config import ConfigError, KeelTask, RegsearchConfig, validate
 from regsearch.suite.datasets import DatasetInfo, describe, resolve_datasets
 from regsearch.suite.plan import SuitePlan
-from regsearch.suite.state import fingerprint, open_state
+from regsearch.suite.state import open_state, suite_fingerprint
 from regsearch.suite.stats import SuiteStats, records_frame, suite_stats
 from regsearch.suite.tracking import SuiteRun
 
@@ -83,11 +83,11 @@ def plan_suite(cfg: RegsearchConfig, config_yaml: str) -> SuitePlan:
     if suite.n_trials is not None:
         for family in base.sweep.families:
             base.sweep.families[family].n_trials = suite.n_trials
-    fp, settings = fingerprint(base)
+    fp = suite_fingerprint(base)
     folder = Path(suite.dir or Path(cfg.paths.root) / f"suite-{suite.name}")
-    state = open_state(folder, suite.name, fp, settings)
+    state = open_state(folder, suite.name, fp)
     experiment = cfg.tracking.experiment or f"suite-{suite.name}"
-    plan = SuitePlan(cfg, base, folder, datasets, {}, state, fp, experiment, config_yaml)
+    plan = SuitePlan(cfg, base, folder, datasets, {}, state, fp.digest, experiment, config_yaml)
     assert isinstance(cfg.task, KeelTask)
     for name in datasets:
         _check_dataset(plan, name)

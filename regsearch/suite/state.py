@@ -8,13 +8,12 @@ names the data sets' Optuna studies, so the same command on several machines wit
 storage joins the same studies.
 
 Example:
-    >>> fp, settings = fingerprint(resolved_config)  # doctest: +SKIP
-    >>> state = open_state(Path("sweeps/suite-keel12"), "keel12", fp, settings)  # doctest: +SKIP
+    >>> fp = suite_fingerprint(resolved_config)  # doctest: +SKIP
+    >>> state = open_state(Path("sweeps/suite-keel12"), "keel12", fp)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,9 +23,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from regsearch.config import ConfigError
-from regsearch.outputs import flat_params, write_json
+from regsearch.fingerprint import Fingerprint, fingerprint
+from regsearch.outputs import write_json
 
-__all__ = ["STATE_FILE", "SuiteState", "fingerprint", "open_state"]
+__all__ = ["STATE_FILE", "SuiteState", "open_state", "suite_fingerprint"]
 
 STATE_FILE = "suite.json"
 #: Settings that do not change what a trial computes: where things are written, how it is
@@ -52,21 +52,14 @@ _IGNORED = (
 )
 
 
-def fingerprint(resolved: DictConfig) -> tuple[str, dict[str, str]]:
-    """(8 hex digits, the settings they hash) of a resolved suite config.
+def suite_fingerprint(resolved: DictConfig) -> Fingerprint:
+    """The fingerprint of a resolved suite config (the settings that shape its trials).
 
     Example:
-        >>> fingerprint(OmegaConf.create({"seed": 0, "paths": {"root": "x"}}))[1]
+        >>> suite_fingerprint(OmegaConf.create({"seed": 0, "paths": {"root": "x"}})).settings
         {'seed': '0'}
     """
-    flat = flat_params(OmegaConf.to_yaml(resolved))
-    settings = {
-        k: json.dumps(v, sort_keys=True, default=str)
-        for k, v in sorted(flat.items())
-        if not any(k == p or k.startswith(p) for p in _IGNORED)
-    }
-    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()
-    return digest[:8], settings
+    return fingerprint(OmegaConf.to_yaml(resolved), _IGNORED)
 
 
 @dataclass
@@ -106,7 +99,7 @@ class SuiteState:
         write_json(self.folder / STATE_FILE, self.data)
 
 
-def open_state(folder: Path, name: str, fp: str, settings: dict[str, str]) -> SuiteState:
+def open_state(folder: Path, name: str, fp: Fingerprint) -> SuiteState:
     """The suite folder's state, new or read back; nothing is written here.
 
     Raises:
@@ -116,7 +109,7 @@ def open_state(folder: Path, name: str, fp: str, settings: dict[str, str]) -> Su
     path = folder / STATE_FILE
     if not path.is_file():
         created = datetime.now().isoformat(timespec="seconds")
-        new: dict[str, Any] = {"name": name, "fingerprint": fp, "settings": settings}
+        new: dict[str, Any] = {"name": name, "fingerprint": fp.digest, "settings": fp.settings}
         return SuiteState(folder, {**new, "created": created})
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
@@ -124,10 +117,8 @@ def open_state(folder: Path, name: str, fp: str, settings: dict[str, str]) -> Su
         raise ConfigError(f"suite.dir={str(folder)!r}: cannot read {STATE_FILE} ({err})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"suite.dir={str(folder)!r}: {STATE_FILE} is not a JSON object")
-    if data.get("fingerprint") != fp:
-        old: dict[str, str] = data.get("settings") or {}
-        keys = sorted(k for k in {*old, *settings} if old.get(k) != settings.get(k))
-        shown = ", ".join(f"{k} ({old.get(k, '-')} → {settings.get(k, '-')})" for k in keys[:4])
+    if data.get("fingerprint") != fp.digest:
+        shown = ", ".join(fp.differences(data.get("settings") or {})[:4])
         raise ConfigError(
             f"suite.dir={str(folder)!r}: this suite folder was run with other settings "
             f"({shown or 'an older version'}); rerun it with the same ones to resume, or start "

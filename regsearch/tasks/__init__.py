@@ -39,7 +39,8 @@ def load_task(cfg: TaskConfig) -> TaskData:
 
     Args:
         cfg: A task config; its class must be the schema of its name in ``TASK_SCHEMAS``
-            (``validate`` guarantees that for configs composed by Hydra).
+            (``validate`` guarantees that for configs composed by Hydra). A
+            :class:`~regsearch.config.CsvTask` may have any name: it names the data set.
 
     Returns:
         The task's tensors; statistics (standardization, imputation) come from train only.
@@ -48,7 +49,8 @@ def load_task(cfg: TaskConfig) -> TaskData:
         ConfigError: Unknown task name, a config of the wrong schema, or bad input data.
     """
     name = cfg.name
-    task_schema = TASK_SCHEMAS.get(name)
+    # A user's table carries its data set's name (task.name=titanic), not its loader's.
+    task_schema = schema.CsvTask if isinstance(cfg, schema.CsvTask) else TASK_SCHEMAS.get(name)
     if task_schema is None:
         raise ConfigError(f"task.name={name!r}: unknown task; allowed: {', '.join(TASK_SCHEMAS)}")
     if not isinstance(cfg, task_schema):

@@ -13,11 +13,51 @@ from regsearch.errors import ConfigError
 from regsearch.records import REFIT
 from regsearch.tasks.folds import column_scale, fold_rows, restandardize
 
-__all__ = ["REFIT", "TaskData", "make_bundle", "split_indices"]
+__all__ = [
+    "REFIT",
+    "InputColumn",
+    "LeftOut",
+    "TableRecord",
+    "TaskData",
+    "make_bundle",
+    "split_indices",
+]
 
 #: Bytes of fold views one bundle keeps (least recently used dropped first): enough for every
 #: (fold, seed) view of a sweep on the small tasks, bounded on MNIST-sized ones.
 _VIEW_CACHE_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class InputColumn:
+    """One column of a user's table as the model sees it."""
+
+    name: str
+    kind: str  # "number" (one input) or "text" (one-hot: one input per training category)
+    width: int  # model inputs the column became
+    imputed: int  # cells filled by task.impute, over all rows (0 without imputation)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A column of a user's table that is not a feature, and why."""
+
+    name: str
+    why: str  # "task.drop", "not in task.features", or why it looks like an ID
+
+
+@dataclass(frozen=True)
+class TableRecord:
+    """How a user's table (``task=csv``) became model inputs; the report's setup lists it."""
+
+    path: str
+    rows: int
+    inputs: tuple[InputColumn, ...]  # in the order of the model's inputs
+    left_out: tuple[LeftOut, ...] = ()
+
+    @property
+    def n_inputs(self) -> int:
+        return sum(column.width for column in self.inputs)
 
 
 @dataclass(frozen=True)
@@ -46,6 +86,7 @@ class TaskData:
     standardized: bool = False  # features z-scored with the training rows' mean/std
     target_scale: float = 1.0  # std of the training targets in original units (regression)
     target_standardized: bool = False  # regression targets z-scored like the features
+    table: TableRecord | None = None  # a user's table: its columns as inputs (None: built-in)
     # (fold, seed) -> view, least recently used first; not part of the bundle's value.
     _views: OrderedDict[tuple[int, int], TaskData] = field(
         default_factory=OrderedDict, init=False, repr=False, compare=False
