@@ -72,4 +72,3 @@ def decision_boundaries(boundaries: Mapping[str, np.ndarray] | str | Path) -> Fi
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     return fig
-

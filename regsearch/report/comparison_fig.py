@@ -62,4 +62,3 @@ def comparison_chart(comparison: Comparison) -> Figure:
         fontsize=11,
     )
     return fig
-

@@ -147,4 +147,3 @@ def _round(value: Any) -> Any:
     if isinstance(value, float) and not value.is_integer():
         return float(f"{value:.3g}")
     return value
-

@@ -162,4 +162,3 @@ def gap_by_family(trials: pd.DataFrame, kind: str) -> Figure:
     ax.set_title(f"{gap} by family ({phase} members)")
     ax.tick_params(axis="x", labelrotation=30)
     return fig
-

@@ -77,4 +77,3 @@ def val_metric_history(trials: pd.DataFrame, metric: str, direction: str) -> Fig
         ax.set_title("mean per trial and best so far, per family", fontsize=10)
     ax.legend(loc="best", frameon=False)
     return fig
-

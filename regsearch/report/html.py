@@ -8,20 +8,18 @@ setup, comparison, figures, trials, MLflow runs.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from regsearch.comparison import Comparison, compare_sweep
-from regsearch.records import lr_control_of
-from regsearch.report import figures, runs, views
+from regsearch.report import runs, views
+from regsearch.report.figure_specs import figure_specs
 from regsearch.report.page import FigureView, environment, save_figure
 from regsearch.report.views import format_value
 
@@ -35,7 +33,6 @@ log = logging.getLogger(__name__)
 TEMPLATE = "template.html.j2"
 _KINDS = ("classification", "regression")
 _DIRECTIONS = ("minimize", "maximize")
-FigureSpec = tuple[str, str, str, Callable[[], Figure]]  # name, title, caption, draw
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,7 @@ def write_report(
         curves = _read_csv(run_dir / "curves.csv")
     if comparison is None and not trials.empty:
         comparison = compare_sweep(trials, summary)
-    specs = _figure_specs(run_dir, trials, summary, curves, comparison, studies or {})
+    specs = figure_specs(run_dir, trials, summary, curves, comparison, studies or {})
     drawn = [save_figure(fig_dir, *spec) for spec in specs]
     html = _render(trials, summary, config_yaml, comparison, drawn, notes)
     path = run_dir / "report.html"
@@ -267,150 +264,6 @@ def _other_view(comparison: Comparison | None, trials: pd.DataFrame) -> dict[str
     if f"val_{other}" not in trials.columns:
         return None
     return _comparison_view(comparison, {}, other)
-
-
-def _without_controls(frame: pd.DataFrame) -> pd.DataFrame:
-    if "family" not in frame.columns:
-        return frame
-    controls = frame["family"].astype(str).map(lambda name: lr_control_of(name) is not None)
-    return frame.loc[~controls]
-
-
-def _figure_specs(
-    run_dir: Path,
-    trials: pd.DataFrame,
-    summary: dict[str, Any],
-    curves: pd.DataFrame | None,
-    comparison: Comparison | None,
-    studies: Mapping[str, optuna.Study],
-) -> list[FigureSpec]:
-    params = [str(p) for p in summary.get("params") or []]
-    best_info = summary.get("best")
-    best = (str(best_info.get("family") or ""), int(best_info["trial"])) if best_info else None
-    specs: list[FigureSpec] = []
-    if comparison is not None:
-        specs.append(_comparison_spec(comparison))
-    # Learning-rate controls (baseline@<family>) explain the comparison table; the figures
-    # show the candidates themselves.
-    trials = _without_controls(trials)
-    curves = None if curves is None else _without_controls(curves)
-    if curves is not None and figures.curve_groups(curves, trials, params, best):
-        specs.append(_curves_spec(curves, trials, params, best, comparison is not None))
-    npz = run_dir / "boundaries.npz"
-    if npz.is_file():
-        specs.append(
-            (
-                "decision_boundaries",
-                "Decision boundaries",
-                "Colour: predicted probability of class 1; black line: the 0.5 boundary; "
-                "points: the training set. One seed per candidate.",
-                lambda: figures.decision_boundaries(npz),
-            )
-        )
-    specs += _search_specs(trials, summary, params, comparison)
-    for key, study in studies.items():
-        if key != "final" and figures.importance_skip_reason(study) is None:
-            specs.append(
-                (
-                    f"importance_{key}",
-                    f"Hyperparameter importance ({key})",
-                    "Share of the objective's variance each parameter explains (fANOVA).",
-                    functools.partial(figures.param_importance, study),
-                )
-            )
-    return specs
-
-
-def _comparison_spec(comparison: Comparison) -> FigureSpec:
-    return (
-        "comparison",
-        "Candidates on fresh seeds",
-        f"Left: paired difference to {comparison.baseline or 'the baseline'} on "
-        f"{comparison.metric} (the decision metric), mean and 95% interval ({comparison.method}); "
-        "right: the same for the gap. Green: the recommended candidate; dashed: no difference.",
-        lambda: figures.comparison_chart(comparison),
-    )
-
-
-def _curves_spec(
-    curves: pd.DataFrame,
-    trials: pd.DataFrame,
-    params: list[str],
-    best: tuple[str, int] | None,
-    final: bool,
-) -> FigureSpec:
-    who = (
-        "each re-evaluated candidate" if final else "the best and the most weakly regularized trial"
-    )
-    return (
-        "learning_curves",
-        "Learning curves",
-        f"Train (blue) and validation (orange) loss of {who}: mean over seeds, band ±1 s.d. "
-        "A widening gap between them is overfitting.",
-        lambda: figures.learning_curves(curves, trials, params, best),
-    )
-
-
-def _search_specs(
-    trials: pd.DataFrame,
-    summary: dict[str, Any],
-    params: list[str],
-    comparison: Comparison | None,
-) -> list[FigureSpec]:
-    kind = summary.get("kind", "regression")
-    metric = summary.get("metric") or figures.val_column(kind)
-    direction = summary.get("direction", "minimize")
-    log_params = list(summary.get("log_params") or [])
-    gap = figures.gap_column(kind)
-    specs: list[FigureSpec] = [
-        (
-            "gap_vs_params",
-            "Gap against each parameter",
-            (
-                f"{gap} of complete tuning members; colour is {figures.val_column(kind)}; "
-                "below the dashed line the model does not overfit."
-            ),
-            lambda: figures.gap_vs_params(trials, params, log_params, kind),
-        )
-    ]
-    if any(p in figures.PENALTY_PARAMS for p in params):
-        specs.append(
-            (
-                "penalty_effects",
-                "Weights against the penalty strength",
-                "L2 norm of the weight matrices and the share of weights below 1e-3 against λ "
-                "(complete tuning members).",
-                lambda: figures.penalty_effects(trials, log_params),
-            )
-        )
-    specs.append(
-        (
-            "val_metric_history",
-            f"{metric} per trial",
-            _history_caption(trials),
-            lambda: figures.val_metric_history(trials, metric, direction),
-        )
-    )
-    if comparison is None and "family" in trials.columns and trials["family"].nunique() > 1:
-        specs.append(
-            (
-                "gap_by_family",
-                "Gap by regularizer family",
-                f"{gap} of each family's tuning members.",
-                lambda: figures.gap_by_family(trials, kind),
-            )
-        )
-    return specs
-
-
-def _history_caption(trials: pd.DataFrame) -> str:
-    tuned = figures.complete_rows(trials)
-    if "family" not in tuned.columns or tuned["family"].nunique() <= 1:
-        return "Grey: each seed; blue: mean over seeds; orange: best so far."
-    return (
-        "Grey: each seed; one colour per family (trial numbers count per family): dots are its "
-        "mean over seeds, the line its best so far."
-    )
 
 
 def _table(trials: pd.DataFrame) -> tuple[list[str], list[list[_Cell]]]:

@@ -91,4 +91,3 @@ def param_importance(study: optuna.Study, params: Sequence[str] | None = None) -
     ax.set_xlabel("importance (fANOVA, sums to 1)")
     ax.set_title(f"{study.study_name}", fontsize=10)
     return fig
-

@@ -78,4 +78,3 @@ def penalty_effects(trials: pd.DataFrame, log_params: Collection[str] = PENALTY_
             ax.set_xlabel(f"{param} (λ)")
             ax.set_ylabel(stat)
     return fig
-

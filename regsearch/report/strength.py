@@ -70,4 +70,3 @@ def _strength_value(value: object) -> float:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return math.nan
-

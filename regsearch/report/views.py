@@ -24,7 +24,8 @@ from regsearch.comparison import (
     format_interval,
     format_p,
 )
-from regsearch.report import figures
+from regsearch.report.members import complete_rows, gap_column
+from regsearch.report.strength import weakest_trial
 
 __all__ = [
     "CompareRow",
@@ -158,7 +159,7 @@ def _tuning_sentence(summary: dict[str, Any], trials: pd.DataFrame) -> str:
         return "No trial completed, so there is no answer yet."
     kind = summary.get("kind", "regression")
     basis = "acc" if kind == "classification" else "loss"
-    gap = figures.gap_column(kind)
+    gap = gap_column(kind)
     metrics = best.get("metrics") or {}
     params = _params_text(best.get("params") or {})
     n = best.get("n_seeds")
@@ -173,9 +174,9 @@ def _tuning_sentence(summary: dict[str, Any], trials: pd.DataFrame) -> str:
         f"Best of {summary.get('n_complete', '?')} complete trials: {params}"
         f" — {', '.join(parts)}{seeds}."
     )
-    weak = figures.weakest_trial(trials, list(summary.get("params") or []))
+    weak = weakest_trial(trials, list(summary.get("params") or []))
     if weak is not None and (weak[1] != best.get("trial") or weak[0] != best.get("family")):
-        rows = figures.complete_rows(trials)
+        rows = complete_rows(trials)
         rows = rows.loc[(rows["trial"] == weak[1]) & (rows["family"].astype(str) == weak[0])]
         if not rows.empty and gap in rows:
             values = {p: rows[p].iloc[0] for p in summary.get("params") or [] if p in rows}
