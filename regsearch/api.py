@@ -6,7 +6,8 @@ Example:
     ...                        root="/tmp/sweeps")  # doctest: +SKIP
     >>> result.verdict  # doctest: +SKIP
     'No regularizer beat baseline on val_loss ...'
-    >>> result.trials.groupby("family")["val_loss"].mean()  # doctest: +SKIP
+    >>> final = result.trials[result.trials["phase"] == "final"]  # doctest: +SKIP
+    >>> final.groupby("family")["val_loss"].mean()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from regsearch.outputs import SweepResult
 __all__ = ["run"]
 
 
-def run(*overrides: str, root: str | Path | None = None, progress: bool = False) -> SweepResult:
+def run(
+    *overrides: str,
+    root: str | Path | None = None,
+    progress: bool = False,
+    config_dir: str | Path | None = None,
+) -> SweepResult:
     """Compose ``overrides`` like ``python -m regsearch``, validate them and run the sweep here.
 
     Args:
@@ -28,6 +34,9 @@ def run(*overrides: str, root: str | Path | None = None, progress: bool = False)
             ``"search.n_trials=8"``.
         root: Output root (``paths.root``); the default is ``sweeps`` in the working directory.
         progress: Show the progress bar (off by default in notebooks and tests).
+        config_dir: A folder of your own presets, searched before the packaged ones, as the
+            command line's ``--config-dir``: ``<config_dir>/sweep/my_preset.yaml`` is
+            ``"+sweep=my_preset"``.
 
     Returns:
         The run folder, the trials and curves tables, the summary and the comparison.
@@ -45,7 +54,8 @@ def run(*overrides: str, root: str | Path | None = None, progress: bool = False)
         args.append(f"paths.root={root}")
     if not any(a.startswith("progress=") for a in args):
         args.append(f"progress={str(progress).lower()}")
-    typed, yaml_text = compose_checked(args)
+    dirs = [config_dir] if config_dir is not None else []
+    typed, yaml_text = compose_checked(args, config_dirs=dirs)
     if typed.suite is not None:
         raise ConfigError(
             "+experiment=suite: a benchmark suite runs with regsearch.suite.run(...); "

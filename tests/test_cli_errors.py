@@ -72,6 +72,13 @@ CASES = [
         "validation split is empty",
     ),
     (["+sweep=l2", "task=wine", "task.test_fraction=0.99"], "training split"),
+    # Multirun: every job is composed and validated before the first starts.
+    (["-m", "+sweep=l2", "sweep.final_seeds=3,-1"], "sweep.final_seeds=-1"),
+    (["-m", "+sweep=l1,l2", "sweep.final_seedz=2"], "sweep.final_seedz"),
+    (["-m", "+sweep=l2", "task=moons,nope"], "task/nope"),
+    # Typos get the likely spelling, as a whole key.
+    (["+sweep=l2", "serch.n_trials=3"], "did you mean search.n_trials?"),
+    (["--config-dir", "nope", "+sweep=l2"], "--config-dir=nope"),
 ]
 
 #: Files every case finds in its working directory.

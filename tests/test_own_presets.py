@@ -1,0 +1,72 @@
+"""A user's own preset, found where README says to put it: ``--config-dir``, Hydra's
+``hydra.searchpath`` and ``regsearch.run(config_dir=...)``; README's example test runs as
+written from a temporary project folder."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import regsearch
+from regsearch.config import ConfigError
+from tests.conftest import TINY
+from tests.test_cli_errors import run_cli
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _readme_block(language: str, marker: str) -> str:
+    """The README code block in ``language`` that contains ``marker``."""
+    blocks = re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
+    found = [b for b in blocks if marker in b]
+    assert len(found) == 1, f"README: one ```{language} block with {marker!r}"
+    return found[0]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A user's project folder with README's preset at the path README names."""
+    preset = _readme_block("yaml", "name: my_preset")
+    path = preset.splitlines()[1].removeprefix("# ").strip()
+    assert path == "conf/sweep/my_preset.yaml", "README names where the file goes"
+    (tmp_path / path).parent.mkdir(parents=True)
+    (tmp_path / path).write_text(preset)
+    return tmp_path
+
+
+def test_readme_example_test_runs_as_written(project: Path) -> None:
+    (project / "test_my_preset.py").write_text(_readme_block("python", "def test_my_preset"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_preset.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "1 passed" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "how",
+    [["--config-dir", "conf"], ["-cd", "conf"], ["hydra.searchpath=[file://conf]"]],
+    ids=["config-dir", "cd", "searchpath"],
+)
+def test_the_command_line_finds_the_preset(project: Path, how: list[str]) -> None:
+    if how[0].startswith("hydra.searchpath"):
+        how = [f"hydra.searchpath=[file://{project / 'conf'}]"]
+    args = [*how, "+sweep=my_preset", *TINY, "report=false", "tracking=none", "search.n_trials=1"]
+    proc = run_cli(project, *args, "sweep.final_seeds=0", "search.cv=0", "paths.root=out")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "my_preset on moons" in proc.stdout
+    assert list((project / "out").glob("my_preset-moons/*/summary.json"))
+
+
+def test_an_unknown_preset_lists_the_users_own_too(project: Path) -> None:
+    with pytest.raises(ConfigError, match=r"allowed sweep values: .*my_preset"):
+        regsearch.run("+sweep=my_preest", root=project / "out", config_dir=project / "conf")
+    assert not (project / "out").exists()
