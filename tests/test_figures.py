@@ -309,6 +309,51 @@ def test_learning_curves_of_a_tuning_sweep_pick_best_and_weakest() -> None:
     assert ys(weakest.lines[0]) == pytest.approx([0.499, 0.499])
 
 
+def early_stopped_curves() -> pd.DataFrame:
+    """Four seeds of one candidate: three stop at epoch 30 with a high loss, one trains on to
+    epoch 100 with a low one, as early stopping leaves them."""
+    rows = []
+    for seed in range(4):
+        base, last = (0.2, 100) if seed == 3 else (1.0 + 0.1 * seed, 30)
+        for epoch in range(10, last + 1, 10):
+            rows.append(
+                {"phase": "final", "family": "early_stopping", "trial": 0, "seed": seed}
+                | {"fold": -1, "state": "complete", "epoch": epoch}
+                | {"train_loss": base + 1 / epoch, "val_loss": base + 2 / epoch}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_learning_curves_average_only_where_every_run_has_a_value() -> None:
+    curves = early_stopped_curves()
+    (ax,) = panels(learning_curves(curves))
+    means = [line for line in ax.lines if line.get_label() in ("train", "val")]
+    assert [line.get_label() for line in means] == ["train", "val"]
+    shared = curves.loc[curves["epoch"] <= 30]
+    for line, split in zip(means, ("train", "val"), strict=True):
+        # The one run that lasted is not the mean of four: no drop after epoch 30.
+        assert xs(line) == [10, 20, 30]
+        assert ys(line) == pytest.approx(shared.groupby("epoch")[f"{split}_loss"].mean().to_list())
+    single = [line for line in ax.lines if line.get_gid() == "single run"]
+    assert [line.get_color() for line in single] == ["C0", "C1"]
+    lasted = curves.loc[curves["seed"] == 3]
+    for line, split in zip(single, ("train", "val"), strict=True):
+        assert xs(line) == list(range(30, 101, 10))  # joined to the mean at the last shared epoch
+        assert ys(line) == pytest.approx(lasted.loc[lasted["epoch"] >= 30, f"{split}_loss"])
+        alpha = line.get_alpha()
+        assert alpha is not None and alpha < 1
+        assert line.get_linewidth() < means[0].get_linewidth()
+    assert [t.get_text() for t in ax.texts] == ["1 of 4 runs still training after epoch 30"]
+    assert legend(ax) == ["train", "val"]
+
+
+def test_learning_curves_of_runs_that_all_lasted_need_no_note() -> None:
+    curves = early_stopped_curves()
+    curves = curves.loc[curves["epoch"] <= 30]
+    (ax,) = panels(learning_curves(curves))
+    assert len(ax.texts) == 0 and all(line.get_gid() != "single run" for line in ax.lines)
+
+
 def test_learning_curves_placeholder_says_why(sweep: SweepResult) -> None:
     empty = learning_curves(sweep.curves.iloc[0:0])
     assert placeholder_reason(empty) == "no learning curves recorded"

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from regsearch.comparison import BASELINE_NAMES
 from regsearch.report.panels import category_label, note_figure, panels
@@ -22,6 +24,8 @@ from regsearch.report.strength import weakest_trial
 __all__ = ["curve_groups", "learning_curves"]
 
 _SPLIT_COLORS = {"train": "C0", "val": "C1"}
+#: The columns that tell one run of a group (a member: trial × seed × fold) from another.
+_RUN_KEYS = ("trial", "seed", "fold")
 
 
 def curve_groups(
@@ -80,6 +84,11 @@ def learning_curves(
     (or experiment), else the best trial next to the most weakly regularized one. Panels share
     the y axis, so the widening of the train/validation gap reads across them.
 
+    The mean is drawn only over the epochs every run of a group (seed, fold) reached: once
+    early stopping ends some runs, the mean of those left would change shape without any run
+    doing so. Each run that trains on is drawn alone from there, thin and translucent, and a
+    note says how many runs are still training after which epoch.
+
     Args:
         curves: Per-epoch curves, as in ``curves.csv`` (:func:`regsearch.results.curves_frame`).
         trials: One row per member; gives each panel its parameter values.
@@ -109,21 +118,63 @@ def learning_curves(
         return note_figure("no learning curves recorded")
     fig, axes = panels(len(groups), sharey=True)
     for ax, (label, rows) in zip(axes, groups.items(), strict=False):
-        for split, color in _SPLIT_COLORS.items():
-            stat = rows.groupby("epoch")[f"{split}_{metric}"].agg(["mean", "std", "count"])
-            epochs = stat.index.to_numpy(dtype=float)
-            ax.plot(epochs, stat["mean"], color=color, label=split)
-            band = stat["std"].fillna(0.0).to_numpy()
-            mean = stat["mean"].to_numpy()
-            ax.fill_between(epochs, mean - band, mean + band, color=color, alpha=0.2, lw=0)
+        _draw_group(ax, _run_tables(rows, metric))
         n_seeds = rows["seed"].nunique() if "seed" in rows else 1
         ax.set_title(_group_title(label, rows, trials, params, n_seeds), fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
-    axes[0].legend(loc="best", frameon=False)
+    # Built by hand: a panel whose runs share no epoch has no mean line to take a label from.
+    handles = [Line2D([], [], color=color, label=split) for split, color in _SPLIT_COLORS.items()]
+    axes[0].legend(handles=handles, loc="best", frameon=False)
     for ax in axes[len(groups) :]:
         ax.set_visible(False)
     return fig
+
+
+def _run_tables(rows: pd.DataFrame, metric: str) -> dict[str, pd.DataFrame]:
+    """Per split, epoch × run: one column per run (trial, seed, fold) with a value of both."""
+    keys = [k for k in _RUN_KEYS if k in rows.columns]
+    run = rows.groupby(keys, dropna=False).ngroup() if keys else pd.Series(0, index=rows.index)
+    tables = {
+        split: rows.groupby(["epoch", run])[f"{split}_{metric}"].mean().unstack()
+        for split in _SPLIT_COLORS
+    }
+    valued = [r for r in tables["train"] if all(t[r].notna().any() for t in tables.values())]
+    return {split: table[valued].sort_index() for split, table in tables.items()}
+
+
+def _draw_group(ax: Axes, tables: dict[str, pd.DataFrame]) -> None:
+    """The mean where every run has a value, each run alone after that, and a note of them."""
+    shared = pd.concat([t.notna().all(axis=1) for t in tables.values()], axis=1).all(axis=1)
+    last = shared[shared].index.max() if shared.any() else None
+    first = tables["train"]
+    later = first.index if last is None else first.index[first.index > last]
+    going = [r for r in first if any(t[r].loc[later].notna().any() for t in tables.values())]
+    for split, color in _SPLIT_COLORS.items():
+        table = tables[split]
+        _draw_mean(ax, table.loc[shared], color, split)
+        for run in going:
+            alone = table[run].dropna()
+            alone = alone if last is None else alone[alone.index >= last]
+            ax.plot(alone.index, alone, color=color, lw=0.9, alpha=0.55, gid="single run")
+    if going:
+        if last is not None:
+            ax.axvline(last, color="0.7", linestyle=":", lw=1, gid="last shared epoch")
+        n = first.shape[1]
+        where = "with no epoch all reached" if last is None else f"after epoch {last:g}"
+        text = f"{len(going)} of {n} run{'s' * (n != 1)} still training {where}"
+        ax.text(0.98, 0.97, text, transform=ax.transAxes, ha="right", va="top", fontsize=8)
+
+
+def _draw_mean(ax: Axes, table: pd.DataFrame, color: str, label: str) -> None:
+    """The mean over the runs (columns) per epoch with a ±1 s.d. band."""
+    if table.empty:
+        return
+    epochs = table.index.to_numpy(dtype=float)
+    mean = table.mean(axis=1).to_numpy()
+    band = table.std(axis=1).fillna(0.0).to_numpy()
+    ax.plot(epochs, mean, color=color, label=label)
+    ax.fill_between(epochs, mean - band, mean + band, color=color, alpha=0.2, lw=0)
 
 
 def _group_title(

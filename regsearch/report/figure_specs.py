@@ -109,8 +109,9 @@ def _curves_spec(
     return (
         "learning_curves",
         "Learning curves",
-        f"Train (blue) and validation (orange) loss of {who}: mean over seeds, band ±1 s.d. "
-        "A widening gap between them is overfitting.",
+        f"Train (blue) and validation (orange) loss of {who}: mean over seeds, band ±1 s.d., "
+        "drawn only over the epochs every run reached; thin lines: single runs still "
+        "training after others stopped early. A widening gap between them is overfitting.",
         lambda: learning_curves(curves, trials, params, best),
     )
 
