@@ -50,6 +50,7 @@ CASES = [
     (["+sweep=l2", "tracking.uri=sqlite:///table.csv/sub/mlflow.db"], "tracking.uri"),
     (["+sweep=l2", "tracking.uri=./mlruns"], "tracking.uri"),
     (["+sweep=l2", "tracking.artifact_root=table.csv/art"], "tracking.artifact_root"),
+    (["+sweep=l2", "tracking.ui_port=0"], "tracking.ui_port"),
     # The output root: a file, or a folder under a file (works as root, unlike permissions).
     (["+sweep=l2", "paths.root=table.csv"], "paths.root"),
     (["+sweep=l2", "paths.root=table.csv/sub"], "paths.root"),
@@ -87,8 +88,9 @@ FILES = {
     # pandas would read the second y as y.1: the target among the features, accuracy 1.000.
     "dup.csv": "a,y,y\n" + "".join(f"{i},{i % 2},{i % 2}\n" for i in range(12)),
     "inf.csv": "a,b,y\n" + "".join(f"{i},{'inf' if i == 5 else i},{i % 2}\n" for i in range(12)),
-    # An ID column: 1,200 levels would be 1,200 one-hot features (the default limit is 1,000).
-    "ids.csv": "id,a,y\n" + "".join(f"row{i},{i % 7},{i % 2}\n" for i in range(1200)),
+    # A code column: 1,100 levels would be 1,100 one-hot features (the default limit is 1,000);
+    # with a different value in every row it would be left out as an ID instead.
+    "ids.csv": "id,a,y\n" + "".join(f"row{i % 1100},{i % 7},{i % 2}\n" for i in range(1200)),
 }
 
 

@@ -559,13 +559,20 @@ def id_table(levels: int) -> pd.DataFrame:
 
 
 def test_csv_text_column_past_max_levels_is_refused(tmp_path: Path) -> None:
+    # A different key in every row would be left out as an ID; task.features keeps it.
     path = write_csv(tmp_path, id_table(1200))
-    with pytest.raises(ConfigError, match=r"task.max_levels=1000: text column 'key' has 1200"):
-        load_task(CsvTask(name="csv", path=path, target="price"))
+    with pytest.raises(
+        ConfigError, match=r"task.max_levels=1000: text column 'key' has 1200.*task.drop=\[key\]"
+    ):
+        load_task(CsvTask(name="csv", path=path, target="price", features=["a", "key"]))
     with pytest.raises(ConfigError, match=r"task.max_levels=3: text column 'key' has 60"):
         load_task(
             CsvTask(
-                name="csv", path=write_csv(tmp_path, id_table(60)), target="price", max_levels=3
+                name="csv",
+                path=write_csv(tmp_path, id_table(60)),
+                target="price",
+                max_levels=3,
+                features=["key"],
             )
         )
 
@@ -575,8 +582,9 @@ def test_csv_many_levels_warn_and_still_load(
 ) -> None:
     df = id_table(150)
     path = write_csv(tmp_path, df)
+    keep = ["id", "a", "city", "label", "key"]  # a different key per row: an ID unless kept
     with caplog.at_level("WARNING", logger="regsearch.tasks.tabular"):
-        data = load_task(CsvTask(name="csv", path=path, target="price"))
+        data = load_task(CsvTask(name="csv", path=path, target="price", features=keep))
     train, _, _ = three_way_split(len(df), 0.2, 0.25, seed=0)
     train_keys = df["key"].iloc[train].nunique()  # one-hot features come from training rows
     assert train_keys < 150

@@ -6,11 +6,13 @@ transforms every split, so a category that appears only in validation or test ro
 feature (its rows get zeros in that column's one-hot block); standardization, too, uses the
 training rows only (:func:`regsearch.tasks.bundle.make_bundle`, and per fold in
 cross-validation). Classification labels are the target's distinct values in sorted order,
-mapped to 0..k-1.
+mapped to 0..k-1. Which columns are features (``task.features``, ``task.drop``, ID-like
+columns left out) is :mod:`regsearch.tasks.columns`' business.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from collections import Counter
@@ -23,7 +25,8 @@ import pandas as pd
 
 from regsearch.config import ConfigError, CsvTask
 from regsearch.config.schema import CSV_WARN_LEVELS, IMPUTE, TASK_KINDS
-from regsearch.tasks.bundle import TaskData
+from regsearch.tasks.bundle import InputColumn, TableRecord, TaskData
+from regsearch.tasks.columns import columns_list, dataset_name, select_columns
 from regsearch.tasks.sklearn_sets import bundle_table, split_rows
 
 __all__ = ["MAX_AUTO_CLASSES", "detect_kind", "load_csv", "read_table"]
@@ -32,7 +35,6 @@ __all__ = ["MAX_AUTO_CLASSES", "detect_kind", "load_csv", "read_table"]
 MAX_AUTO_CLASSES = 20
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
-_SHOW_COLUMNS = 15  # columns listed in "no such column" messages
 #: Values beyond float32's range become inf in the tensors the engines train on.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -116,13 +118,6 @@ def detect_kind(target: pd.Series) -> str:
     return "classification" if whole and target.nunique() <= MAX_AUTO_CLASSES else "regression"
 
 
-def _columns_list(columns: pd.Index) -> str:
-    names = [str(c) for c in columns]
-    shown = ", ".join(repr(c) for c in names[:_SHOW_COLUMNS])
-    more = len(names) - _SHOW_COLUMNS
-    return shown + (f", ... (+{more} more)" if more > 0 else "")
-
-
 def _encode_target(cfg: CsvTask, target: pd.Series) -> tuple[str, np.ndarray]:
     """(kind, y): classes become 0..k-1 in sorted order of their values."""
     key = f"task.target={cfg.target!r}"
@@ -200,17 +195,18 @@ def _check_levels(cfg: CsvTask, features: pd.DataFrame, text: list[str]) -> None
         gib = len(features) * (features.shape[1] - len(text) + sum(levels.values())) * 8 / 2**30
         raise ConfigError(
             f"task.max_levels={cfg.max_levels}: text column {col!r} has {n} distinct values, "
-            f"one one-hot feature each (~{gib:.2g} GiB as float64); drop the column if it is "
-            f"an ID, or raise task.max_levels"
+            f"one one-hot feature each (~{gib:.2g} GiB as float64); leave it out with "
+            f"task.drop=[{col}] if it is an ID or free text, or raise task.max_levels"
         )
     for col, n in levels.items():
         if n > CSV_WARN_LEVELS:
             log.warning(
                 "task.path=%r: text column %r has %d distinct values, one one-hot feature "
-                "each; an ID column? drop it if it carries no signal",
+                "each; an ID column? leave it out with task.drop=[%s] if it carries no signal",
                 cfg.path,
                 col,
                 n,
+                col,
             )
 
 
@@ -267,8 +263,9 @@ def _feature_transformer(impute: str, numeric: list[str], text: list[str]) -> An
 
 def _encode_features(
     cfg: CsvTask, features: pd.DataFrame, rows: dict[str, np.ndarray]
-) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Each split's feature matrix (float64) and the feature names, learned from train rows.
+) -> tuple[dict[str, np.ndarray], list[str], tuple[InputColumn, ...]]:
+    """Each split's feature matrix (float64), the feature names and the columns they came
+    from, learned from train rows.
 
     Names are the numeric columns' names, then ``<column>_<category>`` per one-hot feature.
     """
@@ -286,7 +283,23 @@ def _encode_features(
         x = {part: _transform(transformer, frame.iloc[idx]) for part, idx in rows.items()}
     # Output names carry the transformer's prefix ("numbers__a", "text__city_Oslo").
     names = [str(name).split("__", 1)[1] for name in transformer.get_feature_names_out()]
-    return x, names
+    return x, names, _inputs(cfg, transformer, features, numeric, text)
+
+
+def _inputs(
+    cfg: CsvTask, transformer: Any, features: pd.DataFrame, numeric: list[str], text: list[str]
+) -> tuple[InputColumn, ...]:
+    """Each feature column, in the model's input order, with its width and filled cells."""
+    widths = dict.fromkeys(numeric, 1)
+    if text:
+        words = transformer.named_transformers_["text"]
+        encoder = words[-1] if hasattr(words, "steps") else words  # after the imputer
+        widths.update(zip(text, map(len, encoder.categories_), strict=True))
+    filled = features.isna().sum() if cfg.impute != "none" else pd.Series(0, features.columns)
+    return tuple(
+        InputColumn(col, "number" if col in numeric else "text", widths[col], int(filled[col]))
+        for col in [*numeric, *text]
+    )
 
 
 def _transform(transformer: Any, rows: pd.DataFrame) -> np.ndarray:
@@ -304,15 +317,18 @@ def load_csv(cfg: CsvTask) -> TaskData:
             (none | mean | median), split fractions and seed, standardization.
 
     Returns:
-        The bundle; feature names are the numeric column names, then one
-        ``<column>_<category>`` per category of a text column seen in the training rows.
-        Class ``i`` is the ``i``-th smallest distinct target value.
+        The bundle, named after the data set (:func:`~regsearch.tasks.columns.dataset_name`);
+        feature names are the numeric column names, then one ``<column>_<category>`` per
+        category of a text column seen in the training rows. Class ``i`` is the ``i``-th
+        smallest distinct target value. ``table`` records each column's inputs and
+        imputed cells, and the columns left out.
 
     Raises:
-        ConfigError: Bad file, repeated column names, unknown target column, missing values
-            with ``impute=none``, infinite values, missing or constant target, no feature
-            columns, a text column with more than ``max_levels`` values, or a split without
-            rows (or, for classification, a training split of one class).
+        ConfigError: Bad ``task.name``, bad file, repeated column names, unknown target
+            column, unknown columns in ``features``/``drop``, missing values with
+            ``impute=none``, infinite values, missing or constant target, no feature columns,
+            a text column with more than ``max_levels`` values, or a split without rows (or,
+            for classification, a training split of one class).
 
     Example:
         >>> cfg = CsvTask(name="csv", path="houses.csv", target="price")
@@ -323,21 +339,28 @@ def load_csv(cfg: CsvTask) -> TaskData:
         raise ConfigError(f"task.kind={cfg.kind!r}: allowed: {', '.join(TASK_KINDS)}")
     if cfg.impute not in IMPUTE:
         raise ConfigError(f"task.impute={cfg.impute!r}: allowed: {', '.join(IMPUTE)}")
+    name = dataset_name(cfg)
     df = read_table(cfg.path)
     if cfg.target not in df.columns:
         raise ConfigError(
             f"task.target={cfg.target!r}: no such column in {cfg.path!r}; "
-            f"columns: {_columns_list(df.columns)}"
+            f"columns: {columns_list(df.columns)}"
         )
     kind, y = _encode_target(cfg, df[cfg.target])
-    features = df.drop(columns=[cfg.target]).rename(columns=str)
+    features, left_out = select_columns(cfg, df)
     if features.shape[1] == 0:
-        raise ConfigError(f"task.path={cfg.path!r}: no feature columns besides the target")
+        why = "; left out: " + ", ".join(f"{c.name!r} ({c.why})" for c in left_out)
+        raise ConfigError(
+            f"task.path={cfg.path!r}: no feature columns besides the target"
+            f"{why if left_out else ''}"
+        )
     if len(df) < 3:
         raise ConfigError(f"task.path={cfg.path!r}: {len(df)} rows; need at least 3 to split")
     if cfg.impute == "none":
         _check_missing(cfg, features)
     _check_finite(cfg, features)
     rows = split_rows(cfg, len(df))
-    x, names = _encode_features(cfg, features, rows)
-    return bundle_table(cfg, kind, {part: (x[part], y[idx]) for part, idx in rows.items()}, names)
+    x, names, inputs = _encode_features(cfg, features, rows)
+    splits = {part: (x[part], y[idx]) for part, idx in rows.items()}
+    data = bundle_table(dataclasses.replace(cfg, name=name), kind, splits, names)
+    return dataclasses.replace(data, table=TableRecord(cfg.path, len(df), inputs, left_out))
