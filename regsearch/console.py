@@ -14,7 +14,7 @@ from regsearch.comparison import (
 )
 from regsearch.comparison.formatting import signed
 from regsearch.sweep import SweepResult
-from regsearch.urls import browse_command
+from regsearch.urls import DEFAULT_UI_PORT, browse_command
 
 __all__ = ["comparison_lines", "print_summary", "summary_lines"]
 
@@ -61,7 +61,8 @@ def summary_lines(result: SweepResult) -> list[str]:
             ", ".join(f"{k}={_fmt(v)}" for k, v in best["params"].items()) or "(no searched params)"
         )
         runs = _runs_text(best["n_seeds"], best.get("n_folds", 0))
-        lines.append(f"best trial {best['trial']} ({best['family']}, {runs}): {params}")
+        # "tuning": the verdict below rests on the retrained candidates, not on this trial.
+        lines.append(f"best tuning trial {best['trial']} ({best['family']}, {runs}): {params}")
         m = best["metrics"]
         for kind in ("loss", "acc"):
             keys = [f"train_{kind}", f"val_{kind}", f"test_{kind}", f"gap_{kind}"]
@@ -76,7 +77,9 @@ def summary_lines(result: SweepResult) -> list[str]:
     lines.append(f"study:   {', '.join(result.study_names)} in {s['storage']}")
     if s.get("mlflow"):
         mlflow = s["mlflow"]
-        lines.append(f"browse:  {browse_command(mlflow['uri'], mlflow.get('experiment_id', ''))}")
+        port = mlflow.get("ui_port", DEFAULT_UI_PORT)
+        page = browse_command(mlflow["uri"], mlflow.get("experiment_id", ""), port)
+        lines.append(f"browse:  {page}")
     found = result.comparison
     if found is not None:
         lines += comparison_lines(found)

@@ -170,3 +170,4 @@ class RunSummary:
     metrics: dict[str, float] = field(default_factory=dict)  # best trial's mean final metrics
     params: dict[str, Any] = field(default_factory=dict)  # best trial's parameter values
     artifacts: tuple[Path, ...] = ()  # files attached to the run; missing ones are skipped
+    tags: dict[str, str] = field(default_factory=dict)  # the verdict, searchable in MLflow

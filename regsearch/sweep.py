@@ -127,7 +127,7 @@ def _sweep(cfg: RegsearchConfig, config_yaml: str, recorder: Recorder) -> SweepR
         except RecorderError:
             status = "FAILED"
             raise
-        static["mlflow"] = _mlflow_block(recorder)
+        static["mlflow"] = _mlflow_block(recorder, cfg.tracking.ui_port)
         static["duration_s"] = round(time.perf_counter() - start, 2)
         static["timings"] = clock.totals()
         static["recorded_trials"] = state.written
@@ -240,10 +240,26 @@ def _close_recorder(
                 metrics=dict(best.get("metrics") or {}),
                 params=dict(best.get("params") or {}),
                 artifacts=(run_dir / "report.html", run_dir / "trials.csv"),
+                tags=_verdict_tags(result),
             )
         )
     except RecorderError as err:  # finish() stops the recorder either way
         log.warning("%s", err)  # already raised by the flush, or MLflow-only
+
+
+def _verdict_tags(result: SweepResult | None) -> dict[str, str]:
+    """The verdict on the parent run, so MLflow's search finds it (``tags.regsearch.tier``)."""
+    found = result.comparison if result is not None else None
+    if found is None:
+        return {}
+    chosen = found.recommended
+    params = found.candidate(chosen).params if chosen else {}
+    return {
+        "regsearch.verdict": found.verdict,
+        "regsearch.tier": found.tier,
+        "regsearch.recommended": chosen or "baseline",
+        "regsearch.recommended_params": ", ".join(f"{k}={v}" for k, v in params.items()),
+    }
 
 
 def _tracking_target(cfg: RegsearchConfig, plan: Plan) -> TrackingTarget | None:
@@ -254,12 +270,13 @@ def _tracking_target(cfg: RegsearchConfig, plan: Plan) -> TrackingTarget | None:
     )
 
 
-def _mlflow_block(recorder: Recorder) -> dict[str, Any] | None:
+def _mlflow_block(recorder: Recorder, ui_port: int) -> dict[str, Any] | None:
     """Where the sweep's MLflow runs are, for the summary and the report."""
     if not recorder.state.parent_run_id:
         return None
     return {
         "uri": recorder.uri,
+        "ui_port": ui_port,
         "experiment_id": recorder.state.experiment_id,
         "parent_run_id": recorder.state.parent_run_id,
         "runs": recorder.state.runs,  # the report keeps those it links (report.runs)

@@ -46,6 +46,7 @@ EXPERIMENT_KIND = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
 # MLflow's log_batch limits (MAX_METRICS also bounds metrics + params + tags in one call).
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
+MAX_TAG_CHARS = 5000  # MLflow's tag value limit (8,000 in recent stores; 5,000 in older ones)
 STUDY_TAG, HOST_TAG, PID_TAG = "regsearch.study", "regsearch.host", "regsearch.pid"
 
 
@@ -257,11 +258,14 @@ class MlflowTracker(NullTracker):
 
     def finish(self, summary: RunSummary) -> None:
         """Close the parent run (FINISHED, FAILED or KILLED) with the sweep's best values."""
-        from mlflow.entities import Metric, Param
+        from mlflow.entities import Metric, Param, RunTag
 
         if self.parent_run_id is None:
             return
         now = int(time.time() * 1000)
+        tags = [RunTag(k, v[:MAX_TAG_CHARS]) for k, v in summary.tags.items()]
+        for chunk in _chunks(tags, MAX_TAGS):
+            self.client.log_batch(self.parent_run_id, tags=chunk)
         clean = [
             Metric(k, float(v), now, 0)
             for k, v in summary.metrics.items()

@@ -114,7 +114,11 @@ def is_http(uri: str) -> bool:
     return parsed is not None and parsed.drivername.lower() in ("http", "https")
 
 
-def browse_command(uri: str, experiment_id: str = "") -> str:
+#: The port ``mlflow ui`` listens on unless told otherwise (``tracking.ui_port``).
+DEFAULT_UI_PORT = 5000
+
+
+def browse_command(uri: str, experiment_id: str = "", port: int = DEFAULT_UI_PORT) -> str:
     """How to look at an MLflow store: a server's page, or ``mlflow ui`` and the page to open.
 
     The page is the experiment's runs table (``workflowType=machine_learning``): MLflow 3.17's
@@ -128,12 +132,16 @@ def browse_command(uri: str, experiment_id: str = "") -> str:
         'mlflow ui --backend-store-uri sqlite:///sweeps/mlflow.db, then open http://127.0.0.1:5000/#/experiments/1?workflowType=machine_learning'
         >>> browse_command("sqlite:///sweeps/mlflow.db")
         'mlflow ui --backend-store-uri sqlite:///sweeps/mlflow.db'
+        >>> browse_command("sqlite:///sweeps/mlflow.db", "1", port=5001)  # doctest: +ELLIPSIS
+        'mlflow ui --backend-store-uri sqlite:///sweeps/mlflow.db --port 5001, then open http://127.0.0.1:5001/#/...'
     """
     page = f"#/experiments/{experiment_id}?workflowType=machine_learning" if experiment_id else ""
     if is_http(uri):
         return f"{uri.rstrip('/')}/{page}" if page else uri
     command = f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
-    return f"{command}, then open http://127.0.0.1:5000/{page}" if page else command
+    if port != DEFAULT_UI_PORT:
+        command += f" --port {port}"
+    return f"{command}, then open http://127.0.0.1:{port}/{page}" if page else command
 
 
 def folder_problem(folder: Path) -> str:

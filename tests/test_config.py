@@ -262,21 +262,30 @@ def test_schema_keys_of_non_sections(path: str) -> None:
 @pytest.mark.parametrize(
     ("key", "task", "unknown"),
     [
-        ("search.n_trails", "moons", True),
-        ("search.n_trials", "moons", False),
-        ("train.l1", "moons", False),
-        ("task.path", "moons", True),
-        ("task.path", "csv", False),
-        ("sweep.params.l2.lo", "moons", True),
-        ("sweep.params.l2.step", "moons", False),
-        ("n_trials", "moons", True),
+        ("search.n_trails", "moons", "search.n_trials"),
+        ("search.n_trials", "moons", None),
+        ("train.l1", "moons", None),
+        ("task.path", "moons", ""),
+        ("task.path", "csv", None),
+        ("sweep.params.l2.lo", "moons", "sweep.params.l2.low"),
+        ("sweep.params.l2.step", "moons", None),
+        ("n_trials", "moons", ""),
+        # The misspelled part need not be the last: the whole key is suggested.
+        ("serch.n_trials", "moons", "search.n_trials"),
+        ("trian.lr", "moons", "train.lr"),
     ],
 )
-def test_unknown_key_message(key: str, task: str, unknown: bool) -> None:
+def test_unknown_key_message(key: str, task: str, unknown: str | None) -> None:
+    """None: a known key; "": unknown with no close spelling; else the key suggested."""
     message = unknown_key_message(key, task)
-    assert (message is not None) == unknown
-    if message:
-        assert message.startswith(f"{key}: unknown key; allowed")
+    assert (message is not None) == (unknown is not None), message
+    if message is None:
+        return
+    assert message.startswith(f"{key}: unknown key; ")
+    if unknown:
+        assert f"did you mean {unknown}? allowed" in message
+    else:
+        assert "did you mean" not in message
 
 
 # Command lines precheck rejects with exit 2 (while composing or validating).

@@ -14,6 +14,7 @@ import optuna
 import pytest
 
 from regsearch.config import ConfigError, MoonsTask, ParamSpec
+from regsearch.console import summary_lines
 from regsearch.engine.members import OnEpoch, Schedule
 from regsearch.engine.population import train
 from regsearch.models import ModelSpec
@@ -81,7 +82,13 @@ def test_mlflow_child_runs_carry_the_durable_trial_numbers(tmp_path: Path, make_
     from mlflow.tracking import MlflowClient
 
     cfg, text = make_config(
-        tmp_path, "+sweep=l2", *TINY, "report=false", "search.n_trials=6", "search.population=4"
+        tmp_path,
+        "+sweep=l2",
+        *TINY,
+        "report=false",
+        "search.n_trials=6",
+        "search.population=4",
+        "tracking.ui_port=5123",
     )
     result = run_sweep(cfg, text)
     study = optuna.load_study(
@@ -102,6 +109,20 @@ def test_mlflow_child_runs_carry_the_durable_trial_numbers(tmp_path: Path, make_
         with sqlite3.connect(tmp_path / db) as con:
             assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert result.summary["timings"]["train"] > 0 and result.summary["timings"]["final"] > 0
+    # The verdict is on the parent run, searchable: tags.regsearch.tier, .recommended.
+    parent = MlflowClient(mlflow["uri"]).get_run(mlflow["parent_run_id"]).data.tags
+    found = result.comparison
+    assert found is not None
+    assert parent["regsearch.verdict"] == found.verdict
+    assert parent["regsearch.tier"] == found.tier
+    assert parent["regsearch.recommended"] == (found.recommended or "baseline")
+    # The printed command and link use the port the user gave; the tuning's best trial is
+    # named as such, above the verdict it must not seem to contradict.
+    lines = summary_lines(result)
+    browse = next(line for line in lines if line.startswith("browse:"))
+    assert "--port 5123" in browse and "http://127.0.0.1:5123/#/experiments/" in browse
+    best = next(i for i, line in enumerate(lines) if line.startswith("best tuning trial"))
+    assert best < next(i for i, line in enumerate(lines) if line.startswith("verdict:"))
 
 
 def test_a_recorder_that_cannot_write_a_trial_says_so(tmp_path: Path) -> None:

@@ -259,7 +259,7 @@ def test_cli_runs_a_sweep_and_says_where_results_are(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "regsearch: baseline on moons" in out
-    assert "best trial 0" in out
+    assert "best tuning trial 0" in out
     assert f"results: {tmp_path}/baseline-moons/" in out
     assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path}/mlflow.db" in out
     assert "Traceback" not in done.stderr

@@ -62,9 +62,7 @@ def unknown_key_message(key: str, task_name: str = "moons") -> str | None:
     for i, name in enumerate(parts):
         parent = ".".join(parts[:i])
         allowed = schema_keys(parent, task_name)
-        if allowed is None:
-            return None  # below a leaf or a free-form mapping: nothing to check
-        if name in allowed:
+        if allowed is None or name in allowed:  # a free-form name (a family), or known
             continue
         guess = difflib.get_close_matches(name, allowed, n=1)
         hint = (

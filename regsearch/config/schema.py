@@ -425,6 +425,7 @@ class TrackingConfig:
     uri: str = "sqlite:///sweeps/mlflow.db"  # MLflow tracking URI
     artifact_root: str = "sweeps/mlartifacts"  # where new experiments keep their artifacts
     experiment: str | None = None  # default: the task name
+    ui_port: int = 5000  # the port the printed `mlflow ui` command and links use
 
 
 @dataclass

@@ -95,6 +95,7 @@ _NUMBERS: dict[str, Range | Switch] = {
     "search.timeout": Range(0.0, low_open=True, note="seconds; null = no limit"),
     "sweep.final_seeds": _count(0),
     "threads": _count(0, "0 = torch's default"),
+    "tracking.ui_port": Range(1, 65535, whole=True, note="a TCP port"),
 }
 #: Settings that name one of a few choices (a key a task does not have is skipped).
 _CHOICES: dict[str, tuple[str, ...]] = {

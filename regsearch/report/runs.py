@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from regsearch.urls import browse_command, sqlite_path
+from regsearch.urls import DEFAULT_UI_PORT, browse_command, sqlite_path
 
 __all__ = [
     "MlflowView",
@@ -130,7 +130,7 @@ def mlflow_view(summary: dict[str, Any], candidates: Sequence[str] = ()) -> Mlfl
         uri=uri,
         experiment_id=experiment,
         parent_run_id=parent,
-        command=browse_command(uri, experiment),
+        command=browse_command(uri, experiment, int(info.get("ui_port") or DEFAULT_UI_PORT)),
     )
     known = [_known(info.get("runs") or [], label, tags) for label, tags in wanted]
     if wanted and all(known):  # no need to open the store (nor to find it from here)

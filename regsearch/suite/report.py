@@ -262,5 +262,5 @@ def _mlflow(run: SuiteRun | None, plan: SuitePlan) -> dict[str, str] | None:
 
     if run is None:
         return None
-    command = browse_command(run.uri, run.experiment_id)
+    command = browse_command(run.uri, run.experiment_id, plan.cfg.tracking.ui_port)
     return {"run_id": run.run_id, "uri": run.uri, "experiment": plan.experiment, "command": command}

@@ -257,7 +257,8 @@ def _finish(
         from regsearch.urls import browse_command
 
         result.mlflow_run_id = run.run_id
-        result.mlflow_command = browse_command(run.uri, run.experiment_id)
+        port = plan.cfg.tracking.ui_port
+        result.mlflow_command = browse_command(run.uri, run.experiment_id, port)
         files = [p for p in (report, plan.folder / "records.csv") if p is not None]
         run.close(status, _suite_metrics(stats), files)
     return result
