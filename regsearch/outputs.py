@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,6 +149,8 @@ def static_summary(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, An
         "task": plan.task.name,
         "description": plan.cfg.sweep.description if plan.cfg.sweep else "",
         "kind": plan.task.kind,
+        # A user's table: each column's model inputs and imputed cells, the columns left out.
+        "data": None if plan.task.table is None else asdict(plan.task.table),
         "metric": plan.objective.metrics[0],
         "direction": plan.objective.directions[0],
         "params": params,

@@ -3,6 +3,7 @@ the columns in the report, and regsearch.run on a DataFrame."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -10,10 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import regsearch
 from regsearch.compose import compose_checked
 from regsearch.config import ConfigError, CsvTask
 from regsearch.tasks import TaskData, load_task
 from regsearch.tasks.columns import id_like
+from tests.conftest import TINY
 from tests.test_cli_errors import assert_refused, assert_stores_untouched, run_cli
 
 
@@ -44,7 +47,7 @@ def titanic_csv(tmp_path: Path) -> Path:
 
 def composed(path: Path, *overrides: str) -> CsvTask:
     """The task as the command line would run it (real Hydra composition and validation)."""
-    args = ["+sweep=l2", "task=csv", f"task.path={path}", "task.target=Survived"]
+    args = ["+sweep=l2", "task=csv", f"task.path='{path}'", "task.target=Survived"]
     typed, _ = compose_checked([*args, "task.impute=median", *overrides], check_files=True)
     assert isinstance(typed.task, CsvTask)
     return typed.task
@@ -171,3 +174,90 @@ def test_the_old_id_column_error_now_points_at_task_drop(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match=r"'Code' has 1100 .*task\.drop=\[Code\]"):
         loaded(path)
     assert "Code_c1" not in loaded(path, "task.drop=[Code]").feature_names
+
+
+# --------------------------------------------------------------------------- the data set's name
+
+
+@pytest.mark.parametrize(
+    ("file", "overrides", "name"),
+    [
+        ("titanic.csv", [], "titanic"),
+        ("Titanic train (v2).csv.gz", [], "Titanic_train_v2"),
+        ("wine.csv", [], "wine_csv"),  # not the built-in wine task's folder and studies
+        ("titanic.csv", ["task.name=titanic-2024"], "titanic-2024"),
+    ],
+)
+def test_the_data_set_is_named_by_task_name_or_the_file(
+    tmp_path: Path, file: str, overrides: list[str], name: str
+) -> None:
+    path = tmp_path / file
+    titanic().to_csv(path, index=False)
+    task = composed(path, *overrides)
+    assert load_task(task).name == name
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("task.name=wine", r"^task\.name='wine': a built-in task's name.*task\.name=wine_csv"),
+        ("task.name='my data'", r"^task\.name='my data': .*letters, digits, _ and - only"),
+    ],
+)
+def test_a_bad_data_set_name_is_refused(titanic_csv: Path, override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        loaded(titanic_csv, override)
+
+
+def test_a_misspelt_task_name_is_still_unknown() -> None:
+    with pytest.raises(ConfigError, match=r"^task\.name='wnie': unknown task; allowed: moons"):
+        compose_checked(["+sweep=l2", "task=wine", "task.name=wnie"])
+
+
+# --------------------------------------------------------------------------- a sweep and its report
+
+SWEEP = [*TINY, "search.n_trials=2", "search.cv=0", "sweep.final_seeds=2", "task.impute=median"]
+
+
+def test_a_named_table_names_title_folder_and_experiment_and_the_report_lists_its_columns(
+    titanic_csv: Path, tmp_path: Path
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    root = tmp_path / "sweeps"
+    table = ["task=csv", f"task.path={titanic_csv}", "task.target=Survived", "task.drop=[Fare]"]
+    result = regsearch.run("+sweep=l2", *table, *SWEEP, "task.name=titanic", root=root)
+    assert result.run_dir.parent == root / "l2-titanic"
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["title"] == "l2 on titanic" and summary["task"] == "titanic"
+    experiment = MlflowClient(summary["mlflow"]["uri"]).get_experiment_by_name("titanic")
+    assert experiment is not None
+    assert experiment.experiment_id == summary["mlflow"]["experiment_id"]
+    data = summary["data"]
+    assert data["rows"] == 80
+    inputs = {c["name"]: (c["kind"], c["width"], c["imputed"]) for c in data["inputs"]}
+    n_missing = titanic().isna().sum()
+    assert inputs == {
+        "Pclass": ("number", 1, 0),
+        "Age": ("number", 1, n_missing["Age"]),
+        "Sex": ("text", 2, 0),
+        "Embarked": ("text", 3, n_missing["Embarked"]),
+    }
+    assert [c["name"] for c in data["left_out"]] == ["Fare", "PassengerId", "Name"]
+    page = (result.run_dir / "report.html").read_text()
+    assert "<h1>l2 on titanic" in page or "l2 on titanic</" in page
+    setup = page.split('<section id="setup">', 1)[1].split("</section>", 1)[0]
+    assert (
+        "<dt>model inputs</dt><dd>7 from 4 columns: Pclass → 1, Age → 1, Sex → 2 (one-hot)" in setup
+    )
+    assert f"<dt>imputed cells</dt><dd>Age {n_missing['Age']}, Embarked" in setup
+    assert (
+        "<dt>columns left out</dt><dd>Fare (task.drop), PassengerId (looks like a row id" in setup
+    )
+
+
+def test_an_unnamed_table_takes_the_file_stem(titanic_csv: Path, tmp_path: Path) -> None:
+    table = ["task=csv", f"task.path={titanic_csv}", "task.target=Survived", "tracking=none"]
+    result = regsearch.run("+sweep=l2", *table, *SWEEP, root=tmp_path / "sweeps")
+    assert result.run_dir.parent == tmp_path / "sweeps" / "l2-titanic"
+    assert result.summary["title"] == "l2 on titanic"

@@ -349,6 +349,7 @@ def setup_cards(
     task_items += [
         (k, _text(v)) for k, v in task.items() if k != "name" and not isinstance(v, dict)
     ]
+    task_items += _table_items(summary.get("data"))
     search = _section(cfg, "search")
     sweep = _section(cfg, "sweep")
     budget = [("sweep", _text(summary.get("sweep", sweep.get("name", ""))))]
@@ -375,6 +376,28 @@ def setup_cards(
         ("Run", [(k, v) for k, v in run if v]),
     ]
     return [(title, items) for title, items in cards if items]
+
+
+def _table_items(data: Any) -> list[tuple[str, str]]:
+    """A user's table (summary ``data``): each column → its model inputs, the cells imputed,
+    the columns left out; nothing for a built-in task."""
+    if not isinstance(data, dict):
+        return []
+    inputs = [c for c in data.get("inputs") or [] if isinstance(c, dict)]
+    widths = ", ".join(
+        f"{c.get('name')} → {c.get('width')}{' (one-hot)' if c.get('kind') == 'text' else ''}"
+        for c in inputs
+    )
+    total = sum(int(c.get("width") or 0) for c in inputs)
+    items = [("model inputs", f"{total} from {len(inputs)} columns: {widths}")]
+    imputed = [f"{c.get('name')} {c.get('imputed')}" for c in inputs if c.get("imputed")]
+    if imputed:
+        items.append(("imputed cells", f"{', '.join(imputed)} (of {data.get('rows')} rows)"))
+    left_out = [c for c in data.get("left_out") or [] if isinstance(c, dict)]
+    if left_out:
+        listed = ", ".join(f"{c.get('name')} ({c.get('why')})" for c in left_out)
+        items.append(("columns left out", listed))
+    return items
 
 
 def _studies_text(studies: Any) -> str:
