@@ -172,6 +172,34 @@ def test_trials_table_rounds_and_marks_sortable(report: tuple[Path, str]) -> Non
     assert numbers and all(n == f"{float(n):.4g}" for n in numbers)
 
 
+def many_trials(blocks: int = 5) -> pd.DataFrame:
+    """``blocks`` copies of :func:`make_trials` with their own trial numbers (12 rows each)."""
+    copies = [make_trials().assign(trial=lambda f, k=k: f["trial"] + 6 * k) for k in range(blocks)]
+    return pd.concat(copies, ignore_index=True)
+
+
+def test_a_long_trial_table_shows_its_first_page(tmp_path: Path) -> None:
+    trials = many_trials()
+    html = write_report(tmp_path, trials, make_summary(), CONFIG).read_text(encoding="utf-8")
+    section = html[html.index('<section id="trials">') :]
+    section = section[: section.index("</section>")]
+    table = section[section.index("<tbody>") : section.index("</tbody>")]
+    rows = re.findall(r"<tr[^>]*>", table)
+    assert len(rows) == len(trials) == 60  # every row is in the page, for sorting and search
+    assert [" hidden" in r for r in rows] == [False] * 50 + [True] * 10
+    assert "Showing the first 50 of 60 rows" in section
+    assert re.search(
+        r'<button type="button" class="show-all"[^>]*>Show all 60 rows</button>', section
+    )
+
+
+def test_a_short_trial_table_is_not_paged(report: tuple[Path, str]) -> None:
+    _, html = report
+    section = html[html.index('<section id="trials">') :]
+    section = section[: section.index("</section>")]
+    assert " hidden" not in section and "show-all" not in section
+
+
 def test_final_rows_add_comparison(tmp_path: Path) -> None:
     trials = make_trials()
     trials.loc[8:, "phase"] = "final"

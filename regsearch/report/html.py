@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 TEMPLATE = "template.html.j2"
 _KINDS = ("classification", "regression")
 _DIRECTIONS = ("minimize", "maximize")
+#: Trial rows shown before "Show all": a sweep of hundreds of members would bury the page.
+PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def _render(
             figures=drawn,
             columns=columns,
             rows=rows,
+            page_size=PAGE_SIZE,
             config_yaml=config_yaml,
             mlflow=runs.mlflow_view(summary, candidates),
         )
