@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+import regsearch
 from regsearch import suite
 from regsearch.config import ConfigError
 from regsearch.suite.runner import SuiteResult
@@ -128,6 +129,29 @@ def test_an_unfinished_data_set_continues_its_studies_without_retraining(ran: Ra
     assert trials() == before and f"{study}.final" in before  # nothing retrained
     assert len(list((ran.result.folder / "compare-keel-sonar").iterdir())) == 2
     pd.testing.assert_frame_equal(again.records, ran.result.records)
+
+
+def test_a_data_sets_study_made_by_another_experiment_is_refused_before_the_suite_runs(
+    ran: Ran, tmp_path: Path
+) -> None:
+    """The suite's studies carry their fingerprint; a study of the same name in a shared
+    storage that another experiment made (here a plain l2 sweep) is refused up front."""
+    import optuna
+
+    from regsearch.search.identity import DIGEST_ATTR
+
+    storage = f"sqlite:///{ran.root}/optuna.db"
+    study = ran.state["datasets"]["iris"]["study"]
+    ours = [s for s in optuna.get_all_study_summaries(storage) if s.study_name.startswith(study)]
+    stamps = {s.user_attrs.get(DIGEST_ATTR) for s in ours if not s.study_name.endswith(".claim")}
+    assert len(stamps) == 1 and None not in stamps, "every study of the data set, one stamp"
+    shared = tmp_path / "shared"
+    clash = [f"search.study_name={study}.l1", "search.n_trials=1", "sweep.final_seeds=0"]
+    regsearch.run("+sweep=l2", "task=wine", "tracking=none", "report=false", *clash,
+                  "train.max_epochs=20", root=shared)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"created by another experiment — sweep\.name="):
+        suite.run(*TINY_SUITE, root=shared)
+    assert not (shared / "suite-keel12").exists(), "nothing written before the refusal"
 
 
 def test_other_settings_in_the_same_folder_are_refused(ran: Ran) -> None:

@@ -70,7 +70,8 @@ def refuse_other_experiment(storage_url: str, base: str, fp: Fingerprint) -> Non
     """Raise when a study of the sweep ``base`` (``base`` itself, or ``base.<family>``,
     ``base.final``) already exists with another fingerprint; reads only.
 
-    Studies created before fingerprints were stored are accepted (with a log line).
+    Studies without a stored fingerprint are accepted: those of older versions, and the
+    bookkeeping studies that hold no trials of their own (``base.final.claim``).
 
     Raises:
         ConfigError: One line naming the study and each differing key with its stored value.
@@ -80,7 +81,7 @@ def refuse_other_experiment(storage_url: str, base: str, fp: Fingerprint) -> Non
             continue
         stored = study.user_attrs.get(DIGEST_ATTR)
         if stored is None:
-            log.info("study %s has no stored fingerprint (older regsearch)", study.study_name)
+            log.debug("study %s has no stored fingerprint", study.study_name)
         elif stored != fp.digest:
             raise ConfigError(_refusal(study.study_name, fp, study.user_attrs[SETTINGS_ATTR]))
 
@@ -92,7 +93,7 @@ def refuse_changed_resume(cfg: RegsearchConfig, config_yaml: str) -> None:
     :func:`regsearch.sweep.run_sweep` checks every study again as it opens them.
     """
     search = cfg.search
-    if not (search.resume and search.study_name) or cfg.suite is not None:
+    if not (search.resume and search.study_name):
         return
     path = sqlite_path(search.storage) or (
         Path(search.storage) if is_journal(search.storage) else None

@@ -96,12 +96,15 @@ def plan_suite(cfg: RegsearchConfig, config_yaml: str) -> SuitePlan:
 
 
 def _check_dataset(plan: SuitePlan, dataset: str) -> None:
-    """The data set's config validates and its plan builds (data, folds) before anything runs."""
+    """The data set's config validates, its plan builds (data, folds) and its studies, if they
+    exist, were created by the same experiment: all before anything runs."""
     from regsearch.plan import make_plan
+    from regsearch.search.identity import refuse_changed_resume
 
-    typed, _ = _dataset_config(plan, dataset, resume=False)
+    typed, text = _dataset_config(plan, dataset, resume=True)
     try:
         make_plan(typed)
+        refuse_changed_resume(typed, text)
     except ConfigError as err:
         raise ConfigError(f"suite data set {dataset!r}: {err}") from None
 
