@@ -13,10 +13,14 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regsearch.compose import compose_checked
 from regsearch.config import ConfigError
 from regsearch.outputs import SweepResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["run"]
 
@@ -26,6 +30,8 @@ def run(
     root: str | Path | None = None,
     progress: bool = False,
     config_dir: str | Path | None = None,
+    data: pd.DataFrame | None = None,
+    target: str | None = None,
 ) -> SweepResult:
     """Compose ``overrides`` like ``python -m regsearch``, validate them and run the sweep here.
 
@@ -37,6 +43,10 @@ def run(
         config_dir: A folder of your own presets, searched before the packaged ones, as the
             command line's ``--config-dir``: ``<config_dir>/sweep/my_preset.yaml`` is
             ``"+sweep=my_preset"``.
+        data: A table to sweep on, with ``target`` its column to predict: the run is
+            ``task=csv`` on the frame, stored as Parquet under ``<root>/data/`` and named
+            ``task.name`` (``dataframe`` unless given; see :mod:`regsearch.frames`).
+        target: The column of ``data`` to predict.
 
     Returns:
         The run folder, the trials and curves tables, the summary and the comparison.
@@ -47,6 +57,7 @@ def run(
             returns a different result, from :func:`regsearch.suite.run`.
         KeyboardInterrupt: Interrupted; both stores are consistent and can be resumed.
     """
+    from regsearch.frames import stored_frame
     from regsearch.sweep import run_sweep
 
     args = list(overrides)
@@ -55,10 +66,11 @@ def run(
     if not any(a.startswith("progress=") for a in args):
         args.append(f"progress={str(progress).lower()}")
     dirs = [config_dir] if config_dir is not None else []
-    typed, yaml_text = compose_checked(args, config_dirs=dirs)
-    if typed.suite is not None:
-        raise ConfigError(
-            "+experiment=suite: a benchmark suite runs with regsearch.suite.run(...); "
-            "regsearch.run runs one sweep"
-        )
-    return run_sweep(typed, yaml_text)
+    with stored_frame(data, target, args, dirs) as args:
+        typed, yaml_text = compose_checked(args, config_dirs=dirs)
+        if typed.suite is not None:
+            raise ConfigError(
+                "+experiment=suite: a benchmark suite runs with regsearch.suite.run(...); "
+                "regsearch.run runs one sweep"
+            )
+        return run_sweep(typed, yaml_text)

@@ -261,3 +261,61 @@ def test_an_unnamed_table_takes_the_file_stem(titanic_csv: Path, tmp_path: Path)
     result = regsearch.run("+sweep=l2", *table, *SWEEP, root=tmp_path / "sweeps")
     assert result.run_dir.parent == tmp_path / "sweeps" / "l2-titanic"
     assert result.summary["title"] == "l2 on titanic"
+
+
+# --------------------------------------------------------------------------- regsearch.run(data=df)
+
+
+def test_run_on_a_dataframe_stores_it_and_sweeps_it(tmp_path: Path) -> None:
+    frame = titanic()
+    result = regsearch.run(
+        "+sweep=l2",
+        *SWEEP,
+        "tracking=none",
+        "task.name=titanic",
+        data=frame,
+        target="Survived",
+        root=tmp_path,
+    )
+    assert result.run_dir.parent == tmp_path / "l2-titanic"
+    (stored,) = (tmp_path / "data").iterdir()
+    assert stored.name.startswith("titanic-") and stored.suffix == ".parquet"
+    pd.testing.assert_frame_equal(pd.read_parquet(stored), frame)
+    config = (result.run_dir / "config.yaml").read_text()
+    assert f"path: {stored}" in config and "target: Survived" in config
+    assert [c["name"] for c in result.summary["data"]["left_out"]] == ["PassengerId", "Name"]
+
+
+def test_a_dataframe_without_a_name_is_the_dataframe_task(tmp_path: Path) -> None:
+    from regsearch.frames import stored_frame
+
+    frame = titanic().rename(columns={"Survived": "did survive"})
+    args = ["+sweep=l2", f"paths.root={tmp_path}", "task.impute=mean"]
+    with stored_frame(frame, "did survive", args) as composed_args:
+        typed, _ = compose_checked(composed_args)
+    assert isinstance(typed.task, CsvTask) and typed.task.target == "did survive"
+    assert load_task(typed.task).name == "dataframe"
+    with stored_frame(frame.copy(), "did survive", args):  # the same rows: the same file
+        pass
+    with stored_frame(frame.head(60), "did survive", args):
+        pass
+    assert len(list((tmp_path / "data").iterdir())) == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "target", "message"),
+    [
+        ([], "survived", r"^target='survived': no such column in the DataFrame; "),
+        ([], None, r"^data: name the column to predict with target=<column>"),
+        (["task=wine"], "Survived", r"^task=wine: data= is the table of this run"),
+        (["search.n_trials=0"], "Survived", r"^search\.n_trials=0: "),
+        (["task.drop=[Cabin]"], "Survived", r"^task\.drop=\['Cabin'\]: no column 'Cabin'"),  # load
+    ],
+)
+def test_a_refused_dataframe_run_writes_nothing(
+    tmp_path: Path, overrides: list[str], target: str | None, message: str
+) -> None:
+    args = ["+sweep=l2", *SWEEP, "tracking=none", *overrides]
+    with pytest.raises(ConfigError, match=message):
+        regsearch.run(*args, root=tmp_path, data=titanic(), target=target)
+    assert list(tmp_path.iterdir()) == []
