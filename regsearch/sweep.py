@@ -35,6 +35,7 @@ from regsearch.outputs import (
     write_outputs,
 )
 from regsearch.plan import Plan, make_plan
+from regsearch.provenance import provenance
 from regsearch.recorder import Recorder, RecorderError, TrackingTarget, recorder_for
 from regsearch.records import RunSummary
 from regsearch.search.identity import refuse_other_experiment, remember, study_fingerprint
@@ -113,8 +114,10 @@ def _sweep(cfg: RegsearchConfig, config_yaml: str, recorder: Recorder) -> SweepR
     # Everything that can be refused was checked above; from here on both stores are written,
     # by the recorder process, while this one trains.
     static = static_summary(plan, studies)
+    origin = provenance(plan.device)
+    static["provenance"] = origin.as_dict()
     write_json(run_dir / "summary.json", {**static, "partial": True})
-    _start_run(recorder, plan, stamp, base_name, run_dir, config_yaml)
+    _start_run(recorder, plan, stamp, base_name, run_dir, config_yaml, origin.tags())
     start = time.perf_counter()
     status, interrupted = "FAILED", False
     result: SweepResult | None = None
@@ -167,7 +170,13 @@ def _open_all(
 
 
 def _start_run(
-    recorder: Recorder, plan: Plan, stamp: str, base_name: str, run_dir: Path, config_yaml: str
+    recorder: Recorder,
+    plan: Plan,
+    stamp: str,
+    base_name: str,
+    run_dir: Path,
+    config_yaml: str,
+    provenance_tags: dict[str, str],
 ) -> None:
     recorder.start(  # only queued: nothing here can fail before the caller's try closes it
         _tracking_target(plan.cfg, plan),
@@ -178,6 +187,7 @@ def _start_run(
             "regsearch.study": base_name,
             "regsearch.run_dir": str(run_dir),
             **owner_tags(),  # lets a later sweep close this run if this process dies
+            **provenance_tags,
         },
         config_yaml=config_yaml,
     )

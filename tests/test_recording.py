@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+import regsearch
 from regsearch.config import ConfigError, MoonsTask, ParamSpec
 from regsearch.console import summary_lines
 from regsearch.engine.members import OnEpoch, Schedule
@@ -116,6 +118,19 @@ def test_mlflow_child_runs_carry_the_durable_trial_numbers(tmp_path: Path, make_
     assert parent["regsearch.verdict"] == found.verdict
     assert parent["regsearch.tier"] == found.tier
     assert parent["regsearch.recommended"] == (found.recommended or "baseline")
+    # Provenance: in summary.json and on the parent run, the same facts.
+    origin = result.summary["provenance"]
+    assert {"torch", "numpy", "optuna", "mlflow", "hydra-core"} <= set(origin["packages"])
+    assert origin["regsearch"] == regsearch.__version__ and origin["python"] and origin["host"]
+    assert parent["regsearch.provenance.package.torch"] == origin["packages"]["torch"]
+    assert parent["regsearch.provenance.device"] == origin["device"]
+    checkout = Path(regsearch.__file__).resolve().parent.parent
+    if (checkout / ".git").exists():
+        head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        assert origin["commit"].removesuffix("+dirty") == head
+    on_disk = json.loads((result.run_dir / "summary.json").read_text())
+    assert on_disk["provenance"] == origin
     # The printed command and link use the port the user gave; the tuning's best trial is
     # named as such, above the verdict it must not seem to contradict.
     lines = summary_lines(result)
