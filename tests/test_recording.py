@@ -126,8 +126,8 @@ def test_mlflow_child_runs_carry_the_durable_trial_numbers(tmp_path: Path, make_
     assert parent["regsearch.provenance.device"] == origin["device"]
     checkout = Path(regsearch.__file__).resolve().parent.parent
     if (checkout / ".git").exists():
-        head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        git = ["git", "-C", str(checkout), "rev-parse", "HEAD"]
+        head = subprocess.run(git, capture_output=True, text=True, check=True).stdout.strip()
         assert origin["commit"].removesuffix("+dirty") == head
     on_disk = json.loads((result.run_dir / "summary.json").read_text())
     assert on_disk["provenance"] == origin
