@@ -24,10 +24,12 @@ from optuna.trial import TrialState
 from regsearch.search.objective import best_index
 
 __all__ = [
+    "COMPARISON_COLUMNS",
     "METRIC_COLUMNS",
     "ORIGINAL_UNITS",
     "SweepData",
     "best_trial",
+    "comparison_frame",
     "curves_frame",
     "load_sweep",
     "studies_phases",
@@ -213,6 +215,81 @@ class SweepData:
     trials: pd.DataFrame
     curves: pd.DataFrame
     studies: dict[str, optuna.Study] = field(default_factory=dict)  # family (or "final") → study
+
+    @property
+    def comparison(self) -> pd.DataFrame:
+        """The comparison as a tidy table (:func:`comparison_frame`)."""
+        return comparison_frame(self.summary)
+
+
+#: The columns of :func:`comparison_frame`, in order.
+COMPARISON_COLUMNS = [
+    "sweep",
+    "task",
+    "candidate",
+    "params",
+    "recommended",
+    "standing",
+    "n_pairs",
+    "metric",
+    "mean",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "p",
+    "p_adjusted",
+    "p_better",
+    "p_equivalent",
+    "p_worse",
+    "diagnosis",
+    "test",
+    "tier",
+    "rule",
+    "adjustment",
+    "method",
+    "margin",
+]
+
+
+def comparison_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """The sweep's comparison (``summary["verdict"]``) as a tidy table, one row per candidate:
+    its standing, mean, paired effect against the baseline with its 95% interval, raw and
+    adjusted p, posterior probabilities, gap diagnosis and test confirmation; the verdict's
+    tier, rule, adjustment, test and margin repeat on every row. Empty without a comparison.
+
+    Example:
+        >>> comparison_frame(load_sweep(run_dir).summary)[["candidate", "effect"]]  # doctest: +SKIP
+    """
+    verdict = summary.get("verdict") or {}
+    rows = []
+    for name, c in (verdict.get("candidates") or {}).items():
+        effect = c.get("effect") or [None, None, None]
+        rows.append(
+            {
+                "sweep": summary.get("sweep"),
+                "task": summary.get("task"),
+                "candidate": name,
+                "params": _setting(c.get("params") or {}),
+                "recommended": name == verdict.get("recommended"),
+                **{k: c.get(k) for k in ("standing", "n_pairs")},
+                "metric": verdict.get("metric"),
+                "mean": c.get("mean"),
+                "effect": effect[0],
+                "ci_low": effect[1],
+                "ci_high": effect[2],
+                **{k: c.get(k) for k in ("p", "p_adjusted", "p_better", "p_equivalent")},
+                **{k: c.get(k) for k in ("p_worse", "diagnosis", "test")},
+                **{k: verdict.get(k) for k in ("tier", "rule", "adjustment", "method", "margin")},
+            }
+        )
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def _setting(params: dict[str, Any]) -> str:
+    """``"l2=0.01568, lr=0.3"``: a candidate's parameters, 4 significant digits."""
+    return ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
 
 
 def studies_phases(studies: dict[str, optuna.Study]) -> list[tuple[optuna.Study, str]]:
