@@ -5,6 +5,7 @@ written from a temporary project folder."""
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,26 @@ def test_an_unknown_preset_lists_the_users_own_too(project: Path) -> None:
     with pytest.raises(ConfigError, match=r"allowed sweep values: .*my_preset"):
         regsearch.run("+sweep=my_preest", root=project / "out", config_dir=project / "conf")
     assert not (project / "out").exists()
+
+
+def test_readme_csv_steps_run_as_written(tmp_path: Path) -> None:
+    """README's own-table commands, on a Titanic-like file with the columns they name, each
+    with a tiny budget appended."""
+    from tests.test_csv_columns import titanic
+
+    table = titanic(60)
+    table["Ticket"] = [f"T{i % 7}" for i in range(len(table))]
+    table["Cabin"] = ["C1" if i % 5 else None for i in range(len(table))]
+    table.to_csv(tmp_path / "titanic.csv", index=False)
+    lines = _readme_block("bash", "task.path=titanic.csv").strip().splitlines()
+    families = ["l1", "l2", "weight_decay", "dropout", "early_stopping", "batchnorm"]
+    budget = [*TINY, "report=false", "tracking=none", "search.cv=0", "search.n_trials=2"]
+    budget += ["sweep.final_seeds=2", "search.final_cv=0"]
+    for line in lines:
+        args = shlex.split(line)
+        assert args[:3] == ["python", "-m", "regsearch"]
+        extra = [f"sweep.families.{f}.n_trials=2" for f in families if "compare" in line]
+        proc = run_cli(tmp_path, *args[3:], *budget, *extra)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list((tmp_path / "sweeps").glob("dropout-titanic/*/summary.json"))
+    assert list((tmp_path / "sweeps").glob("compare-titanic_small/*/summary.json"))
