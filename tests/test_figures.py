@@ -28,12 +28,16 @@ from regsearch.report.comparison_fig import comparison_chart
 from regsearch.report.curves import curve_groups, learning_curves
 from regsearch.report.gap import gap_by_family, gap_vs_params, param_kind
 from regsearch.report.history import val_metric_history
-from regsearch.report.importance import importance_skip_reason, param_importance
+from regsearch.report.importance import (
+    importance_chart,
+    importance_skip_reason,
+    param_importance,
+)
 from regsearch.report.panels import placeholder_reason
 from regsearch.report.penalty import penalty_effects
 from regsearch.report.strength import weakest_trial
 from regsearch.results import load_sweep
-from tests.test_report import final_summary, make_final, make_trials
+from tests.test_report import final_summary, made_study, make_final, make_trials
 
 #: Baseline + three families on moons: l2 gets 5 trials (enough for fANOVA), the others 3;
 #: holdout (no folds) and 3 final seeds keep it at a few seconds.
@@ -81,8 +85,10 @@ def without_controls(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def panels(fig: Figure) -> list[Axes]:
-    """The visible data panels (no colour bars, no unused grid cells)."""
-    return [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    """The visible data panels (no colour bars, no unused grid cells, no notes)."""
+    return [
+        ax for ax in fig.axes if ax.get_visible() and ax.axison and ax.get_label() != "<colorbar>"
+    ]
 
 
 def points(ax: Axes) -> list[np.ndarray]:
@@ -435,6 +441,40 @@ def test_param_importance_ranks_the_parameter_that_matters() -> None:
     study.optimize(objective, n_trials=12)
     labels = [t.get_text() for t in param_importance(study).axes[0].get_yticklabels()]
     assert labels == ["dropout", "l2"]  # drawn last = largest bar on top
+
+
+def test_importance_of_every_family_is_one_figure() -> None:
+    studies = {
+        "l2": made_study("l2", 12, {"l2": 10.0, "lr": 0.1}),
+        "dropout": made_study("dropout", 12, {"l2": 0.1, "lr": 10.0}),
+        "early_stopping": made_study("early_stopping", 3, {"l2": 1.0, "lr": 1.0}),
+    }
+    fig = importance_chart(studies)
+    assert placeholder_reason(fig) is None
+    drawn = panels(fig)
+    assert [ax.get_title() for ax in drawn] == ["l2", "dropout"]  # one panel per ranked family
+    for ax, top in zip(drawn, ("l2", "lr"), strict=True):
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert sorted(labels) == ["l2", "lr"] and labels[-1] == top  # largest bar on top
+        widths = [bar.get_width() for bar in ax.patches if isinstance(bar, Rectangle)]
+        assert sum(widths) == pytest.approx(1.0)
+        assert ax.get_xlim() == (0.0, 1.0)  # one scale: the bars compare across families
+    assert drawn[-1].get_xlabel() == "importance (fANOVA, sums to 1)"
+    assert texts(fig) == ["not ranked: early_stopping (importance needs 5+ complete trials)"]
+
+
+@pytest.mark.parametrize(
+    ("n_studies", "reason"),
+    [
+        (0, "no studies"),
+        (1, "importance needs 5+ complete trials"),
+        (2, "no family can be ranked: a, b (importance needs 5+ complete trials)"),
+    ],
+)
+def test_importance_chart_placeholder_says_why(n_studies: int, reason: str) -> None:
+    names = ["a", "b"][:n_studies]
+    studies = {n: made_study(n, 3, {"l2": 1.0, "lr": 1.0}) for n in names}
+    assert placeholder_reason(importance_chart(studies)) == reason
 
 
 # --- decision_boundaries ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 from markupsafe import escape as markup_escape
@@ -109,6 +110,21 @@ def make_summary(**changes: Any) -> dict[str, Any]:
     return summary | changes
 
 
+def made_study(name: str, n_trials: int, weights: dict[str, float]) -> optuna.Study:
+    """A study of ``n_trials`` random trials of l2 and lr whose value is their weighted sum."""
+    study = optuna.create_study(study_name=name)
+    space = {
+        "l2": optuna.distributions.FloatDistribution(0.0, 1.0),
+        "lr": optuna.distributions.FloatDistribution(0.0, 1.0),
+    }
+    rng = np.random.default_rng(len(name))
+    for _ in range(n_trials):
+        params = {p: float(rng.uniform()) for p in space}
+        value = sum(weights[p] * v for p, v in params.items())
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=value))
+    return study
+
+
 def write_inputs(run_dir: Path, trials: pd.DataFrame, summary: dict[str, Any]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     trials.to_csv(run_dir / "trials.csv", index=False)
@@ -198,6 +214,25 @@ def test_a_short_trial_table_is_not_paged(report: tuple[Path, str]) -> None:
     section = html[html.index('<section id="trials">') :]
     section = section[: section.index("</section>")]
     assert " hidden" not in section and "show-all" not in section
+
+
+def test_importance_of_all_families_is_one_figure(tmp_path: Path) -> None:
+    studies = {
+        "l2": made_study("l2", 8, {"l2": 5.0, "lr": 1.0}),
+        "dropout": made_study("dropout", 8, {"l2": 1.0, "lr": 5.0}),
+        "early_stopping": made_study("early_stopping", 3, {"l2": 1.0, "lr": 1.0}),
+        "final": made_study("final", 8, {"l2": 1.0, "lr": 1.0}),
+    }
+    path = write_report(tmp_path, make_trials(), make_summary(), CONFIG, studies=studies)
+    html = path.read_text(encoding="utf-8")
+    pngs = sorted(p.stem for p in (tmp_path / "figures").glob("importance*.png"))
+    assert pngs == ["importance"]
+    assert html.count('<figure id="fig-importance') == 1
+    figure = html[html.index('<figure id="fig-importance"') :]
+    caption = figure[figure.index("<figcaption>") : figure.index("</figcaption>")]
+    assert "one panel per family (l2, dropout)" in caption
+    assert "Not ranked: early_stopping (importance needs 5+ complete trials)" in caption
+    assert "final" not in caption  # the final phase re-evaluates; it searches nothing
 
 
 def test_final_rows_add_comparison(tmp_path: Path) -> None:

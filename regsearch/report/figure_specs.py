@@ -6,7 +6,6 @@ not shown is never drawn.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from regsearch.report.comparison_fig import comparison_chart
 from regsearch.report.curves import curve_groups, learning_curves
 from regsearch.report.gap import gap_by_family, gap_vs_params
 from regsearch.report.history import val_metric_history
-from regsearch.report.importance import importance_skip_reason, param_importance
+from regsearch.report.importance import rank_families, ranking_figure
 from regsearch.report.members import complete_rows, gap_column, val_column
 from regsearch.report.penalty import PENALTY_PARAMS, penalty_effects
 
@@ -72,17 +71,22 @@ def figure_specs(
             )
         )
     specs += _search_specs(trials, summary, params, comparison)
-    for key, study in studies.items():
-        if key != "final" and importance_skip_reason(study) is None:
-            specs.append(
-                (
-                    f"importance_{key}",
-                    f"Hyperparameter importance ({key})",
-                    "Share of the objective's variance each parameter explains (fANOVA).",
-                    functools.partial(param_importance, study),
-                )
-            )
-    return specs
+    importance = _importance_spec({k: s for k, s in studies.items() if k != "final"})
+    return specs if importance is None else [*specs, importance]
+
+
+def _importance_spec(studies: Mapping[str, optuna.Study]) -> FigureSpec | None:
+    """One figure for every family that can be ranked; None when none can."""
+    ranking = rank_families(studies)
+    if not ranking.ranked:
+        return None
+    caption = (
+        "Share of the objective's variance each parameter explains (fANOVA), one panel per "
+        f"family ({', '.join(ranking.ranked)}), on one scale."
+    )
+    if ranking.unranked:
+        caption += f" Not ranked: {ranking.unranked_note()}."
+    return "importance", "Hyperparameter importance", caption, lambda: ranking_figure(ranking)
 
 
 def _comparison_spec(comparison: Comparison) -> FigureSpec:

@@ -26,6 +26,7 @@ from regsearch.report.gap import gap_by_family, gap_vs_params, param_kind
 from regsearch.report.history import val_metric_history
 from regsearch.report.importance import (
     MIN_IMPORTANCE_TRIALS,
+    importance_chart,
     importance_skip_reason,
     param_importance,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "gap_by_family",
     "gap_column",
     "gap_vs_params",
+    "importance_chart",
     "importance_skip_reason",
     "learning_curves",
     "param_importance",
