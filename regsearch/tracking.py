@@ -156,18 +156,20 @@ class MlflowTracker(NullTracker):
         # alone, and regsearch.urls brings SQLAlchemy and the config package with it.
         from regsearch.urls import sqlite_path
 
-        # First use of a store prints table-creation chatter; the sweep's own output says enough.
+        # First use of a store prints table-creation chatter, and a server's client two "View
+        # run / View experiment" lines per run (one per trial); the sweep's own output says enough.
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
         super().__init__()
         self.uri = uri
         if (path := sqlite_path(uri)) is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.client = MlflowClient(tracking_uri=uri)
-        self.experiment_id = self._experiment(experiment, Path(artifact_root).resolve().as_uri())
+        self.experiment_id = self._experiment(experiment, _artifact_location(uri, artifact_root))
 
-    def _experiment(self, name: str, location: str) -> str:
+    def _experiment(self, name: str, location: str | None) -> str:
         """The experiment's id, created (or marked) as a model-training experiment.
 
         MLflow 3's UI opens experiments by their ``mlflow.experimentKind`` tag; without it they
@@ -280,6 +282,19 @@ class MlflowTracker(NullTracker):
             if path.exists():
                 self.client.log_artifact(self.parent_run_id, str(path))
         self.client.set_terminated(self.parent_run_id, summary.status)
+
+
+def _artifact_location(uri: str, artifact_root: str) -> str | None:
+    """Where a new experiment keeps its artifacts: ``artifact_root`` as a URI, except a local
+    folder when the store is a server, which then decides (its ``--artifacts-destination``,
+    proxied): the client's own path would scatter artifacts over the workers' disks."""
+    from regsearch.urls import is_http
+
+    if "://" in artifact_root or ":/" in artifact_root:
+        return artifact_root
+    if is_http(uri) or not artifact_root:
+        return None
+    return Path(artifact_root).resolve().as_uri()
 
 
 def curve_means(outcome: TrialOutcome) -> dict[str, dict[int, float]]:

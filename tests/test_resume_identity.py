@@ -37,7 +37,9 @@ def made(tmp_path: Path, make_config) -> Path:
 
 
 def test_the_study_stores_what_defines_it(made: Path) -> None:
-    attrs = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{made}/optuna.db").user_attrs
+    study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{made}/optuna.db")
+    assert study.metric_names == ["val_loss"]  # the dashboard's name for the objective
+    attrs = study.user_attrs
     settings = attrs[SETTINGS_ATTR]
     assert len(attrs[DIGEST_ATTR]) == 8
     assert settings["sweep.name"] == '"l2"' and settings["task.name"] == '"wine"'

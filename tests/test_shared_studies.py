@@ -227,26 +227,30 @@ def test_default_study_names_of_sweeps_started_in_one_second_differ(
 def test_a_sweep_logs_to_an_mlflow_tracking_server(tmp_path: Path, mlflow_server: str) -> None:
     from mlflow.tracking import MlflowClient
 
-    _run_ok(
-        _cli(
-            tmp_path,
-            *TINY,
-            "report=false",
-            "search.cv=0",
-            "search.n_trials=3",
-            "sweep.final_seeds=0",
-            f"tracking.uri={mlflow_server}",
-            "tracking.experiment=served",
-        ),
+    cmd = _cli(
         tmp_path,
+        *TINY,
+        "report=false",
+        "search.cv=0",
+        "search.n_trials=3",
+        "sweep.final_seeds=0",
+        f"tracking.uri={mlflow_server}",
+        "tracking.experiment=served",
     )
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "View run" not in done.stdout + done.stderr, "MLflow's per-run lines are silenced"
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("served")
     assert experiment is not None
+    # The server decides where artifacts go (proxied), not the client's local folder.
+    assert experiment.artifact_location.startswith("mlflow-artifacts:")
     runs = client.search_runs([experiment.experiment_id])
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(children) == 3
     assert all("val_loss" in r.data.metrics for r in children)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert "trials.csv" in [a.path for a in client.list_artifacts(parent.info.run_id)]
 
 
 @pytest.mark.slow

@@ -160,6 +160,11 @@ def create_or_load(
                 pruner=pruner,
                 directions=[optuna.study.StudyDirection[d.upper()] for d in objective.directions],
             )
+            # The dashboard then shows "val_loss", not "Objective 0" (experimental since 3.2,
+            # unchanged through 5.x: its warning says nothing a user can act on).
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(list(objective.metrics))
             return study, True
         except DuplicatedStudyError:
             exists = True  # another worker created it a moment ago
