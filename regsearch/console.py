@@ -80,9 +80,18 @@ def summary_lines(result: SweepResult) -> list[str]:
         port = mlflow.get("ui_port", DEFAULT_UI_PORT)
         page = browse_command(mlflow["uri"], mlflow.get("experiment_id", ""), port)
         lines.append(f"browse:  {page}")
+    final_by = s.get("final_by")
+    if isinstance(final_by, dict):  # a shared study: another worker ran the final phase
+        where = final_by.get("where") or f"host {final_by.get('host')}"
+        lines.append(f"final:   run by worker {final_by.get('worker')}, outputs in {where}")
     found = result.comparison
     if found is not None:
         lines += comparison_lines(found)
+    elif isinstance(final_by, dict):
+        lines.append(
+            "verdict: not here yet: once that final phase has finished, rebuild this report "
+            f"with: python -m regsearch.report {result.run_dir}"
+        )
     return lines
 
 

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import math
 import statistics
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -96,9 +97,19 @@ def _lr_controls(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
+#: How long a worker that did not run the final phase waits for its trials (seconds): its
+#: outputs then hold the tested verdict too; after that they name the worker that has it.
+FINAL_WAIT_S = 300.0
+
+
 def run_final_phase(
-    plan: Plan, tuned: dict[str, optuna.Study], final: optuna.Study, record: Record
-) -> None:
+    plan: Plan,
+    tuned: dict[str, optuna.Study],
+    final: optuna.Study,
+    record: Record,
+    where: str = "",
+    wait_s: float = FINAL_WAIT_S,
+) -> Claim | None:
     """Train every candidate not yet in ``final`` on the fresh seeds, in one engine call.
 
     The candidates are cross-validated with the final comparison's folds (``search.final_cv``:
@@ -107,62 +118,88 @@ def run_final_phase(
     ``record`` gets the finished trials (one per candidate) for the durable stores.
 
     Workers sharing a study run it once: the first to finish tuning claims it
-    (:func:`claim_final`); the others log who holds it and stop.
+    (:func:`claim_final`, naming ``where`` its outputs go); the others stop training, wait up
+    to ``wait_s`` for its trials to reach the storage, and return its claim.
+
+    Returns:
+        The other worker's claim when it holds the final phase, else None.
     """
     done = {t.user_attrs.get("family") for t in final.get_trials(deepcopy=False)}
     todo = {k: v for k, v in candidates(plan, tuned).items() if k not in done}
     plan = plan.for_final()  # the comparison's folds (search.final_cv)
     if not todo:
-        return
+        return None
     # Claiming writes to the storage, which waits while the recorder writes the last tuned
     # trials (~1 s of a moons sweep on sqlite): the candidates train meanwhile, and stop at
     # their next evaluation if another worker holds the claim.
+    storage = plan.cfg.search.storage
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim") as pool:
-        pending = pool.submit(claim_final, plan.cfg.search.storage, final.study_name, plan.worker)
+        pending = pool.submit(claim_final, storage, final.study_name, plan.worker, where)
         try:
             results = _train_candidates(plan, todo, lambda: _lost(pending))
         except BaseException:
-            if pending.exception() is None and (held := pending.result()) is not None:
-                release(plan.cfg.search.storage, held)  # a resume can run it again
+            if pending.exception() is None and (held := pending.result()).mine:
+                release(storage, held)  # a resume can run it again
             raise
         held = pending.result()
-    if held is not None:
+    if held.mine:
         _record(plan, todo, results, final, record, held.worker)
+        return None
+    _wait_for(final, set(todo), held, wait_s)
+    return held
+
+
+def _wait_for(final: optuna.Study, names: set[str], held: Claim, wait_s: float) -> bool:
+    """Poll ``final`` until it holds a trial of every candidate in ``names`` (True) or
+    ``wait_s`` passes (False, logged with where the verdict will be)."""
+    deadline = time.monotonic() + wait_s
+    log.info("waiting up to %.0f s for the final phase of worker %s", wait_s, held.worker)
+    while True:
+        done = {t.user_attrs.get("family") for t in final.get_trials(deepcopy=False)}
+        if names <= done:
+            return True
+        if time.monotonic() >= deadline:
+            log.warning(
+                "the final phase of worker %s has not finished; its outputs: %s",
+                held.worker,
+                held.where or f"host {held.host}",
+            )
+            return False
+        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
 
 
 #: The final study ``S.final`` is claimed by creating the (empty) study ``S.final.claim``.
 CLAIM_SUFFIX = ".claim"
 
 
-def claim_final(storage_url: str, final_name: str, worker: str) -> Claim | None:
-    """This sweep's (``worker``'s) claim on the final phase of ``final_name``, or None
-    (logged) if another worker holds it.
+def claim_final(storage_url: str, final_name: str, worker: str, where: str = "") -> Claim:
+    """The claim on the final phase of ``final_name``: this worker's (``mine``), or the other
+    worker's that holds it (logged).
 
     A claim left by a killed process of this host (its pid no longer runs) is taken over; one
     left on another host stays until its claim study ``<final>.claim`` is deleted (for
     example ``optuna delete-study --study-name ... --storage ...``).
     """
     name = f"{final_name}{CLAIM_SUFFIX}"
-    held = claim(storage_url, name, worker)
+    held = claim(storage_url, name, worker, where)
     if not held.mine and held.stale and release(storage_url, held):
         log.warning("final phase: taking over the claim of %s, which no longer runs", held.worker)
-        held = claim(storage_url, name, worker)
-    if held.mine:
-        return held
-    log.info(
-        "final phase of %s: run by worker %s (host %s, pid %d, since %s); skipped here",
-        final_name,
-        held.worker,
-        held.host,
-        held.pid,
-        held.since,
-    )
-    return None
+        held = claim(storage_url, name, worker, where)
+    if not held.mine:
+        log.info(
+            "final phase of %s: run by worker %s (host %s, pid %d, since %s); skipped here",
+            final_name,
+            held.worker,
+            held.host,
+            held.pid,
+            held.since,
+        )
+    return held
 
 
-def _lost(pending: Future[Claim | None]) -> bool:
+def _lost(pending: Future[Claim]) -> bool:
     """Whether the claim has gone to another worker (a failed claim raises after training)."""
-    return pending.done() and pending.exception() is None and pending.result() is None
+    return pending.done() and pending.exception() is None and not pending.result().mine
 
 
 def _train_candidates(

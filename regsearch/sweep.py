@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -38,6 +39,7 @@ from regsearch.plan import Plan, make_plan
 from regsearch.provenance import provenance
 from regsearch.recorder import Recorder, RecorderError, TrackingTarget, recorder_for
 from regsearch.records import RunSummary
+from regsearch.search.claims import Claim
 from regsearch.search.identity import refuse_other_experiment, remember, study_fingerprint
 from regsearch.search.space import SearchSpace
 from regsearch.search.storage import get_storage
@@ -123,7 +125,9 @@ def _sweep(cfg: RegsearchConfig, config_yaml: str, recorder: Recorder) -> SweepR
     result: SweepResult | None = None
     restore_signals = _stop_signals_as_interrupt()
     try:
-        status, interrupted = _run_phases(plan, working, studies, recorder, clock)
+        phases = _run_phases(plan, working, studies, recorder, clock, run_dir)
+        status, interrupted, final_by = phases
+        static["final_by"] = _final_by(final_by)
         try:
             with clock("recorder_wait"):
                 state = recorder.flush()  # the outputs are read back from the stores
@@ -199,17 +203,28 @@ def _run_phases(
     studies: dict[str, optuna.Study],
     recorder: Recorder,
     clock: Clock,
-) -> tuple[str, bool]:
-    """Tuning, then the final phase; (MLflow status, interrupted)."""
+    run_dir: Path,
+) -> tuple[str, bool, Claim | None]:
+    """Tuning, then the final phase; (MLflow status, interrupted, the claim of the other
+    worker that ran the final phase, if one did)."""
+    held = None
     try:
         _tune(plan, working, recorder, clock)
         if "final" in studies:
             tuned = {family: w.study for family, w in working.items()}
+            where = f"{run_dir.resolve()} on {socket.gethostname()}"
             with clock("final"):
-                run_final_phase(plan, tuned, studies["final"], recorder.record)
+                held = run_final_phase(plan, tuned, studies["final"], recorder.record, where)
     except KeyboardInterrupt:
-        return "KILLED", True
-    return "FINISHED", False
+        return "KILLED", True, held
+    return "FINISHED", False, held
+
+
+def _final_by(held: Claim | None) -> dict[str, str] | None:
+    """Who ran the final phase, when another worker did: its run folder has the verdict."""
+    if held is None:
+        return None
+    return {"worker": held.worker, "host": held.host, "where": held.where, "since": held.since}
 
 
 def _stop_signals_as_interrupt() -> Callable[[], None]:

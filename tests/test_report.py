@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 
 from regsearch.comparison import compare_sweep, format_effect, format_p
 from regsearch.config import validate
-from regsearch.report import build_report, write_report
+from regsearch.report import build_report, views, write_report
 from regsearch.report.html import format_value
 from regsearch.sweep import SweepResult, run_sweep
 from tests.conftest import TINY, compose_config
@@ -524,3 +524,30 @@ def test_unreachable_mlflow_server_only_adds_a_note(tmp_path: Path) -> None:
     )
     html = write_report(tmp_path, make_trials(), summary, CONFIG).read_text(encoding="utf-8")
     assert "MLflow store not readable" in html and "abc" in html
+
+
+def test_the_report_names_its_provenance_and_cites_its_methods(swept: SweepResult) -> None:
+    html = (swept.run_dir / "report.html").read_text(encoding="utf-8")
+    setup = html[html.index("Setup</h2>") :]
+    origin = swept.summary["provenance"]
+    assert "Provenance" in setup and f"torch {origin['packages']['torch']}" in setup
+    assert origin["python"] in setup and str(markup_escape(origin["device"])) in setup
+    # Each method the decision used, with its full reference.
+    assert "Nadeau, C., &amp; Bengio, Y. (2003)" in html
+    assert "Westfall, P. H., &amp; Young, S. S. (1993)" in html
+    assert "Corani, G., &amp; Benavoli, A. (2015)" in html
+
+
+def test_a_worker_that_did_not_run_the_final_phase_names_where_the_verdict_is(
+    swept: SweepResult,
+) -> None:
+    final_by = {"worker": "w2", "host": "b", "where": "/runs/x on b", "since": "t"}
+    summary = {**swept.summary, "final_by": final_by}
+    tuning = swept.trials[swept.trials["phase"] == "tune"]
+    untested = views.verdict(None, summary, tuning)
+    assert "worker w2, whose outputs are in /runs/x on b" in untested.sentence
+    assert "python -m regsearch.report" in untested.sentence and not untested.conclusive
+    found = compare_sweep(swept.trials, summary)
+    assert found is not None
+    facts = dict(views.decision_facts(found, summary))
+    assert facts["final phase run by"] == "worker w2, whose outputs are in /runs/x on b"

@@ -8,6 +8,7 @@ runs once, and workers started together never crash on creating the storage or t
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import subprocess
 import sys
@@ -66,7 +67,12 @@ def _workers(
 
 
 def _check_shared(
-    storage: str, outs: list[tuple[int, str, str]], n_workers: int, n_trials: int, population: int
+    root: Path,
+    storage: str,
+    outs: list[tuple[int, str, str]],
+    n_workers: int,
+    n_trials: int,
+    population: int,
 ) -> None:
     for code, out, err in outs:
         assert code == 0, (out + err)[-3000:]
@@ -86,13 +92,23 @@ def _check_shared(
     skipped = [o for _, o, e in outs if "skipped here" in o + e]
     assert len(skipped) == n_workers - 1, "the others said who ran it"
     assert all(next(iter(ran)) in o + e for _, o, e in outs if "skipped here" in o + e)
+    # Every worker's outputs tell the truth: the others waited for the final phase, so each
+    # run folder holds the same tested verdict, and names the folder of the one that ran it.
+    folders = {p.parent: json.loads(p.read_text()) for p in root.glob("l2-moons/*/summary.json")}
+    assert len(folders) == n_workers
+    assert len({json.dumps(s["verdict"], sort_keys=True) for s in folders.values()}) == 1
+    by = [s["final_by"] for s in folders.values() if s.get("final_by")]
+    (runner,) = [f for f, s in folders.items() if not s.get("final_by")]
+    assert len(by) == n_workers - 1
+    assert all(b["worker"] == next(iter(ran)) for b in by)
+    assert all(b["where"].startswith(f"{runner.resolve()} on ") for b in by)
 
 
 @pytest.mark.slow
 def test_four_workers_started_together_on_postgres(tmp_path: Path, postgres_server: str) -> None:
     storage = postgres_url(postgres_server, "four_workers")  # fresh: the tables race too
     outs = _workers(tmp_path, storage, 4, 16, 2)
-    _check_shared(storage, outs, 4, 16, 2)
+    _check_shared(tmp_path, storage, outs, 4, 16, 2)
 
 
 @pytest.mark.slow
@@ -100,7 +116,7 @@ def test_three_workers_started_together_on_a_journal_file(tmp_path: Path) -> Non
     storage = str(tmp_path / "optuna.journal")
     (tmp_path / "optuna.journal").touch()  # resuming workers refuse a file that is not there
     outs = _workers(tmp_path, storage, 3, 16, 2)
-    _check_shared(storage, outs, 3, 16, 2)
+    _check_shared(tmp_path, storage, outs, 3, 16, 2)
 
 
 def _race(storage: str, barrier: Any, results: Any) -> None:
@@ -293,16 +309,23 @@ def test_a_worker_that_loses_the_final_claim_stops_its_candidates_and_records_no
     )
     plan = make_plan(cfg)
     final = optuna.create_study(study_name="s.final", storage=get_storage(storage))
-    claim(storage, f"s.final{CLAIM_SUFFIX}", "other-worker")  # this (live) process holds it
+    # This (live) process holds it, for a worker that writes to its own run folder.
+    claim(storage, f"s.final{CLAIM_SUFFIX}", "other-worker", where="/elsewhere/run on host-b")
     todo = {"baseline": {}, "l2": {"l2": 1e-3}}
     stopped = _train_candidates(plan, todo, lost=lambda: True)
     assert {r.state for r in stopped} == {"pruned"}
     assert {r.stopped_epoch for r in stopped} == {plan.schedule.eval_every}
     recorded: list[Any] = []
     with caplog.at_level("INFO", logger="regsearch.final"):
-        run_final_phase(plan, {}, final, lambda name, pairs: recorded.append(pairs))
+        held = run_final_phase(
+            plan, {}, final, lambda name, pairs: recorded.append(pairs), wait_s=0.5
+        )
     assert recorded == [] and final.trials == []
     assert "run by worker other-worker" in caplog.text and "skipped here" in caplog.text
+    # It waited (bounded) for the other worker's trials, then named where they will be.
+    assert held is not None and held.worker == "other-worker"
+    assert held.where == "/elsewhere/run on host-b"
+    assert "its outputs: /elsewhere/run on host-b" in caplog.text
 
 
 def test_launcher_jobs_all_started_with_resume_share_one_study_on_a_fresh_store(

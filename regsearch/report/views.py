@@ -24,6 +24,7 @@ from regsearch.comparison import (
     format_interval,
     format_p,
 )
+from regsearch.comparison.references import cite, method_keys
 from regsearch.report.members import complete_rows, gap_column
 from regsearch.report.strength import weakest_trial
 
@@ -150,6 +151,14 @@ def verdict(
         f"Best trial by mean {summary.get('metric', 'validation metric')} over its seeds "
         "(validation data only); test numbers are reported, never used to choose."
     )
+    final_by = summary.get("final_by")
+    if isinstance(final_by, dict):  # a shared study's final phase ran in another worker
+        sentence = (
+            f"The tested verdict comes from the final phase, run by {_final_by_text(final_by)}; "
+            "it had not finished when this report was written. Once it has, rebuild this "
+            "report with: python -m regsearch.report <this run folder>."
+        )
+        return Verdict(sentence, False, rule)
     return Verdict(_tuning_sentence(summary, trials), False, rule)
 
 
@@ -326,7 +335,17 @@ def decision_facts(comparison: Comparison, summary: dict[str, Any]) -> list[tupl
         facts.append(("cross-validation", sizes))
     if comparison.constant is not None:
         facts.append((f"constant predictor {comparison.metric}", format_value(comparison.constant)))
+    final_by = summary.get("final_by")
+    if isinstance(final_by, dict):
+        facts.append(("final phase run by", _final_by_text(final_by)))
+    keys = method_keys(comparison.method, comparison.adjustment, comparison.rule_name)
+    facts.append(("references", " ".join(f"[{i}] {cite(k)}" for i, k in enumerate(keys, 1))))
     return facts
+
+
+def _final_by_text(final_by: dict[str, Any]) -> str:
+    where = final_by.get("where") or f"host {final_by.get('host', '?')}"
+    return f"worker {final_by.get('worker', '?')}, whose outputs are in {where}"
 
 
 def setup_cards(
@@ -374,8 +393,24 @@ def setup_cards(
         ("Training", _pick(_section(cfg, "train"), _TRAIN_KEYS)),
         ("Search budget", budget),
         ("Run", [(k, v) for k, v in run if v]),
+        ("Provenance", _provenance_items(summary.get("provenance"))),
     ]
     return [(title, items) for title, items in cards if items]
+
+
+def _provenance_items(origin: Any) -> list[tuple[str, str]]:
+    """Software and machine of the run (summary ``provenance``); nothing for older runs."""
+    if not isinstance(origin, dict):
+        return []
+    commit = origin.get("commit") or "not a git checkout"
+    packages = origin.get("packages") or {}
+    return [
+        ("regsearch", f"{origin.get('regsearch', '')} ({commit})"),
+        ("Python", f"{origin.get('python', '')} on {origin.get('platform', '')}"),
+        ("device", _text(origin.get("device", ""))),
+        ("host", _text(origin.get("host", ""))),
+        ("packages", ", ".join(f"{k} {v}" for k, v in packages.items())),
+    ]
 
 
 def _table_items(data: Any) -> list[tuple[str, str]]:

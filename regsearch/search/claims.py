@@ -38,6 +38,7 @@ class Claim:
     pid: int
     since: str
     mine: bool
+    where: str = ""  # what the holder names as its output (a run folder), for the others
 
     @property
     def stale(self) -> bool:
@@ -59,7 +60,7 @@ class Claim:
         return False
 
 
-def claim(storage_url: str, name: str, worker: str) -> Claim:
+def claim(storage_url: str, name: str, worker: str, where: str = "") -> Claim:
     """Claim ``name`` in the storage: the first worker to create the (empty) study ``name``
     holds it; everyone else gets the holder.
 
@@ -75,14 +76,14 @@ def claim(storage_url: str, name: str, worker: str) -> Claim:
     """
     storage = get_storage(storage_url)
     host, since = socket.gethostname(), time.strftime("%Y-%m-%dT%H:%M:%S")
-    attrs = {"worker": worker, "host": host, "pid": os.getpid(), "since": since}
+    attrs = {"worker": worker, "host": host, "pid": os.getpid(), "since": since, "where": where}
     try:
         study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], name)
     except DuplicatedStudyError:
         held = _holder(storage, name)
         return dataclasses.replace(held, mine=True) if held.worker == worker else held
     storage.set_study_user_attr(study_id, HOLDER, attrs)
-    return Claim(name, worker, host, os.getpid(), since, mine=True)
+    return Claim(name, worker, host, os.getpid(), since, mine=True, where=where)
 
 
 def release(storage_url: str, held: Claim) -> bool:
@@ -121,6 +122,7 @@ def _holder(storage: optuna.storages.BaseStorage, name: str, wait_s: float = 5.0
         int(attrs.get("pid", 0)),
         str(attrs.get("since", "")),
         mine=False,
+        where=str(attrs.get("where", "")),
     )
 
 
