@@ -92,3 +92,15 @@ def test_wheel_ships_the_configs_and_runs_outside_the_checkout(tmp_path: Path) -
     assert run.returncode == 0, run.stderr
     assert (elsewhere / "sweeps" / "optuna.db").is_file()
     assert list((elsewhere / "sweeps" / "baseline-moons").glob("*/report.html"))
+
+
+def test_the_citation_file_is_valid_and_names_this_version() -> None:
+    import yaml
+
+    import regsearch
+
+    root = Path(__file__).resolve().parent.parent
+    cff = yaml.safe_load((root / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0" and cff["version"] == regsearch.__version__
+    assert cff["title"].startswith("regsearch") and cff["authors"]
+    assert {r["title"] for r in cff["references"]} >= {"Inference for the generalization error"}
