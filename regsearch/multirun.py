@@ -45,6 +45,7 @@ __all__ = [
     "MultirunSummary",
     "config_digest",
     "find_run_dir",
+    "find_run_dirs",
     "job_rows",
     "read_job_records",
     "summary_markdown",
@@ -92,22 +93,29 @@ def config_digest(config_yaml: str) -> str:
     return hashlib.sha256(config_yaml.encode()).hexdigest()
 
 
-def find_run_dir(root: Path, digest: str, since: float) -> Path | None:
-    """The run folder a job wrote: the newest ``root/<sweep>-<task>/<stamp>/`` whose
-    ``config.yaml`` has the job's :func:`config_digest` and was written after ``since``.
+def find_run_dirs(root: Path, digest: str, since: float) -> list[Path]:
+    """The run folders ``root/<sweep>-<task>/<stamp>/`` whose ``config.yaml`` has the
+    :func:`config_digest` ``digest`` and was written after ``since``, oldest first.
 
     A job's run folder holds its resolved config, so its text finds the folder whatever its
-    sweep, task or stamp; two jobs of one multirun only share it when they are the same job.
+    sweep, task or stamp. Jobs of one multirun share a config only when they are the same job
+    (N copies of one worker: ``search.n_trials=40,40``).
     """
     found: list[tuple[float, Path]] = []
     for config in Path(root).glob("*/*/config.yaml"):
         try:
             written = config.stat().st_mtime
             if written >= since - _CLOCK_SLACK_S and config_digest(config.read_text()) == digest:
-                found.append((written, config.parent))
+                found.append((written, config.parent.resolve()))
         except OSError:  # a folder another process is removing
             continue
-    return max(found)[1].resolve() if found else None
+    return [path for _, path in sorted(found)]
+
+
+def find_run_dir(root: Path, digest: str, since: float) -> Path | None:
+    """The run folder a job wrote: the newest of :func:`find_run_dirs`, or None."""
+    found = find_run_dirs(root, digest, since)
+    return found[-1] if found else None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -208,7 +216,7 @@ class MultirunSummary(Callback):
             value = None
         # A job that returns its run folder names it; otherwise its config.yaml finds it.
         if isinstance(value, str | os.PathLike) and Path(value).is_dir():
-            record["run_dir"] = str(Path(value).resolve())
+            record.update(run_dir=str(Path(value).resolve()), run_dir_from="job")
         else:
             found = find_run_dir(Path(record["root"]), record["config_sha256"], record["started"])
             record["run_dir"] = str(found) if found else None
@@ -267,6 +275,14 @@ def job_rows(
 
     rows = []
     by_job = {int(r["job"]): r for r in records}
+    run_dirs = {job: r.get("run_dir") for job, r in by_job.items()}
+    for job, started in by_job.items():
+        if started.get("status", "running") == "running" and over:  # its end never came
+            found = find_run_dir(
+                Path(started["root"]), started["config_sha256"], started["started"]
+            )
+            run_dirs[job] = str(found) if found else None
+    _share_out(list(by_job.values()), run_dirs)
     for job in sorted(set(by_job) | set(range(len(planned or ())))):
         record = by_job.get(job)
         if record is None:
@@ -274,17 +290,37 @@ def job_rows(
             rows.append(_empty_row(job, "not run", list(planned[job]), "the multirun ended first"))
             continue
         status, error = record.get("status", "running"), record.get("error", "")
-        run_dir = record.get("run_dir")
+        run_dir = run_dirs[job]
         if status == "running" and over:
             status, error = "failed", "exited before its end (its output above says why)"
-            found = find_run_dir(Path(record["root"]), record["config_sha256"], record["started"])
-            run_dir = str(found) if found else None
         row = _empty_row(job, status, list(record.get("overrides", [])), error)
         row.update(sweep=record.get("sweep"), task=record.get("task"))
         if run_dir:
             row.update(_verdict_columns(Path(run_dir)), run_dir=run_dir)
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _share_out(records: list[dict[str, Any]], run_dirs: dict[int, str | None]) -> None:
+    """Give jobs with one config (N copies of a worker) one run folder each.
+
+    Each such job finds the newest folder with its config, which may be another copy's when
+    they run side by side; their folders go to them in the order they started (the copies
+    are the same job, so only the job numbers could tell them apart).
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        if record.get("run_dir_from") != "job" and record.get("config_sha256"):
+            groups.setdefault(record["config_sha256"], []).append(record)
+    for digest, group in groups.items():
+        dirs = [run_dirs[int(r["job"])] for r in group]
+        if len(set(dirs)) == len(dirs):
+            continue
+        group.sort(key=lambda r: float(r["started"]))
+        found = find_run_dirs(Path(group[0]["root"]), digest, float(group[0]["started"]))
+        found = found[-len(group) :]  # an earlier run's folder may match as well
+        for i, record in enumerate(group):
+            run_dirs[int(record["job"])] = str(found[i]) if i < len(found) else None
 
 
 def _empty_row(job: int, status: str, overrides: list[str], error: str) -> dict[str, Any]:
