@@ -6,16 +6,24 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
 
 from regsearch.activations import ACTIVATIONS, TORCH_CLASSES
 
-__all__ = ["ACTIVATIONS", "ModelSpec", "build_mlp", "init_parameters_"]
+__all__ = [
+    "ACTIVATIONS",
+    "ACTIVATION_MODULES",
+    "InitSpec",
+    "ModelSpec",
+    "build_mlp",
+    "init_parameters_",
+]
 
 #: Activation name → module class; resolved here so a misspelt class fails on import.
-_ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
+ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     name: getattr(nn, cls) for name, cls in TORCH_CLASSES.items()
 }
 
@@ -75,7 +83,7 @@ def build_mlp(
         layers.append(nn.Linear(fan_in, fan_out, bias=spec.bias))
         if batch_norm:
             layers.append(nn.BatchNorm1d(fan_out, eps=spec.bn_eps, momentum=spec.bn_momentum))
-        layers.append(_ACTIVATION_MODULES[spec.activation]())
+        layers.append(ACTIVATION_MODULES[spec.activation]())
         if dropout and dropout[i] > 0:
             layers.append(nn.Dropout(dropout[i]))
     layers.append(nn.Linear(widths[-2], widths[-1], bias=spec.bias))
@@ -84,24 +92,33 @@ def build_mlp(
     return net
 
 
-def init_parameters_(net: nn.Module, spec: ModelSpec, generator: torch.Generator | None) -> None:
-    """Draw every Linear's weight and bias in layer order from ``generator``.
+class InitSpec(Protocol):
+    """What :func:`init_parameters_` reads of a model spec."""
 
-    ``default`` reproduces torch's own nn.Linear init (kaiming-uniform with a=√5, bias
-    U(±1/√fan_in)) but from an explicit generator; ``normal`` is the textbooks' N(0, init_std)
-    with zero bias.
+    @property
+    def init(self) -> str: ...
+    @property
+    def init_std(self) -> float: ...
+
+
+def init_parameters_(net: nn.Module, spec: InitSpec, generator: torch.Generator | None) -> None:
+    """Draw every Linear's and Conv1d/2d's weight and bias in layer order from ``generator``.
+
+    ``default`` reproduces torch's own init (kaiming-uniform with a=√5, bias U(±1/√fan_in))
+    but from an explicit generator; ``normal`` is the textbooks' N(0, init_std) with zero bias.
+    A conv weight's fan-in is in_channels × kernel, its fan-out out_channels × kernel.
     """
     with torch.no_grad():
         for layer in net.modules():
-            if not isinstance(layer, nn.Linear):
+            if not isinstance(layer, nn.Linear | nn.Conv1d | nn.Conv2d):
                 continue
             w, b = layer.weight, layer.bias
-            fan_in = w.shape[1]
+            fan_in = w[0].numel()
             if spec.init == "normal":
                 w.normal_(0.0, spec.init_std, generator=generator)
                 bound = 0.0
             elif spec.init == "xavier":
-                a = math.sqrt(6.0 / (fan_in + w.shape[0]))
+                a = math.sqrt(6.0 / (fan_in + w.shape[0] * w[0, 0].numel()))
                 w.uniform_(-a, a, generator=generator)
                 bound = 0.0
             elif spec.init == "kaiming":

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 
 from regsearch.constant import constant_scores
 from regsearch.final import FINAL_SEED_OFFSET, final_seeds
+from regsearch.models import ModelSpec
 from regsearch.plan import Plan
 from regsearch.report.runs import linked_runs_only
 from regsearch.results import curves_frame, studies_phases, summarize, trials_frame
@@ -209,7 +210,9 @@ def write_outputs(
         "curves": run_dir / "curves.csv",
         "summary": run_dir / "summary.json",
     }
-    if plan.cfg.report and plan.task.n_features == 2 and plan.task.n_classes == 2:
+    # Decision boundaries retrain the candidates on the population engine: MLPs only.
+    two_d = plan.task.n_features == 2 and plan.task.n_classes == 2
+    if plan.cfg.report and two_d and isinstance(plan.spec, ModelSpec):
         files["boundaries"] = _write_boundaries(plan, studies, summary, run_dir)
     result.interrupted, result.files, result.curves = partial, files, curves
     if plan.cfg.report:
@@ -247,6 +250,7 @@ def _write_boundaries(
         chosen = {"baseline": {}, **({"best": dict(best["params"])} if best else {})}
     # The task's own train split: boundaries are drawn over its points.
     members = {name: Member(0, seed, plan.hparams(values)) for name, values in chosen.items()}
+    assert isinstance(plan.spec, ModelSpec)  # write_outputs draws boundaries for MLPs only
     grids = boundary_grids(plan.task, plan.spec, plan.schedule, members)
     return save_boundaries(run_dir / "boundaries.npz", grids)
 

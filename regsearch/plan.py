@@ -25,17 +25,20 @@ from regsearch.config import (
     AUTO_FINAL_FOLDS,
     ConfigError,
     FamilyConfig,
+    ModelConfig,
     ParamSpec,
     RegsearchConfig,
     cv_folds,
+    dropout_layers,
 )
 from regsearch.engine import OnEpoch, OnResult, Probe, Refill, Schedule, resolve_engine
-from regsearch.models import ModelSpec
+from regsearch.networks import NetSpec, net_spec, vectorizable
 from regsearch.records import Hyperparams, Member, MemberResult
 from regsearch.search.objective import Objective
 from regsearch.search.space import apply_params, base_hparams
 from regsearch.search.working import new_worker_id
 from regsearch.tasks import TaskData, load_task
+from regsearch.usernets import CustomSpec, inspect_custom
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -55,7 +58,7 @@ class Plan:
 
     cfg: RegsearchConfig
     task: TaskData  # task.folds > 0: members are cross-validated on the train+val pool
-    spec: ModelSpec
+    spec: NetSpec
     schedule: Schedule
     base: Hyperparams
     objective: Objective
@@ -103,7 +106,7 @@ class Plan:
         Each result gets its original-unit losses before ``on_result`` sees it: a study tells
         a trial from there, and its records must equal those ``train`` returns.
         """
-        _, engine = resolve_engine(self.cfg.engine)
+        _, engine = resolve_engine(self.engine_name)
         converted: set[int] = set()
 
         def finished(index: int, result: MemberResult) -> None:
@@ -130,7 +133,7 @@ class Plan:
 
     def hparams(self, values: dict[str, Any]) -> Hyperparams:
         """The fixed hyperparameters with a trial's sampled ``values`` on top."""
-        return apply_params(self.base, values, len(self.spec.hidden))
+        return apply_params(self.base, values, dropout_layers(self.cfg.model))
 
     def members(self, trial: int, values: dict[str, Any], seeds: list[int]) -> list[Member]:
         """One member per (seed, fold) of a trial; seeds are its repeats."""
@@ -170,23 +173,25 @@ def make_plan(cfg: RegsearchConfig) -> Plan:
     assert cfg.sweep is not None
     task = _with_folds(load_task(cfg.task), cfg)
     final_task = _final_folds(task, cfg)
-    engine_name, _ = resolve_engine(cfg.engine)
+    spec = _model_spec(cfg, task)
+    engine_name = _engine_name(cfg, spec)
     settings = {k: dict(v) for k, v in cfg.sweep.settings.items()}
-    n_hidden = len(cfg.model.hidden)
+    unfit = inapplicable(cfg.model, spec)
     left_out = {
         name: why[1]
         for name, fam in cfg.sweep.families.items()
-        if fam.optional and (why := _inapplicable(fam.params, n_hidden)) is not None
+        if fam.optional and (why := _inapplicable(fam.params, unfit)) is not None
     }
     for name, reason in left_out.items():
         log.info("left out the %s family: %s", name, reason)
     kept = {k: v for k, v in cfg.sweep.families.items() if k not in left_out}
     families = _families(cfg, kept, settings)
-    _check_layers(families, n_hidden)
+    _check_layers(families, dropout_layers(cfg.model), unfit)
+    _check_fixed(cfg.model, unfit)
     return Plan(
         cfg=cfg,
         task=task,
-        spec=_model_spec(cfg, task),
+        spec=spec,
         schedule=_schedule(cfg),
         base=base_hparams(cfg),
         objective=Objective.from_config(cfg.search, task.is_classification),
@@ -242,10 +247,25 @@ def _check_folds(task: TaskData, k: int, seed: int) -> None:
     fold_indices(y[:, 0].cpu().numpy(), k, seed, task.is_classification)
 
 
-def _model_spec(cfg: RegsearchConfig, task: TaskData) -> ModelSpec:
-    return _from_section(
-        ModelSpec, cfg.model, in_features=task.n_features, out_features=task.n_outputs
-    )
+def _model_spec(cfg: RegsearchConfig, task: TaskData) -> NetSpec:
+    """The model's spec for this task's data; a cnn the data cannot feed is refused."""
+    try:
+        return net_spec(cfg.model, task.shape, task.n_outputs)
+    except ValueError as err:
+        raise ConfigError(f"model.name={cfg.model.name!r}: {err}") from None
+
+
+def _engine_name(cfg: RegsearchConfig, spec: NetSpec) -> str:
+    """The engine that trains ``spec``; says once when a model falls back to the reference."""
+    name, _ = resolve_engine(cfg.engine, vectorizable(spec))
+    if name != "population" and cfg.engine != "reference":
+        log.info(
+            "engine=%s: model=%s trains on the reference engine (one member at a time); "
+            "the population engine stacks MLPs only",
+            cfg.engine,
+            cfg.model.name,
+        )
+    return name
 
 
 def _schedule(cfg: RegsearchConfig) -> Schedule:
@@ -293,27 +313,60 @@ def _families(
     return {BASELINE: FamilyConfig(params={"lr": lr}, n_trials=budget), **tuned}
 
 
-def _check_layers(families: dict[str, FamilyConfig], n_hidden: int) -> None:
+def inapplicable(model: ModelConfig, spec: NetSpec) -> dict[str, str]:
+    """Searched names the model cannot take (``dropout``, ``batch_norm``) → why not.
+
+    An MLP without hidden layers has nothing to drop or normalize; a user's module takes
+    dropout only through an nn.Dropout of its own and batch norm only through a
+    ``batch_norm`` argument (found by building it once: :func:`inspect_custom`, which also
+    refuses a callable that breaks the contract).
+    """
+    if isinstance(spec, CustomSpec):
+        facts = inspect_custom(spec)
+        target = f"model._target_={spec.target}"
+        unfit = {}
+        if not facts.has_dropout:
+            unfit["dropout"] = f"{target} builds no nn.Dropout to set; add one to the module"
+        if not facts.takes_batch_norm:
+            unfit["batch_norm"] = (
+                f"{target} takes no batch_norm argument; add batch_norm: bool to it"
+            )
+        return unfit
+    if model.name == "mlp" and not model.hidden:
+        return {
+            "dropout": "the model has no hidden layer to drop (model.hidden=[])",
+            "batch_norm": "the model has no hidden layer to normalize (model.hidden=[])",
+        }
+    return {}
+
+
+def _check_fixed(model: ModelConfig, unfit: dict[str, str]) -> None:
+    """Refuse a fixed setting (not searched) the model cannot take."""
+    if model.batch_norm and "batch_norm" in unfit:
+        raise ConfigError(f"model.batch_norm=True: {unfit['batch_norm']}")
+    if any(model.dropout) and "dropout" in unfit:
+        raise ConfigError(f"model.dropout={list(model.dropout)}: {unfit['dropout']}")
+
+
+def _check_layers(families: dict[str, FamilyConfig], n_layers: int, unfit: dict[str, str]) -> None:
+    """Refuse a searched dropout layer the model lacks, or a family it cannot take."""
     for fam in families.values():
         for name in fam.params:
-            if name.startswith("dropout_") and int(name.split("_")[1]) > n_hidden:
+            if name.startswith("dropout_") and int(name.split("_")[1]) > n_layers:
                 raise ConfigError(
-                    f"sweep.params.{name}: the model has {n_hidden} hidden layers "
-                    f"(dropout_1..dropout_{n_hidden})"
+                    f"sweep.params.{name}: the model takes {n_layers} dropout rates "
+                    f"(dropout_1..dropout_{n_layers})"
                 )
-        why = _inapplicable(fam.params, n_hidden)
+        why = _inapplicable(fam.params, unfit)
         if why is not None:
             raise ConfigError(f"sweep.params.{why[0]}: {why[1]}")
 
 
-def _inapplicable(params: dict[str, ParamSpec], n_hidden: int) -> tuple[str, str] | None:
-    """(parameter, why) when a family cannot apply to a model with ``n_hidden`` hidden layers,
-    e.g. ``("dropout", "the model has no hidden layer to drop (model.hidden=[])")``; else None."""
-    if n_hidden:
-        return None
+def _inapplicable(params: dict[str, ParamSpec], unfit: dict[str, str]) -> tuple[str, str] | None:
+    """(parameter, why) for the first searched name the model cannot take (see
+    :func:`inapplicable`), e.g. ``("dropout", "the model has no hidden layer to drop ...")``."""
     for name in params:
-        if name == "dropout" or name.startswith("dropout_"):
-            return name, "the model has no hidden layer to drop (model.hidden=[])"
-        if name == "batch_norm":
-            return name, "the model has no hidden layer to normalize (model.hidden=[])"
+        base = "dropout" if name.startswith("dropout_") else name
+        if base in unfit:
+            return name, unfit[base]
     return None

@@ -26,6 +26,7 @@ __all__ = [
     "IdxTask",
     "KeelTask",
     "Linear12Task",
+    "Mnist1dTask",
     "ModelConfig",
     "MoonsTask",
     "ParamSpec",
@@ -44,10 +45,11 @@ __all__ = [
     "TaskConfig",
     "TrackingConfig",
     "TrainConfig",
+    "dropout_layers",
     "searchable",
 ]
 
-MODELS = ("mlp",)  # only the MLP exists today
+MODELS = ("mlp", "cnn", "custom")  # built-in MLP and CNN, or the user's own torch module
 INITS = ("default", "normal", "xavier", "kaiming")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "nsga2")
@@ -297,6 +299,17 @@ class KeelTask(TaskConfig):
     max_rows: int | None = None
 
 
+@dataclass
+class Mnist1dTask(TaskConfig):
+    """MNIST-1D, generated offline by the ``mnist1d`` package (its default arguments)."""
+
+    val_fraction: float = 0.2  # share of the training sequences held out for validation
+    data_seed: int = 42  # seed of the generator (42: the paper's data set)
+    n_train: int | None = None  # keep a random subset of the 4,000 training sequences
+    cache_dir: str | None = None  # where generated data is kept; null = ~/.cache/regsearch
+    standardize: bool = False  # the generator already z-scores the sequences
+
+
 #: Schema per task name; tasks with the same loader share one schema.
 TASK_SCHEMAS: dict[str, type[TaskConfig]] = {
     "moons": MoonsTask,
@@ -311,6 +324,7 @@ TASK_SCHEMAS: dict[str, type[TaskConfig]] = {
     "fashion_mnist": IdxTask,
     "csv": CsvTask,
     "keel": KeelTask,
+    "mnist1d": Mnist1dTask,
 }
 
 
@@ -319,18 +333,44 @@ TASK_SCHEMAS: dict[str, type[TaskConfig]] = {
 
 @dataclass
 class ModelConfig:
-    name: str = "mlp"  # only the MLP exists today
-    hidden: list[int] = field(default_factory=lambda: [20, 3])  # hidden layer widths
+    name: str = "mlp"  # mlp | cnn | custom (model._target_ builds it)
+    hidden: list[int] = field(default_factory=lambda: [20, 3])  # mlp: hidden layer widths
     activation: str = "relu"
     bias: bool = True  # False gives the d2l polynomial/linear setups (no intercept)
-    batch_norm: bool = False  # Linear -> BatchNorm1d -> activation on every hidden layer
+    batch_norm: bool = False  # Linear/conv -> BatchNorm -> activation on every hidden layer
     bn_momentum: float = 0.1  # running-statistics momentum (torch convention)
     bn_eps: float = 1e-5
-    # Inverted dropout after each hidden activation: [] = none, one value = every layer,
-    # or one value per hidden layer.
+    # Inverted dropout after each hidden activation (cnn: after each block and head layer):
+    # [] = none, one value = every layer, or one value per layer (custom: one value only).
     dropout: list[float] = field(default_factory=list)
     init: str = "default"  # default (torch's), normal N(0, init_std), xavier, kaiming
     init_std: float = 1.0  # std of init=normal (the NNDL book uses 1, d2l 0.01)
+    # cnn: conv blocks conv -> [batch norm] -> activation -> max-pool -> [dropout], then an
+    # MLP head. One block per channel count; 1-D convs for (L,)/(C, L) inputs, 2-D for (C, H, W).
+    channels: list[int] = field(default_factory=lambda: [25, 25, 25])
+    kernel_size: list[int] = field(default_factory=lambda: [5])  # one, or one per block
+    pool: int = 2  # max-pool window and stride after each block (1 = no pooling)
+    head: list[int] = field(default_factory=list)  # hidden widths of the head ([] = linear)
+    # custom: "package.module.function" called with input_shape, n_outputs, the keys of
+    # `kwargs` and (when it takes one) batch_norm; it returns the torch.nn.Module to train.
+    _target_: str | None = None
+    # custom: the keys under `model` the schema does not have (+model.width=32), passed on.
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def dropout_layers(model: ModelConfig) -> int:
+    """How many dropout rates the model takes: one per hidden layer (mlp), per block and head
+    layer (cnn), or one for every nn.Dropout of a user's module (custom).
+
+    Example:
+        >>> dropout_layers(ModelConfig(name="cnn", channels=[8, 8], head=[16]))
+        3
+    """
+    if model.name == "cnn":
+        return len(model.channels) + len(model.head)
+    if model.name == "custom":
+        return 1
+    return len(model.hidden)
 
 
 @dataclass

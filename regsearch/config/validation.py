@@ -8,6 +8,7 @@ which names it may take); what relates two settings is checked below them, one r
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,10 @@ _NUMBERS: dict[str, Range | Switch] = {
     "task.bias": _FINITE,
     "task.x_mean": _FINITE,
     "model.hidden": _count(1, "layer widths"),
+    "model.channels": _count(1, "channels of each conv block"),
+    "model.kernel_size": _count(1, "conv kernel sizes"),
+    "model.pool": _count(1, "1 = no pooling"),
+    "model.head": _count(1, "layer widths"),
     "model.init_std": _POSITIVE,
     "model.bn_momentum": _UNIT,
     "model.bn_eps": _UNIT,
@@ -130,6 +135,7 @@ def _typed(cfg: DictConfig) -> RegsearchConfig:
     try:
         # Plain containers: the composed sweep node is typed _SweepNode, not SweepConfig.
         plain = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+        _gather_custom_keys(plain)
         merged = OmegaConf.merge(shape, plain)
         OmegaConf.resolve(merged)
         typed = OmegaConf.to_object(merged)
@@ -141,6 +147,19 @@ def _typed(cfg: DictConfig) -> RegsearchConfig:
         raise ConfigError(unknown or f"{key}: {_one_line(msg)}") from None
     assert isinstance(typed, RegsearchConfig)
     return typed
+
+
+def _gather_custom_keys(plain: Any) -> None:
+    """A custom model's own keys (``+model.width=32``) move into ``model.kwargs``: the
+    schema cannot know them, and they are passed on to the user's callable as they are."""
+    model = plain.get("model")
+    if not isinstance(model, DictConfig) or model.get("name") != "custom":
+        return
+    known = {f.name for f in fields(schema.ModelConfig)}
+    extra = {key: model[key] for key in list(model.keys()) if key not in known}
+    for key in extra:
+        del model[key]
+    model["kwargs"] = OmegaConf.merge(model.get("kwargs") or {}, extra)
 
 
 def _schema_name(cfg: DictConfig) -> str:
@@ -220,9 +239,11 @@ def _check_task(task: schema.TaskConfig, check_files: bool) -> None:
 
 
 def _check_model_train(model: schema.ModelConfig, train: schema.TrainConfig) -> None:
-    n_layers = len(model.hidden)
-    rates = f"give 0, 1 or {n_layers} rates (one per hidden layer)"
+    n_layers = schema.dropout_layers(model)
+    layers = {"mlp": "hidden layer", "cnn": "conv block and head layer"}.get(model.name)
+    rates = f"give 0, 1 or {n_layers} rates (one per {layers})" if layers else "give 0 or 1 rate"
     _check(len(model.dropout) in (0, 1, n_layers), "model.dropout", model.dropout, rates)
+    _check_model_kind(model)
     _check(len(train.betas) == 2, "train.betas", train.betas, "two values [beta1, beta2]")
     _check(
         train.lr * train.weight_decay < 1,
@@ -231,6 +252,26 @@ def _check_model_train(model: schema.ModelConfig, train: schema.TrainConfig) -> 
         f"lr × weight_decay must be < 1 (lr={train.lr:g}): the decay step W ← W − lr·wd·W "
         "would remove all of W or flip its sign",
     )
+
+
+def _check_model_kind(model: schema.ModelConfig) -> None:
+    """What cnn and custom models need beyond the tables (the callable itself is checked
+    against the data in :mod:`regsearch.usernets`, once the task is loaded)."""
+    if model.name == "cnn":
+        _check(bool(model.channels), "model.channels", model.channels, "give at least one block")
+        n = len(model.channels)
+        sizes = f"give 1 or {n} sizes (one per conv block)"
+        _check(len(model.kernel_size) in (1, n), "model.kernel_size", model.kernel_size, sizes)
+    if model.name == "custom":
+        target = model._target_ or ""
+        _check(
+            "." in target.strip(".") and " " not in target,
+            "model._target_",
+            model._target_,
+            "give the callable that builds your network: model._target_=my_pkg.nets.make_net",
+        )
+    elif model.kwargs:
+        _check(False, "model.kwargs", model.kwargs, "only model=custom passes keys on")
 
 
 def _check_search(search: schema.SearchConfig) -> None:

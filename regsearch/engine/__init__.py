@@ -24,17 +24,18 @@ __all__ = [
 Engine = Callable[..., list[MemberResult]]
 
 
-def resolve_engine(name: str) -> tuple[str, Engine]:
+def resolve_engine(name: str, vectorizable: bool = True) -> tuple[str, Engine]:
     """(resolved name, train function) for ``engine=`` auto | reference | population.
 
-    ``auto`` is the population engine: every model regsearch builds is an MLP, which it
-    vectorizes. ``reference`` is the plain one-member-at-a-time oracle.
+    ``auto`` is the population engine, which vectorizes the MLP; ``reference`` is the plain
+    one-member-at-a-time oracle. A model the population engine cannot stack (not
+    ``vectorizable``: cnn, custom) trains on the reference engine whatever ``name`` says.
     """
-    if name in ("auto", "population"):
+    if name in ("auto", "population") and vectorizable:
         from regsearch.engine.population import train as population_train
 
         return "population", population_train
-    if name == "reference":
+    if name in ("auto", "population", "reference"):
         from regsearch.engine.reference import train as reference_train
 
         return "reference", reference_train

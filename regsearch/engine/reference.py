@@ -17,7 +17,7 @@ from regsearch.engine.batches import epoch_batches
 from regsearch.engine.members import OnEpoch, OnResult, Probe, Refill, Schedule, last_epoch
 from regsearch.engine.metrics import loss as task_loss
 from regsearch.engine.metrics import split_metrics
-from regsearch.models import ModelSpec, build_mlp
+from regsearch.networks import NetSpec, build_net
 from regsearch.records import EpochReport, Member, MemberResult, NonFiniteLoss, with_gaps
 from regsearch.regularizers import (
     EarlyStopping,
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 def train(
     task: TaskData,
-    model: ModelSpec,
+    model: NetSpec,
     members: list[Member],
     *,
     schedule: Schedule,
@@ -56,6 +56,7 @@ def train(
 
     Example:
         >>> from regsearch.engine.members import Hyperparams
+        >>> from regsearch.models import ModelSpec
         >>> results = train(task, ModelSpec(2, 1), [Member(0, 0, Hyperparams(lr=0.2))],
         ...                 schedule=Schedule(max_epochs=50))  # doctest: +SKIP
     """
@@ -76,7 +77,7 @@ def train(
 
 def _train_one(
     task: TaskData,
-    model: ModelSpec,
+    model: NetSpec,
     member: Member,
     index: int,
     schedule: Schedule,
@@ -124,14 +125,14 @@ def _evaluate(net: nn.Module, task: TaskData, epoch: int) -> EpochReport:
 
 def fit(
     task: TaskData,
-    spec: ModelSpec,
+    spec: NetSpec,
     member: Member,
     schedule: Schedule,
     *,
     index: int = 0,
     on_epoch: OnEpoch | None = None,
     device: str | torch.device = "cpu",
-) -> tuple[nn.Sequential, MemberResult]:
+) -> tuple[nn.Module, MemberResult]:
     """Train one member and return its final network (in eval mode) with its result.
 
     ``task`` is the bundle the member trains on, as given: ``member.fold`` is not applied here
@@ -147,17 +148,17 @@ def fit(
 
 def _fit(
     task: TaskData,
-    spec: ModelSpec,
+    spec: NetSpec,
     member: Member,
     schedule: Schedule,
     index: int,
     on_epoch: OnEpoch | None,
     device: torch.device,
-) -> tuple[nn.Sequential, MemberResult]:
+) -> tuple[nn.Module, MemberResult]:
     hp = member.hparams
     last = last_epoch(hp, schedule)
     init_gen = torch.Generator().manual_seed(member.seed)
-    net = build_mlp(spec, dropout=hp.dropout, batch_norm=hp.batch_norm, generator=init_gen).to(
+    net = build_net(spec, dropout=hp.dropout, batch_norm=hp.batch_norm, generator=init_gen).to(
         device
     )
     torch.manual_seed(member.seed)  # dropout masks come from the global generator

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from regsearch.config import SEARCHABLE, ParamSpec, RegsearchConfig, searchable
+from regsearch.config import SEARCHABLE, ParamSpec, RegsearchConfig, dropout_layers, searchable
 from regsearch.records import Hyperparams
 
 __all__ = ["SearchSpace", "apply_params", "base_hparams"]
@@ -92,7 +92,7 @@ class SearchSpace:
 
 def base_hparams(cfg: RegsearchConfig) -> Hyperparams:
     """The fixed (not searched) hyperparameters from the train and model config."""
-    n_hidden = len(cfg.model.hidden)
+    n_hidden = dropout_layers(cfg.model)
     rates = list(cfg.model.dropout)
     dropout = tuple(rates * n_hidden if len(rates) == 1 else rates)
     return Hyperparams(

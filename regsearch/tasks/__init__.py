@@ -31,6 +31,7 @@ TASK_LOADERS: dict[type[TaskConfig], tuple[str, str]] = {
     schema.IdxTask: ("regsearch.tasks.idx", "load_idx"),
     schema.CsvTask: ("regsearch.tasks.tabular", "load_csv"),
     schema.KeelTask: ("regsearch.tasks.keel", "load_keel"),
+    schema.Mnist1dTask: ("regsearch.tasks.mnist1d", "load_mnist1d"),
 }
 
 

@@ -64,8 +64,11 @@ class TableRecord:
 class TaskData:
     """Train/validation/test tensors of one task, ready for the engines.
 
-    Features are float32 ``[n, d]``. Targets are float32 ``[n, 1]`` for regression and binary
-    classification (0/1 labels, one logit) and int64 ``[n]`` for multi-class classification.
+    Features are float32 ``[n, d]``, flat whatever their shape; ``input_shape`` is the shape
+    of one example (``(1, 8, 8)`` for an 8×8 image, ``(40,)`` for a sequence), which a
+    convolutional or user model reshapes each row to. Targets are float32 ``[n, 1]`` for
+    regression and binary classification (0/1 labels, one logit) and int64 ``[n]`` for
+    multi-class classification.
     Selection uses ``val`` only; ``test`` is touched once for the final numbers.
 
     With ``folds`` = K >= 2, members are cross-validated on the *pool* (train rows followed
@@ -87,6 +90,8 @@ class TaskData:
     target_scale: float = 1.0  # std of the training targets in original units (regression)
     target_standardized: bool = False  # regression targets z-scored like the features
     table: TableRecord | None = None  # a user's table: its columns as inputs (None: built-in)
+    # One example's shape, its product n_features; () = a flat vector (n_features,).
+    input_shape: tuple[int, ...] = ()
     # (fold, seed) -> view, least recently used first; not part of the bundle's value.
     _views: OrderedDict[tuple[int, int], TaskData] = field(
         default_factory=OrderedDict, init=False, repr=False, compare=False
@@ -95,6 +100,11 @@ class TaskData:
     @property
     def n_features(self) -> int:
         return int(self.x_train.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """One example's shape: ``input_shape``, or ``(n_features,)`` for a flat vector."""
+        return self.input_shape or (self.n_features,)
 
     @property
     def n_outputs(self) -> int:
@@ -268,6 +278,7 @@ def make_bundle(
     standardize: bool,
     feature_names: list[str] | None = None,
     standardize_target: bool = False,
+    input_shape: tuple[int, ...] = (),
 ) -> TaskData:
     """Build a TaskData from numpy splits ``{"train"|"val"|"test": (x, y)}``.
 
@@ -275,7 +286,8 @@ def make_bundle(
     or test rows leaks into the features. ``standardize_target`` (regression only) z-scores
     the target the same way, so learning rates and penalties mean the same on every data set;
     ``target_scale`` keeps the training std to report losses in original units.
-    Classification labels must be 0..k-1 integers.
+    Classification labels must be 0..k-1 integers. ``input_shape`` is one example's shape
+    (its product the number of features); features stay flat ``[n, d]`` either way.
 
     Raises:
         ConfigError: A split without rows, a classification training split with one class,
@@ -316,4 +328,5 @@ def make_bundle(
         standardized=standardize,
         target_scale=y_scale,
         target_standardized=scaled_target,
+        input_shape=tuple(input_shape),
     )

@@ -266,4 +266,5 @@ def load_idx(cfg: IdxTask) -> TaskData:
         cfg.name, "classification", splits, standardize=standardize, feature_names=names
     )
     # make_bundle infers the class count from the largest label; a small subset may lack 9.
-    return dataclasses.replace(data, n_classes=N_CLASSES)
+    # 28×28 images: a convolutional model sees each row as one channel of 28×28 pixels.
+    return dataclasses.replace(data, n_classes=N_CLASSES, input_shape=(1, 28, 28))

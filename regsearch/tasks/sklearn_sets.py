@@ -3,12 +3,21 @@ diabetes; and the test-then-validation split and bundling that every table task 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from regsearch.config import ConfigError, SklearnTask, TableTask
 from regsearch.tasks.bundle import TaskData, make_bundle, split_indices
 
-__all__ = ["SKLEARN_SETS", "bundle_table", "load_sklearn", "split_rows", "three_way_split"]
+__all__ = [
+    "IMAGE_SHAPES",
+    "SKLEARN_SETS",
+    "bundle_table",
+    "load_sklearn",
+    "split_rows",
+    "three_way_split",
+]
 
 #: Task name -> (sklearn.datasets loader, kind).
 SKLEARN_SETS: dict[str, tuple[str, str]] = {
@@ -17,6 +26,9 @@ SKLEARN_SETS: dict[str, tuple[str, str]] = {
     "wine": ("load_wine", "classification"),
     "diabetes": ("load_diabetes", "regression"),
 }
+
+#: Task name -> the shape of one example, for the data sets that are images.
+IMAGE_SHAPES: dict[str, tuple[int, ...]] = {"digits": (1, 8, 8)}
 
 
 def three_way_split(
@@ -93,4 +105,7 @@ def load_sklearn(cfg: SklearnTask) -> TaskData:
     data = getattr(sklearn.datasets, loader)()
     x, y = np.asarray(data.data, dtype=np.float64), np.asarray(data.target)
     splits = {part: (x[rows], y[rows]) for part, rows in split_rows(cfg, len(x)).items()}
-    return bundle_table(cfg, kind, splits, [str(name) for name in data.feature_names])
+    bundle = bundle_table(cfg, kind, splits, [str(name) for name in data.feature_names])
+    # Digits are 8×8 images: a convolutional model sees them as one channel of 8×8 pixels.
+    shape = IMAGE_SHAPES.get(cfg.name, ())
+    return dataclasses.replace(bundle, input_shape=shape) if shape else bundle

@@ -1,0 +1,83 @@
+"""model=cnn: conv blocks with every regularizer, trained on the reference engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from regsearch.config import SklearnTask
+from regsearch.convnets import CnnSpec, build_cnn
+from regsearch.engine.members import Schedule
+from regsearch.engine.reference import fit
+from regsearch.records import Hyperparams, Member
+from regsearch.regularizers import split_decay_params, weight_matrices
+from regsearch.tasks import load_task
+from tests.test_cli_errors import assert_refused, run_cli
+
+TINY_COMPARE = [
+    "train.max_epochs=2",
+    "train.eval_every=1",
+    *(
+        f"sweep.families.{family}.n_trials=2"
+        for family in ("l1", "l2", "weight_decay", "dropout", "early_stopping", "batchnorm")
+    ),
+    "sweep.final_seeds=2",
+    "search.cv=0",
+    "tracking=none",
+    "report=false",
+    "progress=false",
+]
+
+
+def test_blocks_in_1d_and_2d_with_a_dropout_rate_per_block() -> None:
+    net = build_cnn(CnnSpec((40,), 10, channels=(4, 6), head=(8,)), dropout=[0.1, 0.2, 0.3])
+    assert net(torch.zeros(3, 40)).shape == (3, 10)
+    assert [m.p for m in net.modules() if isinstance(m, nn.Dropout)] == [0.1, 0.2, 0.3]
+    assert any(isinstance(m, nn.Conv1d) for m in net.modules())
+    net2d = build_cnn(CnnSpec((1, 8, 8), 3, channels=(4,)), batch_norm=True)
+    assert net2d(torch.zeros(2, 64)).shape == (2, 3)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in net2d.modules())
+
+
+def test_penalties_and_decay_cover_conv_weights_not_biases_or_norms() -> None:
+    net = build_cnn(CnnSpec((1, 8, 8), 3, channels=(4,)), batch_norm=True)
+    conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
+    penalized = {id(p) for p in weight_matrices(net)}
+    decayed = {id(p) for p in split_decay_params(net, decay_all=False)[0]}
+    assert id(conv.weight) in penalized and id(conv.weight) in decayed
+    for module in net.modules():
+        if isinstance(module, nn.BatchNorm2d | nn.Conv2d | nn.Linear):
+            assert module.bias is not None and id(module.bias) not in penalized | decayed
+
+
+def test_same_seed_same_numbers() -> None:
+    task = load_task(SklearnTask(name="digits"))
+    assert task.shape == (1, 8, 8)
+    spec = CnnSpec(task.shape, task.n_outputs, channels=(4, 4), head=(16,))
+    hp = Hyperparams(lr=0.05, l2=1e-3, weight_decay=1e-3, dropout=(0.1, 0.1, 0.2), batch_norm=True)
+    schedule = Schedule(batch_size=64, max_epochs=3, eval_every=1)
+    _, first = fit(task, spec, Member(0, 3, hp), schedule)
+    _, again = fit(task, spec, Member(0, 3, hp), schedule)
+    _, other = fit(task, spec, Member(0, 4, hp), schedule)
+    assert first.final == again.final and first.final != other.final
+    assert first.final["val_acc"] > 0.5  # it learns digits in three epochs
+
+
+@pytest.mark.slow
+def test_compare_on_mnist1d_runs_end_to_end(tmp_path: Path) -> None:
+    pytest.importorskip("mnist1d")
+    args = ["+sweep=compare", "task=mnist1d", "model=cnn", "task.n_train=300", *TINY_COMPARE]
+    proc = run_cli(tmp_path, *args, f"paths.root={tmp_path / 'sweeps'}")
+    assert proc.returncode == 0, proc.stderr
+    assert (proc.stdout + proc.stderr).count("trains on the reference engine") == 1
+    (summary,) = (tmp_path / "sweeps").glob("compare-mnist1d/*/summary.json")
+    assert json.loads(summary.read_text())["partial"] is False
+
+
+def test_a_cnn_needs_data_with_a_shape_it_can_convolve(tmp_path: Path) -> None:
+    proc = run_cli(tmp_path, "+sweep=l2", "model=cnn", "model.kernel_size=[3,3]")
+    assert_refused(proc, "model.kernel_size")
