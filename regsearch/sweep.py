@@ -79,13 +79,23 @@ def _study_base(plan: Plan, stamp: str) -> str:
     return bases[-1]
 
 
+#: Tunes every family's study (``_tune``'s signature): the suite passes its own
+#: (:func:`regsearch.suite.rounds.tune_in_rounds`, an exact budget across workers).
+TuneFn = Callable[[Plan, dict[str, WorkingStudy], Recorder, Clock], None]
+
+
 def run_sweep(
-    cfg: RegsearchConfig, config_yaml: str, recorder: Recorder | None = None
+    cfg: RegsearchConfig,
+    config_yaml: str,
+    recorder: Recorder | None = None,
+    tune: TuneFn | None = None,
 ) -> SweepResult:
     """Run the sweep described by ``cfg`` and write its run folder.
 
     ``recorder``: one already started for ``cfg`` (:func:`~regsearch.recorder.recorder_for`),
-    which this call then owns and closes; by default one is started here.
+    which this call then owns and closes; by default one is started here. ``tune``: what
+    tunes the families (default: :func:`_tune`); it leaves in each working study's ``study``
+    the trials the final phase chooses from.
 
     Raises:
         ConfigError: Bad data or a study that cannot be created/resumed; raised before either
@@ -99,12 +109,12 @@ def run_sweep(
     # the plan, the stores' set-up and the first batch. It writes nothing before it is started.
     recorder = recorder or recorder_for(cfg)
     try:
-        return _sweep(cfg, config_yaml, recorder)
+        return _sweep(cfg, config_yaml, recorder, tune or _tune)
     finally:
         recorder.close()  # a no-op after finish(); after a refusal it stops the unused recorder
 
 
-def _sweep(cfg: RegsearchConfig, config_yaml: str, recorder: Recorder) -> SweepResult:
+def _sweep(cfg: RegsearchConfig, config_yaml: str, recorder: Recorder, tune: TuneFn) -> SweepResult:
     plan = make_plan(cfg)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     clock = Clock()
@@ -125,7 +135,7 @@ def _sweep(cfg: RegsearchConfig, config_yaml: str, recorder: Recorder) -> SweepR
     result: SweepResult | None = None
     restore_signals = _stop_signals_as_interrupt()
     try:
-        phases = _run_phases(plan, working, studies, recorder, clock, run_dir)
+        phases = _run_phases(plan, working, studies, recorder, clock, run_dir, tune)
         status, interrupted, final_by = phases
         static["final_by"] = _final_by(final_by)
         try:
@@ -204,12 +214,13 @@ def _run_phases(
     recorder: Recorder,
     clock: Clock,
     run_dir: Path,
+    tune: TuneFn,
 ) -> tuple[str, bool, Claim | None]:
     """Tuning, then the final phase; (MLflow status, interrupted, the claim of the other
     worker that ran the final phase, if one did)."""
     held = None
     try:
-        _tune(plan, working, recorder, clock)
+        tune(plan, working, recorder, clock)
         if "final" in studies:
             tuned = {family: w.study for family, w in working.items()}
             where = f"{run_dir.resolve()} on {socket.gethostname()}"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from regsearch.config import RegsearchConfig
+from regsearch.search.working import new_worker_id
 from regsearch.suite.datasets import DatasetInfo
 from regsearch.suite.state import SuiteState
 
@@ -27,6 +28,7 @@ class SuitePlan:
     fingerprint: str
     experiment: str  # MLflow experiment of the suite run and every data set's sweep
     yaml_text: str = ""  # the resolved suite config, shown in the report
+    worker: str = field(default_factory=new_worker_id)  # names this process in shared marks
 
     @property
     def name(self) -> str:
@@ -34,6 +36,11 @@ class SuitePlan:
         assert self.cfg.suite is not None
         return self.cfg.suite.name
 
+    @property
+    def shared_name(self) -> str:
+        """The suite's own study: its state across workers (:mod:`regsearch.suite.shared`)."""
+        return f"suite-{self.name}-{self.fingerprint}"
+
     def study(self, dataset: str) -> str:
         """The base name of the data set's Optuna studies (``<base>.<family>``, ``.final``)."""
-        return f"suite-{self.name}-{self.fingerprint}-{dataset}"
+        return f"{self.shared_name}-{dataset}"

@@ -8,6 +8,14 @@ lands there; the stores stay where the suite's config put them), ``search.study_
 created, an existing one continued: an interrupted data set goes on, and other machines on a
 shared storage join it). Every data set's config is validated before anything is written.
 
+Its families are tuned in rounds claimed across workers (:mod:`regsearch.suite.rounds`): each
+holds exactly its budget, and the same trials whether one worker ran the suite or several.
+Which data sets are done is kept in the shared storage (:mod:`regsearch.suite.shared`), so
+workers on other machines (another ``paths.root``) know it too: a data set finished elsewhere
+is read from the stores (nothing retrained) into this folder. Every worker writes the suite's
+records and report from the data sets done in its folder; the last one to finish, or the same
+command run again, has them all.
+
 Example:
     >>> result = run_suite(typed, yaml_text)  # doctest: +SKIP
     >>> result.report  # doctest: +SKIP
@@ -23,16 +31,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import optuna
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from regsearch.config import ConfigError, KeelTask, RegsearchConfig, validate
 from regsearch.suite.datasets import DatasetInfo, describe, resolve_datasets
 from regsearch.suite.plan import SuitePlan
+from regsearch.suite.shared import DoneMark, SharedState
 from regsearch.suite.state import open_state, suite_fingerprint
 from regsearch.suite.stats import SuiteStats, records_frame, suite_stats
 from regsearch.suite.tracking import SuiteRun
+
+if TYPE_CHECKING:
+    from regsearch.outputs import SweepResult
 
 __all__ = ["SuitePlan", "SuiteResult", "collect_records", "plan_suite", "run_suite"]
 
@@ -75,6 +89,11 @@ def plan_suite(cfg: RegsearchConfig, config_yaml: str) -> SuitePlan:
     for key, value in (("suite.bootstrap", suite.bootstrap), ("suite.n_trials", suite.n_trials)):
         if value is not None and value < 1:
             raise ConfigError(f"{key}={value}: must be >= 1")
+    if cfg.search.timeout is not None:
+        raise ConfigError(
+            f"search.timeout={cfg.search.timeout}: a suite tunes every family's whole budget "
+            "on every data set (the same for all); drop it and choose suite.n_trials instead"
+        )
     if not suite.name or "/" in suite.name:
         raise ConfigError(f"suite.name={suite.name!r}: a non-empty name without '/'")
     datasets = resolve_datasets(suite.datasets)
@@ -139,7 +158,9 @@ def run_suite(cfg: RegsearchConfig, config_yaml: str, *, echo: Echo | None = Non
     """
     say = echo or _print
     plan = plan_suite(cfg, config_yaml)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # as a sweep: no line per study
     plan.state.save()
+    shared = SharedState.open(cfg.search.storage, plan.shared_name, plan.state.data["settings"])
     run = SuiteRun.open(
         cfg.tracking,
         plan.experiment,
@@ -153,7 +174,8 @@ def run_suite(cfg: RegsearchConfig, config_yaml: str, *, echo: Echo | None = Non
         plan.state.data["mlflow_experiment_id"] = run.experiment_id
         plan.state.save()
     try:
-        ran, skipped = _run_datasets(plan, run, say)
+        ran, skipped = _run_datasets(plan, shared, run, say)
+        ran += _read_finished_elsewhere(plan, shared, run, say)
     except BaseException as stop:
         status = "KILLED" if isinstance(stop, KeyboardInterrupt) else "FAILED"
         try:  # the report of what did finish, and the MLflow run closed
@@ -166,59 +188,96 @@ def run_suite(cfg: RegsearchConfig, config_yaml: str, *, echo: Echo | None = Non
     return result
 
 
-def _run_datasets(plan: SuitePlan, run: SuiteRun | None, say: Echo) -> tuple[list[str], list[str]]:
+def _run_datasets(
+    plan: SuitePlan, shared: SharedState, run: SuiteRun | None, say: Echo
+) -> tuple[list[str], list[str]]:
     ran: list[str] = []
     skipped: list[str] = []
     start = time.perf_counter()
     for i, name in enumerate(plan.datasets, 1):
         head = f"[{i}/{len(plan.datasets)}] {name}"
+        plan.state.reload()  # another process sharing this folder may have finished it
         if plan.state.done(name):
             skipped.append(name)
             say(f"{head}: done before ({plan.state.datasets[name].get('run_dir')}), not rerun")
             continue
-        say(f"{head}: {_info_text(plan.infos[name])}: running compare ...")
-        seconds = _run_one(plan, name, run)
+        mark = shared.marks().get(name)
+        if mark is not None:
+            say(f"{head}: done by worker {mark.worker} ({mark.where}); reading it ...")
+        else:
+            say(f"{head}: {_info_text(plan.infos[name])}: running compare ...")
+        seconds = _run_one(plan, shared, name, run)
         ran.append(name)
         total = time.perf_counter() - start
         say(f"{head}: {_outcome_text(plan, name)} ({seconds:.0f} s; suite {total / 60:.1f} min)")
     return ran, skipped
 
 
-def _run_one(plan: SuitePlan, name: str, run: SuiteRun | None) -> float:
-    """Sweep one data set; record where it went and whether it has a comparison."""
-    from regsearch.search.storage import get_storage
+def _read_finished_elsewhere(
+    plan: SuitePlan, shared: SharedState, run: SuiteRun | None, say: Echo
+) -> list[str]:
+    """Read the data sets other workers finished while this one ran the rest (their final
+    phase outlasted this worker's wait); the last worker to finish has them all."""
+    marks = shared.marks()
+    todo = [n for n in plan.datasets if not plan.state.done(n) and n in marks]
+    for name in todo:
+        head = f"[{plan.datasets.index(name) + 1}/{len(plan.datasets)}] {name}"
+        say(f"{head}: done by worker {marks[name].worker} ({marks[name].where}); reading it ...")
+        seconds = _run_one(plan, shared, name, run)
+        say(f"{head}: {_outcome_text(plan, name)} ({seconds:.0f} s)")
+    return todo
+
+
+def _run_one(plan: SuitePlan, shared: SharedState, name: str, run: SuiteRun | None) -> float:
+    """Sweep one data set (or read it, when it is done); record where it went and whether
+    it has its comparison, here and, when it does, in the shared storage."""
+    from regsearch.suite.rounds import tune_in_rounds
     from regsearch.sweep import run_sweep
 
     # Always resume: the studies are created when missing and joined when an earlier run or
     # another machine made them (two machines creating one study at once are fine too).
-    # Opening the storage first creates a new sqlite/journal file, which resuming requires.
-    get_storage(plan.cfg.search.storage)
     typed, yaml_text = _dataset_config(plan, name, resume=True)
     plan.state.mark(name, status="running", study=plan.study(name))
     start = time.perf_counter()
     try:
-        result = run_sweep(typed, yaml_text)
+        result = run_sweep(typed, yaml_text, tune=tune_in_rounds)
     except KeyboardInterrupt:
         plan.state.mark(name, status="interrupted")
         raise
     seconds = time.perf_counter() - start
-    found = result.comparison
-    # Every family with a complete tuning trial has its candidate (not a final phase that
-    # another machine sharing the study is still recording), and so has the baseline.
-    trials = result.trials
-    tuned = trials.loc[(trials["phase"] == "tune") & (trials["state"] == "complete"), "family"]
-    expected = {*map(str, tuned), "baseline"}
-    done = found is not None and {c.name for c in found.candidates} >= expected
+    done = _complete(result) and not result.interrupted
+    run_dir = str(result.run_dir.relative_to(plan.folder))
     plan.state.mark(
         name,
-        status="done" if done and not result.interrupted else "incomplete",
-        run_dir=str(result.run_dir.relative_to(plan.folder)),
+        status="done" if done else "incomplete",
+        run_dir=run_dir,
         wall_s=round(seconds, 1),
+        trials=_tuning_trials(result.trials),
+        final_by=result.summary.get("final_by"),
     )
+    if done and name not in shared.marks():  # the first folder to have it (a fact: no race)
+        shared.mark_done(DoneMark.here(name, plan.worker, str(plan.folder.resolve()), run_dir))
     mlflow = result.summary.get("mlflow") or {}
     if run is not None and mlflow.get("parent_run_id"):
         run.attach(str(mlflow["parent_run_id"]), name)
     return seconds
+
+
+def _complete(result: SweepResult) -> bool:
+    """Every family with a complete tuning trial has its candidate (not a final phase that
+    another worker sharing the study is still recording), and so has the baseline."""
+    found = result.comparison
+    trials = result.trials
+    tuned = trials.loc[(trials["phase"] == "tune") & (trials["state"] == "complete"), "family"]
+    expected = {*map(str, tuned), "baseline"}
+    return found is not None and {c.name for c in found.candidates} >= expected
+
+
+def _tuning_trials(trials: pd.DataFrame) -> dict[str, int]:
+    """Finished tuning trials per family, as the stores hold them (each family's budget)."""
+    tuned = trials[trials["phase"] == "tune"]  # one row per member: count trial numbers
+    counts = tuned.groupby("family", sort=False)["trial"].nunique()
+    return {str(f): int(n) for f, n in counts.items()}
 
 
 def collect_records(plan: SuitePlan, names: list[str] | None = None) -> pd.DataFrame:

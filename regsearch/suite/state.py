@@ -2,10 +2,16 @@
 
 A suite is resumable data set by data set: a data set marked ``done`` whose run folder is still
 there is not run again. The folder remembers a fingerprint of every setting that shapes the
-trials (task, model, train, search, sweep, seed; not where things are written), so a rerun with
-another budget is refused instead of mixing two budgets in one table; the fingerprint also
-names the data sets' Optuna studies, so the same command on several machines with one shared
-storage joins the same studies.
+trials (task, model, train, search, sweep, seed, and how the suite tunes; not where things are
+written), so a rerun with another budget is refused instead of mixing two budgets in one table;
+the fingerprint also names the data sets' Optuna studies, so the same command on several
+machines with one shared storage joins the same studies.
+
+Which data sets are done *across workers* lives in the shared storage
+(:mod:`regsearch.suite.shared`); ``suite.json`` is this folder's mirror of it, with the run
+folders that are here. Several processes may share one folder: every write re-reads the file
+under an exclusive lock and changes only the entries this process touched, and an entry that is
+done (its run folder holds the comparison) is never set back by another process's "running".
 
 Example:
     >>> fp = suite_fingerprint(resolved_config)  # doctest: +SKIP
@@ -14,7 +20,10 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,9 +35,16 @@ from regsearch.config import ConfigError
 from regsearch.fingerprint import Fingerprint, fingerprint
 from regsearch.outputs import write_json
 
-__all__ = ["STATE_FILE", "SuiteState", "open_state", "suite_fingerprint"]
+__all__ = ["STATE_FILE", "TUNING", "SuiteState", "open_state", "suite_fingerprint"]
 
 STATE_FILE = "suite.json"
+#: The lock that serializes writes of ``suite.json`` by processes sharing the folder.
+LOCK_FILE = ".suite.lock"
+#: How the suite tunes: rounds of ``search.population`` trials, each claimed once across
+#: workers (:mod:`regsearch.suite.rounds`). Fingerprinted, with ``search.population`` (the
+#: round size decides which trials each proposal sees): a suite tuned before rounds existed,
+#: or with other rounds, is not continued with these.
+TUNING = "rounds-1"
 #: Settings that do not change what a trial computes: where things are written, how it is
 #: shown, which device and engine train it (same numbers), and the suite's own bookkeeping.
 _IGNORED = (
@@ -44,7 +60,6 @@ _IGNORED = (
     "search.storage",
     "search.study_name",
     "search.resume",
-    "search.population",
     "suite.name",
     "suite.datasets",
     "suite.dir",
@@ -57,14 +72,15 @@ def suite_fingerprint(resolved: DictConfig) -> Fingerprint:
 
     Example:
         >>> suite_fingerprint(OmegaConf.create({"seed": 0, "paths": {"root": "x"}})).settings
-        {'seed': '0'}
+        {'seed': '0', 'suite.tuning': '"rounds-1"'}
     """
-    return fingerprint(OmegaConf.to_yaml(resolved), _IGNORED)
+    node = OmegaConf.merge(resolved, {"suite": {"tuning": TUNING}})
+    return fingerprint(OmegaConf.to_yaml(node), _IGNORED)
 
 
 @dataclass
 class SuiteState:
-    """``suite.json`` in memory; :meth:`save` writes it atomically."""
+    """``suite.json`` in memory; :meth:`save` merges it into the file, atomically and locked."""
 
     folder: Path
     data: dict[str, Any] = field(default_factory=dict)
@@ -77,10 +93,7 @@ class SuiteState:
 
     def done(self, name: str) -> bool:
         """Finished with a comparison, and its run folder is still there."""
-        entry = self.datasets.get(name, {})
-        run_dir = self.run_dir(name)
-        finished = entry.get("status") == "done" and run_dir is not None
-        return finished and run_dir is not None and (run_dir / "summary.json").is_file()
+        return self._is_done(self.datasets.get(name, {}))
 
     def run_dir(self, name: str) -> Path | None:
         """The data set's run folder, or None before it ran."""
@@ -90,13 +103,62 @@ class SuiteState:
     def mark(self, name: str, **fields: Any) -> None:
         """Update the data set's entry and save."""
         self.datasets.setdefault(name, {}).update(fields)
-        self.save()
+        self.save(name)
 
-    def save(self) -> None:
-        """Write ``suite.json`` (the folder is created on the first save)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def save(self, *names: str) -> None:
+        """Write the top-level keys and the entries of ``names`` into ``suite.json``, as it is
+        on disk now, and read the result back: other processes' entries stay theirs (the
+        folder is created on the first save)."""
         self.data["updated"] = datetime.now().isoformat(timespec="seconds")
-        write_json(self.folder / STATE_FILE, self.data)
+        with _locked(self.folder):
+            merged = self._merged(_read(self.folder / STATE_FILE), names)
+            write_json(self.folder / STATE_FILE, merged)
+        self.data = merged
+
+    def reload(self) -> None:
+        """Read the entries other processes sharing the folder wrote since."""
+        with _locked(self.folder):
+            self.data = _read(self.folder / STATE_FILE) or self.data
+
+    def _merged(self, disk: dict[str, Any] | None, names: tuple[str, ...]) -> dict[str, Any]:
+        """The file's content with this process's top-level keys and the entries of ``names``
+        on top; an entry done there stays unless this process has it done too."""
+        if disk is None:
+            return self.data
+        merged = {**disk, **{k: v for k, v in self.data.items() if k != "datasets"}}
+        entries = dict(disk.get("datasets") or {})
+        for name in names:
+            mine = self.datasets.get(name, {})
+            theirs = entries.get(name)
+            keep = theirs is not None and self._is_done(theirs) and not self._is_done(mine)
+            entries[name] = theirs if keep else mine
+        merged["datasets"] = entries
+        return merged
+
+    def _is_done(self, entry: dict[str, Any]) -> bool:
+        run_dir = entry.get("run_dir")
+        summary = None if run_dir is None else self.folder / run_dir / "summary.json"
+        return entry.get("status") == "done" and summary is not None and summary.is_file()
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on the folder's ``suite.json`` for the block (POSIX ``flock``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """``suite.json`` as written (None before the first save)."""
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else None
 
 
 def open_state(folder: Path, name: str, fp: Fingerprint) -> SuiteState:
