@@ -109,6 +109,33 @@ def test_a_rerun_skips_finished_data_sets(ran: Ran) -> None:
     assert again.mlflow_run_id == ran.result.mlflow_run_id  # the same suite run, reopened
 
 
+def test_another_machine_on_the_same_storage_reads_the_finished_data_sets(
+    ran: Ran, tmp_path: Path
+) -> None:
+    """Another ``paths.root`` (another machine) on the suite's storage learns from the storage
+    that both data sets are done: it reads them into its folder, trains nothing, and ends
+    with the same records."""
+    import optuna
+
+    storage = f"sqlite:///{ran.root}/optuna.db"
+
+    def trials() -> dict[str, int]:
+        return {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(storage)}
+
+    before = trials()
+    lines: list[str] = []
+    other = suite.run(*TINY_SUITE, f"search.storage={storage}", "tracking=none", "report=false",
+                      root=tmp_path, echo=lines.append)  # fmt: skip
+    assert other.ran == ["iris", "sonar"] and trials() == before
+    starts = [line for line in lines if line.endswith("...")]
+    assert len(starts) == 2 and all(" done by worker " in line for line in starts)
+    assert f"({ran.result.folder.resolve()}/compare-keel-iris/" in starts[0]
+    state = json.loads((other.folder / "suite.json").read_text())
+    assert {e["status"] for e in state["datasets"].values()} == {"done"}
+    assert state["datasets"]["iris"]["trials"] == dict.fromkeys(["baseline", *FAMILIES], 2)
+    pd.testing.assert_frame_equal(other.records, ran.result.records)
+
+
 def test_an_unfinished_data_set_continues_its_studies_without_retraining(ran: Ran) -> None:
     """What a rerun does after an interruption, or after another machine ran the final phase."""
     import optuna

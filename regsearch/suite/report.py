@@ -179,11 +179,22 @@ def _dataset_rows(plan: SuitePlan, records: pd.DataFrame) -> list[dict[str, Any]
                 "status": entry.get("status", "not run"),
                 "baseline": _baseline_text(mine),
                 "winner": _winner_text(mine),
+                "trials": _trials_text(entry.get("trials") or {}),
                 "wall": f"{entry['wall_s']:.0f} s" if "wall_s" in entry else "",
                 "link": f"{entry['run_dir']}/report.html" if summary else "",
             }
         )
     return rows
+
+
+def _trials_text(counts: dict[str, int]) -> str:
+    """Tuning trials per family as the data set's stores hold them: one number when every
+    family had the same (the suite's rounds make it so), else each family's."""
+    if not counts:
+        return ""
+    if len(set(counts.values())) == 1:
+        return f"{next(iter(counts.values()))} per family"
+    return ", ".join(f"{family} {n}" for family, n in counts.items())
 
 
 def _summary(run_dir: Path) -> dict[str, Any]:
@@ -233,7 +244,12 @@ def _setup(plan: SuitePlan) -> list[tuple[str, str]]:
     return [
         ("data sets", ", ".join(plan.datasets)),
         ("families", f"baseline (lr only) + {', '.join(families)}; each tunes lr too"),
-        ("budget", f"{budget} tuning trials per family, {cfg.sweep.final_seeds} fresh seeds"),
+        (
+            "budget",
+            f"{budget} tuning trials per family on every data set (rounds of "
+            f"{cfg.search.population}, each claimed once across workers), "
+            f"{cfg.sweep.final_seeds} fresh seeds",
+        ),
         ("validation", f"search.cv={cfg.search.cv} (auto: 5 folds below 2,000 pool rows)"),
         (
             "model",
