@@ -338,11 +338,12 @@ class _Job:
         left = self.run.n_trials - self.done - elsewhere - self.in_flight
         return max(0, left if limit is None else min(limit, left))
 
-    def hand_over(self, told: list[TrialOutcome], clock: Clock) -> None:
-        """Send finished trials on (``on_batch``) and count them."""
+    def hand_over(self, told: list[TrialOutcome], clock: Clock, before: int | None) -> None:
+        """Send finished trials (all numbered below ``before``) on (``on_batch``), count them."""
         with clock("handover"):
             by_number = {o.number: o for o in told}
-            self.run.on_batch([(t, by_number[t.number]) for t in self.run.working.handover()])
+            handed = self.run.working.handover(before)
+            self.run.on_batch([(t, by_number[t.number]) for t in handed])
         self.outcomes += told
         self.done += len(told)
         self.bar.advance(len(told))
@@ -505,9 +506,17 @@ class _Flight:
             return
         self.handed_at = time.monotonic()
         for job, told in self.pending.items():
-            job.in_flight -= len(told)  # counted in flight until counted done: no overshoot
-            job.hand_over(told, self.tuning.clock)
-        self.pending.clear()
+            # In ask order only: a trial told before an earlier one of its study (stopped
+            # early, pruned) waits for it, so the durable study numbers trials as they were
+            # asked, whatever the timing (same seed, same trial numbers).
+            open_numbers = [a.trial.number for a in self.asked if a.job is job and not a.told]
+            before = min(open_numbers, default=None)
+            ready = [o for o in told if before is None or o.number < before]
+            if ready:
+                job.in_flight -= len(ready)  # counted in flight until counted done: no overshoot
+                job.hand_over(ready, self.tuning.clock, before)
+            told[:] = [o for o in told if before is not None and o.number >= before]
+        self.pending = {job: told for job, told in self.pending.items() if told}
 
 
 def _takes_hooks(train: TrainFn) -> bool:

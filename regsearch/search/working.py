@@ -181,11 +181,14 @@ class WorkingStudy:
         key = f"{TOLD_PREFIX}{self.worker}"
         self.storage.set_study_user_attr(self.study_id, key, [self._told, time.time()])
 
-    def handover(self) -> list[FrozenTrial]:
-        """This process's finished trials not handed over yet, in order, stamped with the worker."""
+    def handover(self, before: int | None = None) -> list[FrozenTrial]:
+        """This process's finished trials not handed over yet, in order, stamped with the worker;
+        only those numbered below ``before`` when given."""
         out = []
         for t in self.study.get_trials(deepcopy=False, states=FINISHED):
             if t.number in self._handed or t.user_attrs.get("interrupted"):
+                continue
+            if before is not None and t.number >= before:
                 continue
             self._handed.add(t.number)
             # A shallow copy with its own user attrs: the stamp must not change ``study``.
