@@ -94,3 +94,31 @@ def test_readme_csv_steps_run_as_written(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr[-3000:]
     assert list((tmp_path / "sweeps").glob("dropout-titanic/*/summary.json"))
     assert list((tmp_path / "sweeps").glob("compare-titanic_small/*/summary.json"))
+
+
+@pytest.mark.slow
+def test_readme_own_network_example_runs_as_written(tmp_path: Path) -> None:
+    """README's user module, saved where its first comment says, run with the command in that
+    comment (a tiny budget appended)."""
+    code = _readme_block("python", "def make_net(")
+    (tmp_path / "my_pkg").mkdir()
+    (tmp_path / "my_pkg" / "__init__.py").write_text("")
+    (tmp_path / "my_pkg" / "nets.py").write_text(code)
+    comment = [line.lstrip("# ").rstrip(" \\") for line in code.splitlines()[:2]]
+    command = shlex.split(" ".join(comment).split(": ", 1)[1])
+    assert command[:3] == ["python", "-m", "regsearch"]
+    families = ["l1", "l2", "weight_decay", "dropout", "early_stopping", "batchnorm"]
+    budget = [*TINY, "report=false", "tracking=none", "search.cv=0", "sweep.final_seeds=2"]
+    budget += ["search.final_cv=0", "train.max_epochs=4", "train.eval_every=2"]
+    budget += [f"sweep.families.{f}.n_trials=2" for f in families]
+    env_path = f"PYTHONPATH={tmp_path}"
+    proc = subprocess.run(
+        ["env", env_path, sys.executable, "-m", "regsearch", *command[3:], *budget],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = next((tmp_path / "sweeps").glob("compare-digits/*/summary.json"))
+    assert '"verdict"' in summary.read_text()
