@@ -12,10 +12,13 @@ with up to a population per other worker more. The suite tunes differently:
 - **A round is claimed once.** Before training a round a worker claims it by creating the
   empty study ``<family study>.r<k>.claim`` (:func:`regsearch.search.claims.claim`: study
   creation is the one write every Optuna storage makes exclusive). The holder trains the
-  round's slots, has them written (each trial carries its ``slot``), then deletes the claim;
-  every worker re-reads the round after claiming, so a round finished meanwhile is never
-  trained twice. A claim left by a killed process of this host is taken over; the round is
-  then recomputed whole (same proposals, same numbers) and only its missing slots recorded.
+  round's slots and hands them to its recorder (each trial carries its ``slot``); it deletes
+  the claim once the storage holds them, meanwhile tuning other families. Every worker
+  re-reads the round after claiming, so a round written meanwhile is never trained twice.
+  A claim left by a killed process of this host is taken over; the round is then recomputed
+  whole (same proposals, same numbers) and only its missing slots recorded. A claim left by
+  a worker that died on another host stays until its claim study is deleted (the waiting
+  workers log who holds it), as the final phase's does.
 - **Proposals depend on slots, not on workers.** Round ``k`` starts once rounds ``0 … k-1``
   are complete. Its parameters come from a fresh sampler seeded by the family's stream and
   ``k`` (:func:`round_seed`), on an in-memory study holding exactly the earlier rounds' trials
@@ -24,6 +27,10 @@ with up to a population per other worker more. The suite tunes differently:
 - **A round is one engine call.** Its members (slot × seed × fold) train together in one
   call, as with one worker, so the population engine stacks them identically and their numbers
   are equal bit for bit (a member's numbers vary ~1e-7 with its stack position otherwise).
+
+Why rounds rather than a claim per trial, or counting the first ``n`` trials afterwards: both
+would keep the budgets equal but not the trials. A trial's proposal depends on the trials its
+sampler has seen, and which those are would depend on timing and on which worker asked.
 
 Hence the guarantee: a family holds exactly its budget of tuning trials per data set (one per
 slot; were a slot ever written twice after a crash, the first copy counts), the final phase
@@ -202,6 +209,7 @@ class _Rounds:
         # Rounds trained here whose trials the recorder has not written yet: their claims are
         # kept until then, so no other worker takes them for unfinished.
         self.held: dict[tuple[int, str], Claim] = {}
+        self.others: dict[str, Claim] = {}  # the rounds other workers hold, by claim name
         self.trained = 0
         self.waited = False
 
@@ -211,6 +219,7 @@ class _Rounds:
             todo = self._open()
             if not todo and not self.held:
                 return
+            self.others.clear()  # who holds what is learnt again on each pass
             if any(self._claim_and_train(index, family) for index, family in todo):
                 continue
             if self.held:  # nothing else to do: wait for this worker's own trials
@@ -218,9 +227,18 @@ class _Rounds:
                     self.recorder.flush()  # raises if the recorder cannot write them
                 continue
             if not self.waited:
-                log.info("every open round is being trained by another worker; waiting")
+                self._say_waiting()
                 self.waited = True
             time.sleep(POLL_S)
+
+    def _say_waiting(self) -> None:
+        """Name the workers this one waits for (once): a claim held by a worker that died on
+        another host stays until its claim study is deleted."""
+        holders = ", ".join(
+            f"{name} by {c.worker} (host {c.host}, since {c.since})"
+            for name, c in sorted(self.others.items())
+        )
+        log.info("every open round is held by another worker; waiting for %s", holders)
 
     def _open(self) -> list[tuple[int, str]]:
         """(round, family) of each family's first unwritten round not held here, round-major;
@@ -242,7 +260,9 @@ class _Rounds:
         with self.clock("sync"):
             held = _claim_round(self.plan.cfg.search.storage, name, self.plan.worker)
         if not held.mine:
+            self.others[name] = held
             return False
+        self.others.pop(name, None)
         self.held[index, family] = held  # kept until its trials are written (see _open)
         ledger.refresh()  # the previous holder may have written it before letting go
         if not ledger.complete(index):

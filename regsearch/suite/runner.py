@@ -159,6 +159,7 @@ def run_suite(cfg: RegsearchConfig, config_yaml: str, *, echo: Echo | None = Non
     say = echo or _print
     plan = plan_suite(cfg, config_yaml)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # as a sweep: no line per study
+    plan.state.data["shared_study"] = plan.shared_name  # where the workers' state is
     plan.state.save()
     shared = SharedState.open(cfg.search.storage, plan.shared_name, plan.state.data["settings"])
     run = SuiteRun.open(
@@ -175,7 +176,7 @@ def run_suite(cfg: RegsearchConfig, config_yaml: str, *, echo: Echo | None = Non
         plan.state.save()
     try:
         ran, skipped = _run_datasets(plan, shared, run, say)
-        ran += _read_finished_elsewhere(plan, shared, run, say)
+        ran += [n for n in _read_finished_elsewhere(plan, shared, run, say) if n not in ran]
     except BaseException as stop:
         status = "KILLED" if isinstance(stop, KeyboardInterrupt) else "FAILED"
         try:  # the report of what did finish, and the MLflow run closed
