@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JOB_RECORD",
+    "PLANNED_JOBS",
     "SUMMARY_COLUMNS",
     "MultirunSummary",
     "config_digest",
@@ -55,6 +56,10 @@ __all__ = [
 
 #: The record each job leaves in its Hydra job folder.
 JOB_RECORD = "job.json"
+
+#: The overrides of every job the multirun will run (Hydra's basic sweeper), in its folder: a
+#: summary rebuilt later (``python -m regsearch.multirun``) still lists the jobs never run.
+PLANNED_JOBS = "jobs.json"
 
 #: The columns of ``summary.csv``, one row per job.
 SUMMARY_COLUMNS = [
@@ -169,6 +174,9 @@ class MultirunSummary(Callback):
         """Remember the multirun folder and the jobs it will run; arm the exit fallback."""
         self._multirun_dir = Path(str(config.hydra.sweep.dir)).resolve()
         self._planned = _planned_jobs(config)
+        if self._planned is not None:
+            self._multirun_dir.mkdir(parents=True, exist_ok=True)
+            _write_json(self._multirun_dir / PLANNED_JOBS, {"jobs": self._planned})
         self._done = False
         atexit.register(self._at_exit)
 
@@ -228,7 +236,7 @@ class MultirunSummary(Callback):
         self._done = True
         atexit.unregister(self._at_exit)
         multirun_dir = Path(str(config.hydra.sweep.dir)).resolve()
-        _, text = write_summary(multirun_dir, self._planned)
+        _, text = write_summary(multirun_dir, self._planned, heading="multirun done")
         print(text, flush=True)
 
     def _at_exit(self) -> None:
@@ -237,7 +245,8 @@ class MultirunSummary(Callback):
             return
         self._done = True
         try:
-            _, text = write_summary(self._multirun_dir, self._planned, stopped=True)
+            heading = "multirun stopped before its end"
+            _, text = write_summary(self._multirun_dir, self._planned, heading=heading)
         except Exception as err:  # at exit a traceback would hide the job's own error
             print(f"regsearch: no multirun summary: {err}", file=sys.stderr)
             return
@@ -292,7 +301,7 @@ def job_rows(
         status, error = record.get("status", "running"), record.get("error", "")
         run_dir = run_dirs[job]
         if status == "running" and over:
-            status, error = "failed", "exited before its end (its output above says why)"
+            status, error = "failed", "exited before its end (its output says why)"
         row = _empty_row(job, status, list(record.get("overrides", [])), error)
         row.update(sweep=record.get("sweep"), task=record.get("task"))
         if run_dir:
@@ -493,14 +502,14 @@ def summary_markdown(frame: pd.DataFrame, multirun_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_text(frame: pd.DataFrame, multirun_dir: Path, stopped: bool = False) -> str:
-    """What the multirun prints at its end: the table aligned in columns, then any errors."""
+def summary_text(frame: pd.DataFrame, multirun_dir: Path, heading: str = "multirun") -> str:
+    """What the multirun prints at its end: ``heading`` and the job counts, the table aligned
+    in columns, then any errors."""
     rows = [_HEADER, *_cells(frame, multirun_dir, link=False)]
     shown = [i for i in range(len(_HEADER)) if any(row[i] for row in rows[1:])]
     widths = [max(len(row[i]) for row in rows) for i in shown]
     where = _where(str(multirun_dir), multirun_dir, link=False)
-    ended = "stopped before its end" if stopped else "done"
-    lines = [f"multirun {ended}: {_counts(frame)}; summary.csv, summary.md in {where}/"]
+    lines = [f"{heading}: {_counts(frame)}; summary.csv, summary.md in {where}/"]
     for row in rows:
         text = "  ".join(f"{row[i]:<{w}}" for i, w in zip(shown, widths, strict=True))
         lines.append(("  " + text).rstrip())
@@ -513,18 +522,23 @@ def _error_lines(frame: pd.DataFrame) -> list[str]:
 
 
 def write_summary(
-    multirun_dir: Path, planned: Sequence[Sequence[str]] | None = None, stopped: bool = False
+    multirun_dir: Path,
+    planned: Sequence[Sequence[str]] | None = None,
+    heading: str = "multirun",
 ) -> tuple[pd.DataFrame, str]:
     """Write ``summary.csv`` and ``summary.md`` into ``multirun_dir`` from its job records.
 
-    Returns the table (:func:`job_rows`) and the text the multirun prints (``stopped``: it
-    ended before its last job).
+    ``planned``: every job's overrides; by default those the multirun recorded
+    (:data:`PLANNED_JOBS`), if any. Returns the table (:func:`job_rows`) and the text to print
+    (:func:`summary_text`).
     """
     multirun_dir = Path(multirun_dir)
+    if planned is None and (multirun_dir / PLANNED_JOBS).is_file():
+        planned = json.loads((multirun_dir / PLANNED_JOBS).read_text())["jobs"]
     frame = job_rows(read_job_records(multirun_dir), planned)
     frame.to_csv(multirun_dir / "summary.csv", index=False)
     (multirun_dir / "summary.md").write_text(summary_markdown(frame, multirun_dir))
-    return frame, summary_text(frame, multirun_dir, stopped)
+    return frame, summary_text(frame, multirun_dir, heading)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

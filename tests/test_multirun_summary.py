@@ -197,7 +197,7 @@ def test_ctrl_c_in_a_job_still_writes_the_summary_with_failed_and_not_run_rows(
     assert frame["status"].tolist() == ["failed", "not run"]
     assert frame["sweep"].tolist()[0] == "l2"
     assert frame["error"].tolist() == [
-        "exited before its end (its output above says why)",
+        "exited before its end (its output says why)",
         "the multirun ended first",
     ]
     (run_dir,) = tmp_path.glob("l2-moons/*")
@@ -205,6 +205,15 @@ def test_ctrl_c_in_a_job_still_writes_the_summary_with_failed_and_not_run_rows(
     assert "+sweep=l1" in frame["overrides"][1].split()
     assert "multirun stopped before its end: 2 jobs (1 failed, 1 not run)" in out
     assert "- job 1 not run: the multirun ended first" in (folder / "summary.md").read_text()
+
+    # Rebuilt later from the records, the job never run is still there.
+    (folder / "summary.csv").unlink()
+    again = subprocess.run(
+        [sys.executable, "-m", "regsearch.multirun", str(folder)], capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("multirun: 2 jobs (1 failed, 1 not run)")
+    assert pd.read_csv(folder / "summary.csv")["status"].tolist() == ["failed", "not run"]
 
 
 def _job_config(tmp_path: Path, mode: RunMode) -> DictConfig:
