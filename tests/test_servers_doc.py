@@ -334,9 +334,11 @@ def test_the_mlflow_server_answers_the_host_name_the_page_allows(deployment: Dep
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(  # before the deployment is set up for it
+    importlib.util.find_spec("optuna_dashboard") is None,
+    reason="optuna-dashboard not installed (pip install optuna-dashboard)",
+)
 def test_optuna_dashboard_lists_the_studies(deployment: Deployment, tmp_path: Path) -> None:
-    if importlib.util.find_spec("optuna_dashboard") is None:
-        pytest.skip("optuna-dashboard not installed (pip install optuna-dashboard)")
     commands = _runs(doc_steps()["dashboard"])
     (argv,) = [c for c in commands if "dbhost" in " ".join(c)]
     assert argv[0] == "optuna-dashboard"
