@@ -13,7 +13,7 @@ import logging
 import shlex
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -27,6 +27,9 @@ from regsearch.compose import (
     validate_composed,
 )
 from regsearch.config import ConfigError, RegsearchConfig, register_configs
+
+if TYPE_CHECKING:
+    from regsearch.fingerprint import Fingerprint
 
 __all__ = ["CONF_DIR", "main", "precheck", "resume_command"]
 
@@ -68,12 +71,48 @@ def precheck(argv: Sequence[str]) -> None:
     from regsearch.search.identity import refuse_changed_resume
 
     try:
+        if line.multirun:
+            _refuse_preset_keys_without_plus(line.overrides)
         jobs = multirun_jobs(line.overrides) if line.multirun else [line.overrides]
+        shared: dict[tuple[str, str], Fingerprint] = {}
         for job in jobs:
             typed, yaml_text = compose_checked(job, config_dirs=line.config_dirs)
             refuse_changed_resume(typed, yaml_text)
+            _refuse_mixed_study(typed, yaml_text, shared)
     except ConfigError as err:
         _fail(str(err))
+
+
+def _refuse_preset_keys_without_plus(overrides: Sequence[str]) -> None:
+    """``-m +sweep=l1,l2 sweep.final_seeds=2``: Hydra composes the multirun's own config
+    before any preset sets ``sweep``, and fails there with several lines; ``++`` works."""
+    swept = any(o.startswith("+sweep=") and "," in o for o in overrides)
+    plain = [o for o in overrides if o.startswith("sweep.")]
+    if swept and plain:
+        raise ConfigError(
+            f"{plain[0]}: in a multirun over +sweep, write ++{plain[0]} (Hydra composes the "
+            "multirun's own config before a preset sets sweep)"
+        )
+
+
+def _refuse_mixed_study(
+    typed: RegsearchConfig, yaml_text: str, shared: dict[tuple[str, str], Fingerprint]
+) -> None:
+    """Jobs of one multirun that name the same study must be the same experiment (workers)."""
+    from regsearch.search.identity import study_fingerprint
+
+    if not typed.search.study_name:
+        return
+    key = (typed.search.storage, typed.search.study_name)
+    fp = study_fingerprint(yaml_text)
+    first = shared.setdefault(key, fp)
+    if first.digest != fp.digest:
+        diffs = "; ".join(fp.differences(first.settings)[:6])
+        raise ConfigError(
+            f"search.study_name={key[1]}: jobs of this multirun share the study but not its "
+            f"settings — {diffs.replace('stored', 'first job')}; sweep only keys that do "
+            "not change the trials (search.n_trials, search.population) over one study"
+        )
 
 
 def _validate_or_exit(cfg: DictConfig, check_files: bool) -> RegsearchConfig:

@@ -21,8 +21,6 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from regsearch.outputs import flat_params
-
 __all__ = ["Fingerprint", "fingerprint"]
 
 
@@ -42,6 +40,8 @@ class Fingerprint:
 def fingerprint(config_yaml: str, ignored: Iterable[str]) -> Fingerprint:
     """The fingerprint of a resolved config's YAML, leaving out keys starting with ``ignored``
     or lying under one (``paths`` drops ``paths.root``; ``*`` stands for one key level)."""
+    from regsearch.outputs import flat_params  # pandas and Optuna: not at the CLI's start-up
+
     patterns = tuple(ignored)
     settings = {
         k: json.dumps(v, sort_keys=True, default=str)

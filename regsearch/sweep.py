@@ -170,7 +170,7 @@ def _open_all(
         f: (base_name if len(plan.families) == 1 else f"{base_name}.{f}") for f in plan.families
     }
     refuse_other_experiment(plan.cfg.search.storage, base_name, fp)
-    working = _open_studies(plan, names)
+    working = _open_studies(plan, names, fp)
     studies = {family: w.durable for family, w in working.items()}
     assert plan.cfg.sweep is not None
     searched = any(f.params for f in plan.families.values()) and plan.cfg.sweep.final_seeds > 0
@@ -178,8 +178,7 @@ def _open_all(
         # Every sweep that searched something ends with its best and the unregularized
         # baseline retrained side by side on fresh seeds: that is what the verdict rests on.
         studies["final"] = _open_final(plan, f"{base_name}.final")
-    for study in studies.values():
-        remember(study, fp)
+        remember(studies["final"], fp)
     return working, studies
 
 
@@ -199,7 +198,7 @@ def _start_run(
         tags={
             "regsearch.sweep": plan.sweep_name,
             "regsearch.study": base_name,
-            "regsearch.run_dir": str(run_dir),
+            "regsearch.run_dir": f"{run_dir.resolve()} on {socket.gethostname()}",
             **owner_tags(),  # lets a later sweep close this run if this process dies
             **provenance_tags,
         },
@@ -319,7 +318,7 @@ def _mlflow_block(recorder: Recorder, ui_port: int) -> dict[str, Any] | None:
     }
 
 
-def _open_studies(plan: Plan, names: dict[str, str]) -> dict[str, WorkingStudy]:
+def _open_studies(plan: Plan, names: dict[str, str], fp: Fingerprint) -> dict[str, WorkingStudy]:
     """Each family's durable study (created or resumed) and its in-memory working copy."""
     search = plan.cfg.search
     worker = plan.worker
@@ -337,6 +336,7 @@ def _open_studies(plan: Plan, names: dict[str, str]) -> dict[str, WorkingStudy]:
             resume=search.resume,
             must_be_new=explicit and not search.resume,
         )
+        remember(durable, fp)  # at once: a worker joining a moment later checks it
         # The worker that creates a study samples with `seed` (a lone sweep is reproducible);
         # each one joining it (resume, other workers) with a stream of its own. Several
         # families: a stream per family and task (regsearch.search.streams).

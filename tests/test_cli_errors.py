@@ -77,6 +77,9 @@ CASES = [
     (["-m", "+sweep=l2", "sweep.final_seeds=3,-1"], "sweep.final_seeds=-1"),
     (["-m", "+sweep=l1,l2", "sweep.final_seedz=2"], "sweep.final_seedz"),
     (["-m", "+sweep=l2", "task=moons,nope"], "task/nope"),
+    (["-m", "+sweep=l1,l2", "sweep.final_seeds=2"], "write ++sweep.final_seeds=2"),
+    # Jobs sharing one study must be the same experiment (workers), here l2 and l1.
+    (["-m", "+sweep=l2,l1", "search.study_name=s", "search.resume=true"], "share the study"),
     # Typos get the likely spelling, as a whole key.
     (["+sweep=l2", "serch.n_trials=3"], "did you mean search.n_trials?"),
     (["--config-dir", "nope", "+sweep=l2"], "--config-dir=nope"),

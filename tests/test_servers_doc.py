@@ -18,6 +18,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -307,8 +308,11 @@ def test_runs_and_artifacts_land_on_the_mlflow_server(deployment: Deployment) ->
     for run in parents:
         # The worker's trials.csv, uploaded through the server into its destination folder.
         stored = deployment.artifacts / experiment.experiment_id / run.info.run_id / "artifacts"
-        run_dir = deployment.workdir / run.data.tags["regsearch.run_dir"]  # paths.root=sweeps
-        assert run_dir.parent == deployment.workdir / "sweeps" / "l2-wine"
+        # The tag names the folder as another machine can find it: absolute, with the host.
+        path, _, host = run.data.tags["regsearch.run_dir"].rpartition(" on ")
+        run_dir = Path(path)
+        assert host == socket.gethostname() and run_dir.is_absolute()
+        assert run_dir.parent == (deployment.workdir / "sweeps" / "l2-wine").resolve()
         assert (stored / "trials.csv").read_bytes() == (run_dir / "trials.csv").read_bytes()
     # The printed link is the experiment's page on the server.
     page = f"{deployment.mlflow_uri}/#/experiments/{experiment.experiment_id}"

@@ -114,7 +114,20 @@ def _refusal(name: str, fp: Fingerprint, stored: dict[str, str]) -> str:
 
 
 def remember(study: optuna.Study, fp: Fingerprint) -> None:
-    """Store ``fp`` in ``study`` unless it already holds one (then it is the same, checked)."""
-    if DIGEST_ATTR not in study.user_attrs:
+    """Store ``fp`` in ``study`` right after opening it; refuse when it holds another one.
+
+    The check before opening (:func:`refuse_other_experiment`) cannot see a study that
+    another worker creates a moment later (workers of a launcher all started with
+    ``search.resume=true`` on a fresh store): checked again here, one of two workers with
+    different settings is refused.
+
+    Raises:
+        ConfigError: The study holds another experiment's fingerprint.
+    """
+    attrs = study.user_attrs
+    stored = attrs.get(DIGEST_ATTR)
+    if stored is None:
         study.set_user_attr(SETTINGS_ATTR, fp.settings)
         study.set_user_attr(DIGEST_ATTR, fp.digest)
+    elif stored != fp.digest:
+        raise ConfigError(_refusal(study.study_name, fp, attrs.get(SETTINGS_ATTR) or {}))
