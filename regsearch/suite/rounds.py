@@ -135,15 +135,16 @@ class Ledger:
         """The family's durable study."""
         return self.working.name
 
-    def refresh(self) -> None:
-        """Read the trials written since the last look (one COUNT when there are none)."""
-        storage, study_id = self.working.storage, self.working.study_id
-        total = storage.get_n_trials(study_id)
-        if total == len(self._known):
-            return
-        self._add(trials_after(storage, study_id, self._last_id))
-        if len(self._known) < total:  # committed late under an id below the last one read
-            self._add(trials_after(storage, study_id, -1))
+    def refresh(self, everything: bool = False) -> None:
+        """Read the trials written since the last look, or ``everything`` again.
+
+        The incremental read (rows above the highest id read: ~2 ms when there are none;
+        Optuna's ``get_n_trials`` reads every trial) can miss a trial that PostgreSQL committed
+        after one with a higher id. Callers read everything where that would matter: after
+        claiming a round, and once their own recorder has written what it was given.
+        """
+        after = -1 if everything else self._last_id
+        self._add(trials_after(self.working.storage, self.working.study_id, after))
 
     def _add(self, trials: list[FrozenTrial]) -> None:
         for t in trials:
@@ -212,6 +213,7 @@ class _Rounds:
         self.others: dict[str, Claim] = {}  # the rounds other workers hold, by claim name
         self.trained = 0
         self.waited = False
+        self.read_all = False  # the next look reads every trial again (see Ledger.refresh)
 
     def run(self) -> None:
         """Claim and train open rounds until every family's rounds are written."""
@@ -225,6 +227,7 @@ class _Rounds:
             if self.held:  # nothing else to do: wait for this worker's own trials
                 with self.clock("recorder_wait"):
                     self.recorder.flush()  # raises if the recorder cannot write them
+                self.read_all = True
                 continue
             if not self.waited:
                 self._say_waiting()
@@ -246,7 +249,8 @@ class _Rounds:
         url = self.plan.cfg.search.storage
         with self.clock("sync"):
             for ledger in self.ledgers.values():
-                ledger.refresh()
+                ledger.refresh(self.read_all)
+            self.read_all = False
             for key in [k for k in self.held if self.ledgers[k[1]].complete(k[0])]:
                 release(url, self.held.pop(key))
             found = ((ledger.next_round(), f) for f, ledger in self.ledgers.items())
@@ -264,7 +268,7 @@ class _Rounds:
             return False
         self.others.pop(name, None)
         self.held[index, family] = held  # kept until its trials are written (see _open)
-        ledger.refresh()  # the previous holder may have written it before letting go
+        ledger.refresh(everything=True)  # its previous holder may have written it
         if not ledger.complete(index):
             pairs = _train_round(self.plan, ledger, family, index, self.clock)
             self.recorder.record(ledger.name, pairs)  # one message: the round is written whole
