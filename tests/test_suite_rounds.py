@@ -140,3 +140,18 @@ def test_suite_json_writes_of_many_processes_all_land(tmp_path: Path) -> None:
     assert [p.exitcode for p in procs] == [0, 0, 0]
     entries = json.loads((folder / "suite.json").read_text())["datasets"]
     assert len(entries) == 60
+
+
+def test_a_suite_folder_tuned_before_rounds_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from regsearch.config import ConfigError
+    from regsearch.suite.state import open_state, suite_fingerprint
+
+    folder = tmp_path / "suite-x"
+    folder.mkdir()
+    old = {"name": "x", "fingerprint": "0ea3dea2", "settings": {"seed": "0"}}
+    (folder / "suite.json").write_text(json.dumps(old))
+    fp = suite_fingerprint(OmegaConf.create({"seed": 0}))
+    with pytest.raises(ConfigError, match=r"tuned by an older regsearch .* suite\.name=<new"):
+        open_state(folder, "x", fp)

@@ -179,8 +179,15 @@ def open_state(folder: Path, name: str, fp: Fingerprint) -> SuiteState:
         raise ConfigError(f"suite.dir={str(folder)!r}: cannot read {STATE_FILE} ({err})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"suite.dir={str(folder)!r}: {STATE_FILE} is not a JSON object")
+    stored = data.get("settings") or {}
+    if data.get("fingerprint") != fp.digest and "suite.tuning" not in stored:
+        raise ConfigError(
+            f"suite.dir={str(folder)!r}: this suite folder was tuned by an older regsearch "
+            "(without rounds claimed across workers), which this one does not continue; start "
+            "another with suite.name=<new name> or suite.dir=<new folder>"
+        )
     if data.get("fingerprint") != fp.digest:
-        shown = ", ".join(fp.differences(data.get("settings") or {})[:4])
+        shown = ", ".join(fp.differences(stored)[:4])
         raise ConfigError(
             f"suite.dir={str(folder)!r}: this suite folder was run with other settings "
             f"({shown or 'an older version'}); rerun it with the same ones to resume, or start "
