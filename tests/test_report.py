@@ -551,3 +551,22 @@ def test_a_worker_that_did_not_run_the_final_phase_names_where_the_verdict_is(
     assert found is not None
     facts = dict(views.decision_facts(found, summary))
     assert facts["final phase run by"] == "worker w2, whose outputs are in /runs/x on b"
+
+
+def test_the_report_command_on_a_suite_folder_rebuilds_each_data_sets_report(
+    swept: SweepResult, tmp_path: Path
+) -> None:
+    suite_dir = tmp_path / "suite-x"
+    run_dir = suite_dir / "compare-keel-iris" / swept.run_dir.name
+    shutil.copytree(swept.run_dir, run_dir)
+    (run_dir / "report.html").unlink()
+    (suite_dir / "suite.json").write_text("{}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "regsearch.report", str(suite_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (run_dir / "report.html").is_file()
+    assert "is a suite folder: 1 data set reports rebuilt" in proc.stderr

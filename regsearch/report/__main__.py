@@ -33,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("run_dir", type=Path, help="a sweep's run folder")
     args = parser.parse_args(argv)
+    if (args.run_dir / "suite.json").is_file():
+        return _suite_folder(args.run_dir)
     try:
         path = build_report(args.run_dir)
     # Bad input is the user's to fix: one line, no traceback (ValueError covers bad JSON/CSV).
@@ -42,6 +44,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(path)
     return 0
+
+
+def _suite_folder(folder: Path) -> int:
+    """A suite folder: each data set's sweep report is rebuilt; the page over all of them is
+    rebuilt by the suite command itself, which reads finished data sets back without
+    retraining (the folder keeps the suite's fingerprint, not its whole command line)."""
+    runs = sorted(p.parent for p in folder.glob("*/*/summary.json"))
+    for run_dir in runs:
+        try:
+            print(build_report(run_dir))
+        except (OSError, ValueError) as exc:
+            print(f"regsearch.report: {run_dir}: {' '.join(str(exc).split())}", file=sys.stderr)
+    print(
+        f"{folder} is a suite folder: {len(runs)} data set reports rebuilt; rebuild the suite's "
+        "own page (report.html) by running the suite's command again, which reads the finished "
+        "data sets back without retraining",
+        file=sys.stderr,
+    )
+    return 0 if runs else 2
 
 
 if __name__ == "__main__":
