@@ -45,15 +45,31 @@ def comparison_table(folders: Sequence[Path]) -> pd.DataFrame:
 def _folder_table(folder: Path) -> pd.DataFrame:
     summary, records = folder / "summary.json", folder / _SUITE_RECORDS
     if summary.is_file():
-        table = comparison_frame(json.loads(summary.read_text(encoding="utf-8")))
+        data = json.loads(summary.read_text(encoding="utf-8"))
+        table = comparison_frame(data)
         if table.empty:
             raise ValueError(f"{folder}: this sweep made no comparison (no final phase)")
+        table = table.assign(**_provenance_columns(data.get("provenance")))
     elif records.is_file():
         table = _suite_table(pd.read_csv(records))
     else:
         raise FileNotFoundError(f"{folder}: neither summary.json (a sweep) nor {_SUITE_RECORDS}")
     table.insert(0, "folder", str(folder))
     return table
+
+
+def _provenance_columns(origin: Any) -> dict[str, str]:
+    """Where the numbers came from, repeated on each row: regsearch and torch versions, the
+    commit, the device."""
+    if not isinstance(origin, dict):
+        return {}
+    packages = origin.get("packages") or {}
+    return {
+        "regsearch_version": str(origin.get("regsearch", "")),
+        "commit": str(origin.get("commit", "")),
+        "torch_version": str(packages.get("torch", "")),
+        "device": str(origin.get("device", "")),
+    }
 
 
 def _suite_table(records: pd.DataFrame) -> pd.DataFrame:

@@ -57,6 +57,9 @@ def test_csv_and_latex_of_two_sweeps_side_by_side(
     assert main([*folders, "--out", str(tmp_path / "t.csv")]) == 0
     table = pd.read_csv(tmp_path / "t.csv")
     assert list(table["folder"].unique()) == folders
+    origin = sweeps[0].summary["provenance"]
+    assert set(table["regsearch_version"]) == {origin["regsearch"]}
+    assert set(table["torch_version"]) == {origin["packages"]["torch"]}
     assert sorted(table["candidate"]) == ["baseline", "baseline", "dropout", "l2"]
     proc = subprocess.run(
         [sys.executable, "-m", "regsearch.export", *folders, "--format", "latex"],
