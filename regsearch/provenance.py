@@ -81,7 +81,6 @@ def _version(name: str) -> str:
         return ""
 
 
-@functools.cache
 def _commit() -> str:
     """The checkout's commit, ``+dirty`` when tracked files changed; "" for an installed wheel."""
     if not (_SOURCE / ".git").exists():

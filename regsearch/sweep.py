@@ -25,7 +25,7 @@ import torch
 
 from regsearch.clock import Clock
 from regsearch.config import ConfigError, FamilyConfig, RegsearchConfig, SearchConfig
-from regsearch.final import FINAL_WAIT_S, run_final_phase
+from regsearch.final import run_final_phase
 from regsearch.fingerprint import Fingerprint
 from regsearch.outputs import (
     SweepResult,
@@ -223,12 +223,8 @@ def _run_phases(
         if "final" in studies:
             tuned = {family: w.study for family, w in working.items()}
             where = f"{run_dir.resolve()} on {socket.gethostname()}"
-            # A suite's worker goes on to its next data set; it reads this one back later.
-            wait_s = 0.0 if plan.cfg.suite is not None else FINAL_WAIT_S
             with clock("final"):
-                held = run_final_phase(
-                    plan, tuned, studies["final"], recorder.record, where, wait_s
-                )
+                held = run_final_phase(plan, tuned, studies["final"], recorder.record, where)
     except KeyboardInterrupt:
         return "KILLED", True, held
     return "FINISHED", False, held
