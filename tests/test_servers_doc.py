@@ -34,7 +34,7 @@ import pytest
 
 from regsearch.search.storage import get_storage
 from regsearch.search.working import WORKER_ATTR
-from tests.servers import free_port
+from tests.servers import free_port, wait_for_http
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "servers.md"
 
@@ -114,20 +114,6 @@ def _pg_tool(name: str) -> str:
     if found is None:
         pytest.skip(f"{name} not found (apt-get install postgresql-client)")
     return found
-
-
-def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not come up: {log.read_text()[-3000:]}")
-        time.sleep(0.3)
 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:
@@ -237,7 +223,7 @@ def deployment(
     made.workdir.mkdir()
     server = _start_mlflow(made, root / "mlflow.log")
     try:
-        _wait_http(f"{made.mlflow_uri}/health", server, root / "mlflow.log", timeout=120)
+        wait_for_http(f"{made.mlflow_uri}/health", server, root / "mlflow.log", timeout=120)
         (argv,) = _runs(doc_steps()["two workers on one study"])
         assert argv[:3] == ["python", "-m", "regsearch"]
         argv = [sys.executable, *made.local(argv)[1:]]
@@ -359,7 +345,7 @@ def test_optuna_dashboard_lists_the_studies(deployment: Deployment, tmp_path: Pa
             start_new_session=True,
         )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/api/studies", dashboard, log, timeout=60)
+        wait_for_http(f"http://127.0.0.1:{port}/api/studies", dashboard, log, timeout=60)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=10) as r:
             listed = json.loads(r.read())["study_summaries"]
     finally:
