@@ -107,10 +107,10 @@ def _refuse_mixed_study(
     fp = study_fingerprint(yaml_text)
     first = shared.setdefault(key, fp)
     if first.digest != fp.digest:
-        diffs = "; ".join(fp.differences(first.settings)[:6])
+        diffs = "; ".join(fp.differences(first.settings, label="first job")[:6])
         raise ConfigError(
             f"search.study_name={key[1]}: jobs of this multirun share the study but not its "
-            f"settings — {diffs.replace('stored', 'first job')}; sweep only keys that do "
+            f"settings — {diffs}; sweep only keys that do "
             "not change the trials (search.n_trials, search.population) over one study"
         )
 

@@ -13,6 +13,7 @@ from regsearch.comparison import (
     format_p,
 )
 from regsearch.comparison.formatting import signed
+from regsearch.search.claims import holder_text
 from regsearch.sweep import SweepResult
 from regsearch.urls import DEFAULT_UI_PORT, browse_command
 
@@ -82,8 +83,7 @@ def summary_lines(result: SweepResult) -> list[str]:
         lines.append(f"browse:  {page}")
     final_by = s.get("final_by")
     if isinstance(final_by, dict):  # a shared study: another worker ran the final phase
-        where = final_by.get("where") or f"host {final_by.get('host')}"
-        lines.append(f"final:   run by worker {final_by.get('worker')}, outputs in {where}")
+        lines.append(f"final:   run by {holder_text(final_by)}")
     found = result.comparison
     if found is not None:
         lines += comparison_lines(found)

@@ -31,10 +31,10 @@ class Fingerprint:
     digest: str
     settings: dict[str, str]
 
-    def differences(self, stored: Mapping[str, str]) -> list[str]:
-        """``key=now (stored: then)`` for each setting that differs from ``stored``, sorted."""
+    def differences(self, stored: Mapping[str, str], label: str = "stored") -> list[str]:
+        """``key=now (<label>: then)`` for each setting that differs from ``stored``, sorted."""
         keys = sorted(k for k in {*stored, *self.settings} if stored.get(k) != self.settings.get(k))
-        return [f"{k}={self.settings.get(k, '-')} (stored: {stored.get(k, '-')})" for k in keys]
+        return [f"{k}={self.settings.get(k, '-')} ({label}: {stored.get(k, '-')})" for k in keys]
 
 
 def fingerprint(config_yaml: str, ignored: Iterable[str]) -> Fingerprint:

@@ -27,6 +27,7 @@ from regsearch.comparison import (
 from regsearch.comparison.references import cite, method_keys
 from regsearch.report.members import complete_rows, gap_column
 from regsearch.report.strength import weakest_trial
+from regsearch.search.claims import holder_text
 
 __all__ = [
     "CompareRow",
@@ -154,7 +155,7 @@ def verdict(
     final_by = summary.get("final_by")
     if isinstance(final_by, dict):  # a shared study's final phase ran in another worker
         sentence = (
-            f"The tested verdict comes from the final phase, run by {_final_by_text(final_by)}; "
+            f"The tested verdict comes from the final phase, run by {holder_text(final_by)}; "
             "it had not finished when this report was written. Once it has, rebuild this "
             "report with: python -m regsearch.report <this run folder>."
         )
@@ -337,15 +338,10 @@ def decision_facts(comparison: Comparison, summary: dict[str, Any]) -> list[tupl
         facts.append((f"constant predictor {comparison.metric}", format_value(comparison.constant)))
     final_by = summary.get("final_by")
     if isinstance(final_by, dict):
-        facts.append(("final phase run by", _final_by_text(final_by)))
+        facts.append(("final phase run by", holder_text(final_by)))
     keys = method_keys(comparison.method, comparison.adjustment, comparison.rule_name)
     facts.append(("references", " ".join(f"[{i}] {cite(k)}" for i, k in enumerate(keys, 1))))
     return facts
-
-
-def _final_by_text(final_by: dict[str, Any]) -> str:
-    where = final_by.get("where") or f"host {final_by.get('host', '?')}"
-    return f"worker {final_by.get('worker', '?')}, whose outputs are in {where}"
 
 
 def setup_cards(

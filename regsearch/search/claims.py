@@ -19,7 +19,7 @@ from optuna.exceptions import DuplicatedStudyError
 
 from regsearch.search.storage import get_storage
 
-__all__ = ["HOLDER", "Claim", "claim", "release"]
+__all__ = ["HOLDER", "Claim", "claim", "holder_text", "release"]
 
 #: The holder of a claim whose attributes were never written (its claimant died first).
 UNKNOWN = "unknown"
@@ -84,6 +84,13 @@ def claim(storage_url: str, name: str, worker: str, where: str = "") -> Claim:
         return dataclasses.replace(held, mine=True) if held.worker == worker else held
     storage.set_study_user_attr(study_id, HOLDER, attrs)
     return Claim(name, worker, host, os.getpid(), since, mine=True, where=where)
+
+
+def holder_text(holder: dict[str, Any]) -> str:
+    """``worker W, whose outputs are in <where>``: a claim's holder as a sweep's summary keeps
+    it (``summary["final_by"]``), for the console and the report."""
+    where = holder.get("where") or f"host {holder.get('host', '?')}"
+    return f"worker {holder.get('worker', '?')}, whose outputs are in {where}"
 
 
 def release(storage_url: str, held: Claim) -> bool:
