@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from regsearch.plan import BASELINE, Plan
 from regsearch.records import LR_CONTROL, REFIT, Member, MemberResult, TrialOutcome
-from regsearch.search.claims import Claim, claim, release
+from regsearch.search.claims import Claim, claim, holder, release
 from regsearch.search.objective import Objective
 from regsearch.search.study import member_record
 from regsearch.search.working import WORKER_ATTR
@@ -127,12 +127,18 @@ def run_final_phase(
     done = {t.user_attrs.get("family") for t in final.get_trials(deepcopy=False)}
     todo = {k: v for k, v in candidates(plan, tuned).items() if k not in done}
     plan = plan.for_final()  # the comparison's folds (search.final_cv)
+    storage = plan.cfg.search.storage
     if not todo:
-        return None
+        # Every candidate is in: this worker ran it (a resume), or another worker finished it
+        # before this one's tuning ended; that worker's outputs then hold the same verdict.
+        ran = holder(storage, f"{final.study_name}{CLAIM_SUFFIX}")
+        if ran is None or ran.worker == plan.worker:
+            return None
+        _say_skipped(final.study_name, ran)
+        return ran
     # Claiming writes to the storage, which waits while the recorder writes the last tuned
     # trials (~1 s of a moons sweep on sqlite): the candidates train meanwhile, and stop at
     # their next evaluation if another worker holds the claim.
-    storage = plan.cfg.search.storage
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim") as pool:
         pending = pool.submit(claim_final, storage, final.study_name, plan.worker, where)
         try:
@@ -186,15 +192,19 @@ def claim_final(storage_url: str, final_name: str, worker: str, where: str = "")
         log.warning("final phase: taking over the claim of %s, which no longer runs", held.worker)
         held = claim(storage_url, name, worker, where)
     if not held.mine:
-        log.info(
-            "final phase of %s: run by worker %s (host %s, pid %d, since %s); skipped here",
-            final_name,
-            held.worker,
-            held.host,
-            held.pid,
-            held.since,
-        )
+        _say_skipped(final_name, held)
     return held
+
+
+def _say_skipped(final_name: str, held: Claim) -> None:
+    log.info(
+        "final phase of %s: run by worker %s (host %s, pid %d, since %s); skipped here",
+        final_name,
+        held.worker,
+        held.host,
+        held.pid,
+        held.since,
+    )
 
 
 def _lost(pending: Future[Claim]) -> bool:

@@ -8,6 +8,7 @@ runs once, and workers started together never crash on creating the storage or t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing as mp
 import subprocess
@@ -326,6 +327,33 @@ def test_a_worker_that_loses_the_final_claim_stops_its_candidates_and_records_no
     assert held is not None and held.worker == "other-worker"
     assert held.where == "/elsewhere/run on host-b"
     assert "its outputs: /elsewhere/run on host-b" in caplog.text
+
+
+def test_a_worker_whose_tuning_ends_after_the_final_phase_says_who_ran_it(
+    tmp_path: Path, make_config: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another worker claimed and finished the final phase before this one's tuning ended:
+    nothing trains here, and this worker names the one that ran it (its outputs link there)."""
+    from regsearch.final import CLAIM_SUFFIX, run_final_phase
+    from regsearch.plan import make_plan
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    cfg, _ = make_config(tmp_path, "+sweep=l2", *FAST, f"search.storage={storage}")
+    plan = make_plan(cfg)
+    final = optuna.create_study(study_name="s.final", storage=get_storage(storage))
+    claim(storage, f"s.final{CLAIM_SUFFIX}", "other-worker", where="/elsewhere/run")
+    final.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"family": "baseline"}))
+    recorded: list[Any] = []
+    with caplog.at_level("INFO", logger="regsearch.final"):
+        held = run_final_phase(plan, {}, final, lambda name, pairs: recorded.append(pairs))
+    assert recorded == [] and len(final.trials) == 1
+    assert "run by worker other-worker" in caplog.text and "skipped here" in caplog.text
+    assert held is not None and held.where == "/elsewhere/run"
+    # The worker that ran it, resuming, is not told it was skipped.
+    caplog.clear()
+    same = dataclasses.replace(plan, worker="other-worker")
+    assert run_final_phase(same, {}, final, lambda *_: None) is None
+    assert "skipped here" not in caplog.text
 
 
 def test_launcher_jobs_all_started_with_resume_share_one_study_on_a_fresh_store(

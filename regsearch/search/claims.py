@@ -19,7 +19,7 @@ from optuna.exceptions import DuplicatedStudyError
 
 from regsearch.search.storage import get_storage
 
-__all__ = ["HOLDER", "Claim", "claim", "holder_text", "release"]
+__all__ = ["HOLDER", "Claim", "claim", "holder", "holder_text", "release"]
 
 #: The holder of a claim whose attributes were never written (its claimant died first).
 UNKNOWN = "unknown"
@@ -84,6 +84,16 @@ def claim(storage_url: str, name: str, worker: str, where: str = "") -> Claim:
         return dataclasses.replace(held, mine=True) if held.worker == worker else held
     storage.set_study_user_attr(study_id, HOLDER, attrs)
     return Claim(name, worker, host, os.getpid(), since, mine=True, where=where)
+
+
+def holder(storage_url: str, name: str) -> Claim | None:
+    """Who holds the claim ``name`` (never this caller's), or None when nobody claimed it."""
+    storage = get_storage(storage_url)
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    return _holder(storage, name)
 
 
 def holder_text(holder: dict[str, Any]) -> str:
