@@ -1,6 +1,7 @@
 """The built-in convolutional model (``model=cnn``): conv blocks and an MLP head.
 
-Each block is conv → [batch norm] → activation → max-pool → [dropout]; the head is the MLP of
+Each block is conv → [batch norm] → activation → max-pool → dropout (a
+:class:`~regsearch.dropout.MemberDropout`, identity at rate 0); the head is the MLP of
 :mod:`regsearch.models` on the flattened features. Rows arrive flat (``[n, features]``, as
 every task stores them) and are reshaped to the task's ``input_shape`` by the first layer.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from regsearch.dropout import MemberDropout
 from regsearch.models import ACTIVATION_MODULES, init_parameters_
 
 __all__ = ["CnnSpec", "build_cnn", "conv_shape"]
@@ -81,8 +83,8 @@ def _block(
     if spec.pool > 1:
         # ceil_mode: an odd or tiny size keeps its last column instead of shrinking to zero.
         layers.append(pool(spec.pool, ceil_mode=True))
-    if rate > 0:
-        layers.append(nn.Dropout(rate))
+    # Always present (identity at rate 0), so every member of a sweep has one structure.
+    layers.append(MemberDropout(rate))
     return layers
 
 
@@ -127,8 +129,7 @@ def build_cnn(
         if batch_norm:
             layers.append(nn.BatchNorm1d(fan_out, eps=spec.bn_eps, momentum=spec.bn_momentum))
         layers.append(ACTIVATION_MODULES[spec.activation]())
-        if rate > 0:
-            layers.append(nn.Dropout(rate))
+        layers.append(MemberDropout(rate))
     layers.append(nn.Linear(widths[-1], spec.out_features, bias=spec.bias))
     net = nn.Sequential(*layers)
     init_parameters_(net, spec, generator)

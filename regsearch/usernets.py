@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from regsearch.dropout import MemberDropout, own_dropout_
 from regsearch.errors import ConfigError
 
 __all__ = ["CustomFacts", "CustomSpec", "build_custom", "inspect_custom", "load_callable"]
@@ -106,10 +107,8 @@ def build_custom(
             f"model._target_={spec.target!r}: returned {type(module).__name__}, not a "
             "torch.nn.Module; return the network"
         )
-    rate = dropout[0] if dropout else 0.0
-    for layer in module.modules():
-        if isinstance(layer, nn.Dropout):
-            layer.p = rate
+    # The member's rate and masks: see regsearch.dropout.
+    own_dropout_(module, dropout[0] if dropout else 0.0)
     return nn.Sequential(nn.Unflatten(1, spec.input_shape), module)
 
 
@@ -140,7 +139,7 @@ def inspect_custom(spec: CustomSpec) -> CustomFacts:
             f"{tuple(batch.shape)}; it must return [batch, n_outputs] = {list(want)}"
         )
     return CustomFacts(
-        has_dropout=any(isinstance(m, nn.Dropout) for m in net.modules()),
+        has_dropout=any(isinstance(m, MemberDropout) for m in net.modules()),
         takes_batch_norm=_takes_batch_norm(load_callable(spec.target)),
         n_parameters=sum(p.numel() for p in net.parameters()),
     )

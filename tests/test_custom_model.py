@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from regsearch.config import ConfigError
+from regsearch.dropout import MemberDropout
 from regsearch.usernets import CustomSpec, build_custom, inspect_custom
 from tests.test_cli_errors import assert_refused, run_cli
 
@@ -69,7 +70,11 @@ def nets(tmp_path: Path) -> str:
 def test_dropout_rates_and_batch_norm_reach_the_module(nets: str) -> None:
     spec = CustomSpec(f"{nets}.make_net", (1, 8, 8), 10, {"width": 8})
     net = build_custom(spec, dropout=[0.2], batch_norm=True)
-    assert [m.p for m in net.modules() if isinstance(m, nn.Dropout)] == [0.2]
+    # Its nn.Dropout became the member's own dropout, at the member's rate.
+    assert [float(m.rate) for m in net.modules() if isinstance(m, MemberDropout)] == [
+        pytest.approx(0.2)
+    ]
+    assert not any(type(m) is nn.Dropout for m in net.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
     assert net(torch.zeros(3, 64)).shape == (3, 10)  # flat rows are reshaped to input_shape
     same = build_custom(spec, generator=torch.Generator().manual_seed(1))

@@ -13,6 +13,7 @@ import time
 import torch
 from torch import nn
 
+from regsearch.dropout import seed_dropout_
 from regsearch.engine.batches import epoch_batches
 from regsearch.engine.members import OnEpoch, OnResult, Probe, Refill, Schedule, last_epoch
 from regsearch.engine.metrics import loss as task_loss
@@ -161,7 +162,9 @@ def _fit(
     net = build_net(spec, dropout=hp.dropout, batch_norm=hp.batch_norm, generator=init_gen).to(
         device
     )
-    torch.manual_seed(member.seed)  # dropout masks come from the global generator
+    # Dropout masks: the MLP's from the global generator, any other net's from its own.
+    torch.manual_seed(member.seed)
+    seed_dropout_(net, member.seed, device)
     order_gen = torch.Generator().manual_seed(schedule.order_seed)
     opt = _optimizer(net, member, schedule)
     decayed, _ = split_decay_params(net, schedule.decay_all)
