@@ -29,7 +29,9 @@ class CnnSpec:
     out_features: int
     channels: tuple[int, ...] = (25, 25, 25)  # one conv block per entry
     kernel_size: tuple[int, ...] = (5,)  # one size for every block, or one per block
-    pool: int = 2  # max-pool window and stride (1 = none)
+    pool: int = 2  # pooling window and stride (1 = none)
+    pool_kind: str = "max"  # max | avg
+    padding: str = "same"  # same: k//2 zeros keep the length (odd k); valid: none
     head: tuple[int, ...] = ()  # hidden widths of the MLP head
     activation: str = "relu"
     bias: bool = True
@@ -74,9 +76,9 @@ def _block(
 ) -> list[nn.Module]:
     conv = nn.Conv1d if dims == 1 else nn.Conv2d
     norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
-    pool = nn.MaxPool1d if dims == 1 else nn.MaxPool2d
-    # Padding k//2 keeps the length for odd kernels, so only pooling shrinks the input.
-    layers: list[nn.Module] = [conv(c_in, c_out, k, padding=k // 2, bias=spec.bias)]
+    pools = {"max": (nn.MaxPool1d, nn.MaxPool2d), "avg": (nn.AvgPool1d, nn.AvgPool2d)}
+    pool = pools[spec.pool_kind][dims - 1]
+    layers: list[nn.Module] = [conv(c_in, c_out, k, padding=_pad(spec, k), bias=spec.bias)]
     if bn:
         layers.append(norm(c_out, eps=spec.bn_eps, momentum=spec.bn_momentum))
     layers.append(ACTIVATION_MODULES[spec.activation]())
@@ -88,8 +90,18 @@ def _block(
     return layers
 
 
+def _pad(spec: CnnSpec, k: int) -> int:
+    # "same": k//2 keeps the length for odd kernels, so only pooling shrinks the input.
+    return k // 2 if spec.padding == "same" else 0
+
+
 def _spatial_after(spec: CnnSpec, spatial: list[int], k: int) -> list[int]:
-    after_conv = [n + 2 * (k // 2) - k + 1 for n in spatial]
+    after_conv = [n + 2 * _pad(spec, k) - k + 1 for n in spatial]
+    if min(after_conv) < 1:
+        raise ValueError(
+            f"a kernel of {k} does not fit an input of {spatial} without padding; use "
+            "model.padding=same or smaller kernels"
+        )
     return [math.ceil(n / spec.pool) for n in after_conv]
 
 

@@ -28,6 +28,9 @@ DROPOUT_STREAM = 1 << 32
 class MemberDropout(nn.Module):
     """Inverted dropout at rate ``p``: keeps a unit where its noise is ≥ p, scaled by 1/(1−p)."""
 
+    rate: torch.Tensor
+    noise: torch.Tensor | None
+
     def __init__(self, p: float = 0.0, generator: torch.Generator | None = None) -> None:
         super().__init__()
         if not 0.0 <= p < 1.0:

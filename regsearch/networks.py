@@ -2,7 +2,7 @@
 
 ``model=mlp`` → :class:`~regsearch.models.ModelSpec` (both engines), ``model=cnn`` →
 :class:`~regsearch.convnets.CnnSpec` and ``model=custom`` →
-:class:`~regsearch.usernets.CustomSpec` (the reference engine).
+:class:`~regsearch.usernets.CustomSpec` (stacked through ``torch.func``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from regsearch.convnets import CnnSpec, build_cnn
 from regsearch.models import ModelSpec, build_mlp
 from regsearch.usernets import CustomSpec, build_custom
 
-__all__ = ["NetSpec", "build_net", "net_spec", "vectorizable"]
+__all__ = ["NetSpec", "build_net", "mlp_stack", "net_spec"]
 
 NetSpec = ModelSpec | CnnSpec | CustomSpec
 
@@ -44,6 +44,8 @@ def net_spec(model: ModelConfig, input_shape: tuple[int, ...], n_outputs: int) -
             channels=tuple(model.channels),
             kernel_size=tuple(model.kernel_size),
             pool=model.pool,
+            pool_kind=model.pool_kind,
+            padding=model.padding,
             head=tuple(model.head),
             **common,  # type: ignore[arg-type]
         )
@@ -56,8 +58,9 @@ def net_spec(model: ModelConfig, input_shape: tuple[int, ...], n_outputs: int) -
     return ModelSpec(features, n_outputs, hidden=tuple(model.hidden), **common)  # type: ignore[arg-type]
 
 
-def vectorizable(spec: NetSpec) -> bool:
-    """True when the population engine can stack members of this model (the MLP only)."""
+def mlp_stack(spec: NetSpec) -> bool:
+    """True for the MLP, which the hand-stacked population engine trains; every other network
+    stacks through ``torch.func`` (:mod:`regsearch.engine.functional`)."""
     return isinstance(spec, ModelSpec)
 
 

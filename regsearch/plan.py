@@ -31,8 +31,9 @@ from regsearch.config import (
     cv_folds,
     dropout_layers,
 )
+from regsearch.convnets import CnnSpec
 from regsearch.engine import OnEpoch, OnResult, Probe, Refill, Schedule, resolve_engine
-from regsearch.networks import NetSpec, net_spec, vectorizable
+from regsearch.networks import NetSpec, build_net, mlp_stack, net_spec
 from regsearch.records import Hyperparams, Member, MemberResult
 from regsearch.search.objective import Objective
 from regsearch.search.space import apply_params, base_hparams
@@ -106,7 +107,7 @@ class Plan:
         Each result gets its original-unit losses before ``on_result`` sees it: a study tells
         a trial from there, and its records must equal those ``train`` returns.
         """
-        _, engine = resolve_engine(self.engine_name)
+        _, engine = resolve_engine(self.engine_name, mlp_stack(self.spec))
         converted: set[int] = set()
 
         def finished(index: int, result: MemberResult) -> None:
@@ -250,21 +251,17 @@ def _check_folds(task: TaskData, k: int, seed: int) -> None:
 def _model_spec(cfg: RegsearchConfig, task: TaskData) -> NetSpec:
     """The model's spec for this task's data; a cnn the data cannot feed is refused."""
     try:
-        return net_spec(cfg.model, task.shape, task.n_outputs)
+        spec = net_spec(cfg.model, task.shape, task.n_outputs)
+        if isinstance(spec, CnnSpec):
+            build_net(spec)  # kernels that do not fit the input fail here, not per member
     except ValueError as err:
         raise ConfigError(f"model.name={cfg.model.name!r}: {err}") from None
+    return spec
 
 
 def _engine_name(cfg: RegsearchConfig, spec: NetSpec) -> str:
-    """The engine that trains ``spec``; says once when a model falls back to the reference."""
-    name, _ = resolve_engine(cfg.engine, vectorizable(spec))
-    if name != "population" and cfg.engine != "reference":
-        log.info(
-            "engine=%s: model=%s trains on the reference engine (one member at a time); "
-            "the population engine stacks MLPs only",
-            cfg.engine,
-            cfg.model.name,
-        )
+    """The engine that trains ``spec``: population or reference."""
+    name, _ = resolve_engine(cfg.engine, mlp_stack(spec))
     return name
 
 

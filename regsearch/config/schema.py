@@ -18,6 +18,8 @@ __all__ = [
     "AUTO_CV_ROWS",
     "AUTO_FINAL_FOLDS",
     "AUTO_FOLDS",
+    "PADDINGS",
+    "POOL_KINDS",
     "SEARCHABLE",
     "TASK_SCHEMAS",
     "CsvTask",
@@ -310,6 +312,10 @@ class Mnist1dTask(TaskConfig):
     standardize: bool = False  # the generator already z-scores the sequences
 
 
+#: Pooling of a cnn block (model.pool_kind) and the padding of its convs (model.padding).
+POOL_KINDS = ("max", "avg")
+PADDINGS = ("same", "valid")
+
 #: Schema per task name; tasks with the same loader share one schema.
 TASK_SCHEMAS: dict[str, type[TaskConfig]] = {
     "moons": MoonsTask,
@@ -349,7 +355,9 @@ class ModelConfig:
     # MLP head. One block per channel count; 1-D convs for (L,)/(C, L) inputs, 2-D for (C, H, W).
     channels: list[int] = field(default_factory=lambda: [25, 25, 25])
     kernel_size: list[int] = field(default_factory=lambda: [5])  # one, or one per block
-    pool: int = 2  # max-pool window and stride after each block (1 = no pooling)
+    pool: int = 2  # pooling window and stride after each block (1 = no pooling)
+    pool_kind: str = "max"  # max | avg (LeNet's average pooling)
+    padding: str = "same"  # same: k//2 zeros keep the length; valid: none (LeNet)
     head: list[int] = field(default_factory=list)  # hidden widths of the head ([] = linear)
     # custom: "package.module.function" called with input_shape, n_outputs, the keys of
     # `kwargs` and (when it takes one) batch_norm; it returns the torch.nn.Module to train.

@@ -110,6 +110,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "model.name": schema.MODELS,
     "model.activation": schema.ACTIVATIONS,
     "model.init": schema.INITS,
+    "model.pool_kind": schema.POOL_KINDS,
+    "model.padding": schema.PADDINGS,
     "train.optimizer": schema.OPTIMIZERS,
     "search.sampler": schema.SAMPLERS,
     "search.pruner": schema.PRUNERS,
@@ -260,7 +262,11 @@ def _check_model_kind(model: schema.ModelConfig) -> None:
     if model.name == "cnn":
         _check(bool(model.channels), "model.channels", model.channels, "give at least one block")
         n = len(model.channels)
-        sizes = f"give 1 or {n} sizes (one per conv block)"
+        sizes = (
+            f"give 1 size (model.channels={list(model.channels)} has one block)"
+            if n == 1
+            else f"give 1 or {n} sizes (one per conv block)"
+        )
         _check(len(model.kernel_size) in (1, n), "model.kernel_size", model.kernel_size, sizes)
     if model.name == "custom":
         target = model._target_ or ""

@@ -24,18 +24,23 @@ __all__ = [
 Engine = Callable[..., list[MemberResult]]
 
 
-def resolve_engine(name: str, vectorizable: bool = True) -> tuple[str, Engine]:
+def resolve_engine(name: str, stacked_mlp: bool = True) -> tuple[str, Engine]:
     """(resolved name, train function) for ``engine=`` auto | reference | population.
 
-    ``auto`` is the population engine, which vectorizes the MLP; ``reference`` is the plain
-    one-member-at-a-time oracle. A model the population engine cannot stack (not
-    ``vectorizable``: cnn, custom) trains on the reference engine whatever ``name`` says.
+    ``auto`` is the population engine: the hand-stacked MLP engine for ``model=mlp``
+    (``stacked_mlp``), the ``torch.func`` engine for any other network (cnn, custom), which
+    itself trains a network it cannot stack on the reference engine, saying so.
+    ``reference`` is the plain one-member-at-a-time oracle.
     """
-    if name in ("auto", "population") and vectorizable:
+    if name in ("auto", "population") and stacked_mlp:
         from regsearch.engine.population import train as population_train
 
         return "population", population_train
-    if name in ("auto", "population", "reference"):
+    if name in ("auto", "population"):
+        from regsearch.engine.functional import train as functional_train
+
+        return "population", functional_train
+    if name == "reference":
         from regsearch.engine.reference import train as reference_train
 
         return "reference", reference_train

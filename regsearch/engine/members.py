@@ -62,7 +62,15 @@ from regsearch.records import EpochReport, Hyperparams, Member, MemberResult
 if TYPE_CHECKING:  # the schedule and hooks are needed where torch is not (config, search)
     import torch
 
-__all__ = ["OnEpoch", "OnResult", "Probe", "Refill", "Schedule", "last_epoch"]
+__all__ = [
+    "OnEpoch",
+    "OnResult",
+    "Probe",
+    "Refill",
+    "Schedule",
+    "check_optimizer_args",
+    "last_epoch",
+]
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,24 @@ def last_epoch(hparams: Hyperparams, schedule: Schedule) -> int:
     if hparams.max_epochs < 1:
         raise ValueError(f"Hyperparams.max_epochs={hparams.max_epochs}: allowed: >= 1 or None")
     return min(schedule.max_epochs, hparams.max_epochs)
+
+
+def check_optimizer_args(hp: Hyperparams, schedule: Schedule) -> None:
+    """torch.optim's argument checks, with its messages, so both engines fail a member alike.
+
+    Constructing a torch optimizer just for its checks would import torch._dynamo (~2 s).
+    """
+    if hp.lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {hp.lr}")
+    if schedule.optimizer == "sgd":
+        if hp.momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {hp.momentum}")
+        return
+    if schedule.eps < 0.0:
+        raise ValueError(f"Invalid epsilon value: {schedule.eps}")
+    for index, beta in enumerate(schedule.betas):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {index}: {beta}")
 
 
 OnEpoch = Callable[[int, EpochReport], bool]

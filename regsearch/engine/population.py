@@ -48,12 +48,19 @@ from functools import partial
 import torch
 from torch import nn
 
-from regsearch.engine.members import OnEpoch, OnResult, Probe, Refill, Schedule, last_epoch
+from regsearch.engine.members import (
+    OnEpoch,
+    OnResult,
+    Probe,
+    Refill,
+    Schedule,
+    check_optimizer_args,
+    last_epoch,
+)
 from regsearch.engine.stack import IMPLEMENTED, Entry, Shared, Stack
 from regsearch.models import ModelSpec, build_mlp
 from regsearch.records import (
     EpochReport,
-    Hyperparams,
     Member,
     MemberResult,
     NonFiniteLoss,
@@ -192,29 +199,11 @@ def _initial_net(spec: ModelSpec, member: Member, schedule: Schedule) -> nn.Sequ
         batch_norm=hp.batch_norm,
         generator=torch.Generator().manual_seed(member.seed),
     )
-    _check_optimizer_args(hp, schedule)
+    check_optimizer_args(hp, schedule)
     last_epoch(hp, schedule)
     if hp.patience:
         EarlyStopping(hp.patience, hp.min_delta, schedule.restore_best)
     return net
-
-
-def _check_optimizer_args(hp: Hyperparams, schedule: Schedule) -> None:
-    """torch.optim's argument checks, with its messages, so both engines fail a member alike.
-
-    Constructing a torch optimizer just for its checks would import torch._dynamo (~2 s).
-    """
-    if hp.lr < 0.0:
-        raise ValueError(f"Invalid learning rate: {hp.lr}")
-    if schedule.optimizer == "sgd":
-        if hp.momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {hp.momentum}")
-        return
-    if schedule.eps < 0.0:
-        raise ValueError(f"Invalid epsilon value: {schedule.eps}")
-    for index, beta in enumerate(schedule.betas):
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"Invalid beta parameter at index {index}: {beta}")
 
 
 def _failed(member: Member, err: Exception) -> MemberResult:
