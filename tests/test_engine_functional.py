@@ -165,7 +165,7 @@ def test_fold_members_match_the_reference(digits: TaskData) -> None:
 def test_pruning_failure_and_refill_leave_the_others_as_if_alone(digits: TaskData) -> None:
     """A pruned, a diverging and an invalid member; members handed in mid-run start at their
     own epoch 0. Everyone's numbers are those it gets trained alone."""
-    first = mixed()[:3] + [member(5, 1, lr=math.inf)]
+    first = [*mixed()[:3], member(5, 1, lr=math.inf)]
     queue = [member(6, 0, dropout=(0.3, 0.3, 0.3)), member(7, 2, lr=-1.0), member(8, 1)]
     calls: list[int] = []
 
@@ -199,7 +199,7 @@ def test_pruning_failure_and_refill_leave_the_others_as_if_alone(digits: TaskDat
                 CNN,
                 [r.member],
                 schedule=SGD,
-                on_epoch=lambda i, rep: on_epoch(2, rep) if r.member.trial == 2 else False,
+                on_epoch=lambda i, rep, pruned=r.member.trial == 2: pruned and on_epoch(2, rep),
             )
             assert_same(r, alone)
 
