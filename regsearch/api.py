@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from regsearch.compose import compose_checked
 from regsearch.config import ConfigError
@@ -30,7 +30,7 @@ def run(
     root: str | Path | None = None,
     progress: bool = False,
     config_dir: str | Path | None = None,
-    data: pd.DataFrame | None = None,
+    data: pd.DataFrame | Any = None,
     target: str | None = None,
 ) -> SweepResult:
     """Compose ``overrides`` like ``python -m regsearch``, validate them and run the sweep here.
@@ -43,10 +43,13 @@ def run(
         config_dir: A folder of your own presets, searched before the packaged ones, as the
             command line's ``--config-dir``: ``<config_dir>/sweep/my_preset.yaml`` is
             ``"+sweep=my_preset"``.
-        data: A table to sweep on, with ``target`` its column to predict: the run is
-            ``task=csv`` on the frame, stored as Parquet under ``<root>/data/`` and named
-            ``task.name`` (``dataframe`` unless given; see :mod:`regsearch.frames`).
-        target: The column of ``data`` to predict.
+        data: The data to sweep on, stored under ``<root>/data/`` and named ``task.name``:
+            a DataFrame with ``target`` its column to predict (``task=csv``, see
+            :mod:`regsearch.frames`), or arrays: ``(x, y)`` numpy arrays or torch tensors,
+            a dict that adds predefined ``x_val``/``y_val``/``x_test``/``y_test``, or a
+            torch ``Dataset`` of ``(x, y)`` items (``task=arrays``, one example's shape is
+            ``x.shape[1:]``; see :mod:`regsearch.arrays`).
+        target: The column of a DataFrame ``data`` to predict.
 
     Returns:
         The run folder, the trials and curves tables, the summary and the comparison.
@@ -57,6 +60,7 @@ def run(
             returns a different result, from :func:`regsearch.suite.run`.
         KeyboardInterrupt: Interrupted; both stores are consistent and can be resumed.
     """
+    from regsearch.arrays import stored_arrays
     from regsearch.frames import stored_frame
     from regsearch.sweep import run_sweep
 
@@ -66,7 +70,9 @@ def run(
     if not any(a.startswith("progress=") for a in args):
         args.append(f"progress={str(progress).lower()}")
     dirs = [config_dir] if config_dir is not None else []
-    with stored_frame(data, target, args, dirs) as args:
+    table = target is not None or _is_frame(data)
+    stored = stored_frame(data, target, args, dirs) if table or data is None else None
+    with stored or stored_arrays(data, args, dirs) as args:
         typed, yaml_text = compose_checked(args, config_dirs=dirs)
         if typed.suite is not None:
             raise ConfigError(
@@ -74,3 +80,9 @@ def run(
                 "regsearch.run runs one sweep"
             )
         return run_sweep(typed, yaml_text)
+
+
+def _is_frame(data: object) -> bool:
+    import pandas as pd
+
+    return isinstance(data, pd.DataFrame)

@@ -1,6 +1,6 @@
 """Decision boundaries of a few trained candidates on a 2-D task (as the NNDL book draws them).
 
-Trains the candidates once more, all in one population stack, and reads each one's class-1
+Trains the candidates once more, together on the population engine, and reads each one's class-1
 probability on a grid over the data at its final weights (the engine's probe: no network is
 kept around). Only the numbers are produced here; the report draws them.
 """
@@ -13,18 +13,34 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from regsearch.engine import population
+from regsearch.engine import resolve_engine
 from regsearch.engine.members import Probe, Schedule
-from regsearch.models import ModelSpec
+from regsearch.networks import NetSpec, mlp_stack
 from regsearch.records import Member
 from regsearch.tasks.bundle import TaskData
 
-__all__ = ["boundary_grids", "save_boundaries"]
+__all__ = ["boundaries_reason", "boundary_grids", "save_boundaries"]
+
+
+def boundaries_reason(task: TaskData) -> str:
+    """Why the task has no decision-boundary figure ("" when it has one: binary, 2 inputs).
+
+    Example:
+        >>> boundaries_reason(task)  # doctest: +SKIP
+        'they need a binary task with two input features; digits has 64 and 10 classes'
+    """
+    if task.n_features == 2 and task.n_classes == 2:
+        return ""
+    classes = "a regression target" if not task.is_classification else f"{task.n_classes} classes"
+    return (
+        f"they need a binary task with two input features; {task.name} has "
+        f"{task.n_features} and {classes}"
+    )
 
 
 def boundary_grids(
     task: TaskData,
-    spec: ModelSpec,
+    spec: NetSpec,
     schedule: Schedule,
     candidates: dict[str, Member],
     resolution: int = 120,
@@ -41,8 +57,9 @@ def boundary_grids(
         >>> grids["prob__baseline"].shape  # doctest: +SKIP
         (120, 120)
     """
-    if task.n_features != 2 or task.n_classes != 2:
-        raise ValueError(f"decision boundaries need a binary 2-D task, not {task.name}")
+    reason = boundaries_reason(task)
+    if reason:
+        raise ValueError(f"no decision boundaries: {reason}")
     x = task.x_train.cpu().numpy()
     lo, hi = x.min(axis=0), x.max(axis=0)
     pad = 0.15 * (hi - lo)
@@ -54,7 +71,8 @@ def boundary_grids(
     # The plot is over the task's own points, so every candidate trains on its own split.
     members = [dataclasses.replace(m, fold=None) for m in candidates.values()]
     probe = Probe(grid)
-    population.train(task, spec, members, schedule=schedule, probe=probe, device=device)
+    _, train = resolve_engine("auto", mlp_stack(spec))
+    train(task, spec, members, schedule=schedule, probe=probe, device=device)
     for index, name in enumerate(candidates):
         if index in probe.outputs:  # failed candidates have no outputs
             logits = probe.outputs[index].reshape(xx.shape)

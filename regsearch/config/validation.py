@@ -167,21 +167,29 @@ def _gather_custom_keys(plain: Any) -> None:
 def _schema_name(cfg: DictConfig) -> str:
     """The TASK_SCHEMAS name the task is typed with.
 
-    A csv task may carry its data set's name (``task=csv task.name=titanic``): its ``target``
-    key, which only csv tasks have, tells it from a misspelt task name.
+    A csv or arrays task may carry its data set's name (``task=csv task.name=titanic``): its
+    ``target`` (csv) or ``npz`` (arrays) key, which only those tasks have, tells it from a
+    misspelt task name.
     """
     name = OmegaConf.select(cfg, "task.name", default="moons")
+    if OmegaConf.select(cfg, "task.npz", default=None) is not None:
+        return _named_data("arrays", name)
     is_table = OmegaConf.select(cfg, "task.target", default=None) is not None
-    if is_table and name != "csv" and name in TASK_SCHEMAS:
-        raise ConfigError(
-            f"task.name={name!r}: a built-in task's name; name your table something else "
-            f"(e.g. task.name={name}_csv)"
-        )
     if is_table:
-        return "csv"
+        return _named_data("csv", name)
     if name not in TASK_SCHEMAS:
         raise ConfigError(f"task.name={name!r}: unknown task; allowed: {', '.join(TASK_SCHEMAS)}")
     return str(name)
+
+
+def _named_data(loader: str, name: str) -> str:
+    """``loader`` for a user's data named ``name``, which must not be a built-in task's."""
+    if name != loader and name in TASK_SCHEMAS:
+        raise ConfigError(
+            f"task.name={name!r}: a built-in task's name; name your table something else "
+            f"(e.g. task.name={name}_{loader})"
+        )
+    return loader
 
 
 def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
@@ -231,8 +239,13 @@ def _check_task(task: schema.TaskConfig, check_files: bool) -> None:
         _check(bool(task.path), "task.path", task.path, where)
         what = "give the column to predict: task.target=<column>"
         _check(bool(task.target), "task.target", task.target, what)
+    if isinstance(task, schema.ArraysTask):
+        where = "give the arrays' .npz file: task.npz=<file> (regsearch.run(data=...) sets it)"
+        _check(bool(task.npz), "task.npz", task.npz, where)
     if not check_files:
         return
+    if isinstance(task, schema.ArraysTask):
+        _check(Path(task.npz).is_file(), "task.npz", task.npz, "no such file")
     if isinstance(task, schema.IdxTask) and not task.download:
         where = "no such folder (or set task.download=true)"
         _check(Path(task.data_dir).is_dir(), "task.data_dir", task.data_dir, where)

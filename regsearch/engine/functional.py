@@ -53,7 +53,7 @@ from regsearch.records import (
     NonFiniteLoss,
     with_gaps,
 )
-from regsearch.regularizers import EarlyStopping
+from regsearch.regularizers import EarlyStopping, weight_kinds, weight_stats
 from regsearch.tasks.bundle import TaskData
 
 __all__ = ["train", "vectorizes"]
@@ -291,9 +291,10 @@ class _Run:
             self._fail(track, NonFiniteLoss(f"final metrics are not finite: {final}"))
             return
         result.final = with_gaps(final)
-        flat = torch.cat([w.reshape(-1) for w in saved.params.values() if w.dim() >= 2])
-        result.weight_norm = float(flat.norm())
-        result.sparsity = float((flat.abs() < 1e-3).float().mean())
+        kinds = weight_kinds(cohort.base)
+        stats = weight_stats({n: w for n, w in saved.params.items() if n in kinds}, kinds)
+        result.weight_norm, result.sparsity = stats.norm, stats.sparsity
+        result.by_layer = stats.by_layer
         if self.probe is not None:
             self.probe.outputs[track.index] = cohort.slice_outputs(
                 saved, self.probe.x.to(self.device)

@@ -25,7 +25,9 @@ from regsearch.regularizers import (
     decay_,
     penalty,
     split_decay_params,
+    weight_kinds,
     weight_matrices,
+    weight_stats,
 )
 from regsearch.tasks.bundle import TaskData
 
@@ -217,7 +219,10 @@ def _finish(net: nn.Module, task: TaskData, result: MemberResult) -> None:
     if not all(math.isfinite(v) for v in final.values()):
         raise NonFiniteLoss(f"final metrics are not finite: {final}")
     result.final = with_gaps(final)
-    with torch.no_grad():
-        flat = torch.cat([w.detach().reshape(-1) for w in weight_matrices(net)])
-        result.weight_norm = float(flat.norm())
-        result.sparsity = float((flat.abs() < 1e-3).float().mean())
+    kinds = weight_kinds(net)
+    stats = weight_stats({n: p for n, p in net.named_parameters() if n in kinds}, kinds)
+    result.weight_norm, result.sparsity, result.by_layer = (
+        stats.norm,
+        stats.sparsity,
+        stats.by_layer,
+    )

@@ -129,6 +129,7 @@ def _render(
             comparison=_comparison_view(comparison, summary),
             other=_other_view(comparison, trials),
             figures=drawn,
+            not_drawn=sorted((summary.get("not_drawn") or {}).items()),
             columns=columns,
             rows=rows,
             page_size=PAGE_SIZE,

@@ -18,6 +18,7 @@ from matplotlib.ticker import NullFormatter
 from regsearch.comparison import BASELINE_NAMES
 from regsearch.report.members import complete_rows
 from regsearch.report.panels import PANEL_H, PANEL_W, note_figure
+from regsearch.results import LAYER_COLUMNS
 
 __all__ = ["PENALTY_PARAMS", "penalty_effects"]
 
@@ -48,7 +49,12 @@ def penalty_effects(trials: pd.DataFrame, log_params: Collection[str] = PENALTY_
     """
     rows = complete_rows(trials)
     present = [p for p in PENALTY_PARAMS if p in rows.columns and (rows[p] > 0).any()]
-    stats = [s for s in ("weight_norm", "sparsity") if s in rows.columns]
+    # Per layer type too (weight_norm_conv, ...), where the network has several.
+    stats = [
+        s
+        for s in ("weight_norm", "sparsity", *LAYER_COLUMNS)
+        if s in rows.columns and rows[s].notna().any()
+    ]
     if not present:
         return note_figure("no penalty strength (l1, l2, weight_decay) searched")
     if not stats:

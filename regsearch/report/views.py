@@ -385,13 +385,32 @@ def setup_cards(
     ]
     cards = [
         ("Task", task_items),
-        ("Model", _pick(_section(cfg, "model"), _MODEL_KEYS)),
+        ("Model", _pick(_section(cfg, "model"), _MODEL_KEYS) + _architecture_items(summary)),
         ("Training", _pick(_section(cfg, "train"), _TRAIN_KEYS)),
         ("Search budget", budget),
         ("Run", [(k, v) for k, v in run if v]),
         ("Provenance", _provenance_items(summary.get("provenance"))),
     ]
     return [(title, items) for title, items in cards if items]
+
+
+def _architecture_items(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The network's layers and parameter counts (summary ``architecture``); older runs
+    have none."""
+    arch = summary.get("architecture")
+    if not isinstance(arch, dict):
+        return []
+    shape = "×".join(str(n) for n in summary.get("input_shape") or [])
+    return [
+        ("input", shape),
+        ("layers", " → ".join(arch.get("layers") or [])),
+        (
+            "parameters",
+            f"{arch.get('n_parameters', 0):,}, of which {arch.get('n_penalized', 0):,} in "
+            "weights (conv and linear): L1, L2 and weight decay act on those, never on "
+            "biases or batch-norm parameters",
+        ),
+    ]
 
 
 def _provenance_items(origin: Any) -> list[tuple[str, str]]:

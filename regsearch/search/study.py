@@ -562,6 +562,7 @@ def member_record(result: MemberResult) -> dict[str, Any]:
         "stopped_epoch": result.stopped_epoch,
         "weight_norm": result.weight_norm,
         "sparsity": result.sparsity,
+        **result.by_layer,
         "duration_s": result.duration_s,
     }
     if result.error:

@@ -30,6 +30,7 @@ TASK_LOADERS: dict[type[TaskConfig], tuple[str, str]] = {
     schema.SklearnTask: ("regsearch.tasks.sklearn_sets", "load_sklearn"),
     schema.IdxTask: ("regsearch.tasks.idx", "load_idx"),
     schema.CsvTask: ("regsearch.tasks.tabular", "load_csv"),
+    schema.ArraysTask: ("regsearch.tasks.arrays", "load_arrays"),
     schema.KeelTask: ("regsearch.tasks.keel", "load_keel"),
     schema.Mnist1dTask: ("regsearch.tasks.mnist1d", "load_mnist1d"),
 }
@@ -41,7 +42,8 @@ def load_task(cfg: TaskConfig) -> TaskData:
     Args:
         cfg: A task config; its class must be the schema of its name in ``TASK_SCHEMAS``
             (``validate`` guarantees that for configs composed by Hydra). A
-            :class:`~regsearch.config.CsvTask` may have any name: it names the data set.
+            :class:`~regsearch.config.CsvTask` or :class:`~regsearch.config.ArraysTask` may
+            have any name: it names the data set.
 
     Returns:
         The task's tensors; statistics (standardization, imputation) come from train only.
@@ -51,7 +53,8 @@ def load_task(cfg: TaskConfig) -> TaskData:
     """
     name = cfg.name
     # A user's table carries its data set's name (task.name=titanic), not its loader's.
-    task_schema = schema.CsvTask if isinstance(cfg, schema.CsvTask) else TASK_SCHEMAS.get(name)
+    named = (schema.CsvTask, schema.ArraysTask)
+    task_schema = type(cfg) if isinstance(cfg, named) else TASK_SCHEMAS.get(name)
     if task_schema is None:
         raise ConfigError(f"task.name={name!r}: unknown task; allowed: {', '.join(TASK_SCHEMAS)}")
     if not isinstance(cfg, task_schema):
