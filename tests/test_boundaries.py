@@ -56,7 +56,7 @@ def test_grids_hold_each_candidates_probability_over_the_data(moons: TaskData) -
 
 def test_only_binary_two_feature_tasks_have_boundaries() -> None:
     wine = load_task(SklearnTask(name="wine"))
-    with pytest.raises(ValueError, match="binary 2-D task, not wine"):
+    with pytest.raises(ValueError, match="binary task with two input features; wine has 13"):
         boundary_grids(wine, ModelSpec(13, 3), SCHEDULE, {})
 
 

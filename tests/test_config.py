@@ -26,6 +26,7 @@ TASKS = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
 #: Tasks that read files; their presets are checked without looking for the files.
 FILE_TASKS = {
     "csv": ["task.path=table.csv", "task.target=y"],
+    "arrays": ["task.npz=data.npz"],
     "mnist": [],
     "fashion_mnist": [],
 }
