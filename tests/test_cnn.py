@@ -142,3 +142,29 @@ def test_the_report_shows_the_architecture_and_weights_per_layer_type(tmp_path: 
     # The overall norm is the two layer types' together.
     both = (conv**2 + linear**2) ** 0.5
     assert both.tolist() == pytest.approx(result.trials["weight_norm"].tolist(), rel=1e-5)
+
+
+def test_lenet_with_batch_norm_on_fashion_mnist_files(tmp_path: Path) -> None:
+    """d2l's setup end to end: LeNet-5, batch norm on and off, 28x28 IDX images."""
+    from regsearch.api import run
+    from tests.test_experiments import write_idx_set
+
+    data = write_idx_set(tmp_path / "fashion", n_train=200, n_test=50)
+    result = run(
+        "+sweep=batchnorm",
+        "task=fashion_mnist",
+        f"task.data_dir={data}",
+        "model=lenet",
+        "train.max_epochs=2",
+        "train.eval_every=1",
+        "search.n_trials=2",
+        "search.cv=0",
+        "sweep.final_seeds=0",
+        "tracking=none",
+        "report=false",
+        root=tmp_path / "sweeps",
+    )
+    assert result.summary["input_shape"] == [1, 28, 28]
+    assert result.summary["engine"] == "population"
+    assert set(result.trials["batch_norm"]) == {True, False}
+    assert (result.trials["state"] == "complete").all()
