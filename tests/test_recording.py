@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -53,8 +54,10 @@ def _run(working: WorkingStudy, n_trials: int) -> None:
         on_batch=lambda pairs: working.durable.add_trials([trial for trial, _ in pairs]),
     )
 
-    def engine(ms: list[Member], on_epoch: OnEpoch) -> list[MemberResult]:
-        return train(task, spec, ms, schedule=schedule, on_epoch=on_epoch)
+    def engine(
+        ms: list[Member], on_epoch: OnEpoch | None = None, **hooks: Any
+    ) -> list[MemberResult]:
+        return train(task, spec, ms, schedule=schedule, on_epoch=on_epoch, **hooks)
 
     run_studies([run], Tuning(population=2, objective=OBJECTIVE, train=engine, progress=False))
 

@@ -112,7 +112,7 @@ def train(
     a member's position in the stack (about 1e-7 relative per step; chaotic runs such as Adam
     with a bias before batch norm can amplify it). ``exact=True`` (CPU only) makes results
     identical bit for bit wherever a member sits, at 1.6-4× the step time on the moons net
-    (products then run member by member; see :func:`regsearch.engine.stack._pitch`).
+    (products then run member by member; see :func:`regsearch.engine.layout.pitch`).
 
     Example:
         >>> from regsearch.engine.members import Hyperparams

@@ -4,9 +4,8 @@ Used by :mod:`regsearch.engine.population`, which decides which members share a 
 they are evaluated and when a stack is rebuilt; this module holds the stacked tensors and the
 arithmetic (see the population module's docstring for the design and its measurements).
 
-- Each parameter is stacked over members and all of them live in one flat buffer (one
-  ``[K, *shape]`` block per parameter), so the optimizer step is a handful of elementwise ops
-  over the whole stack, whatever the depth of the network.
+- Parameters, gradients and optimizer state are flat buffers of one ``[K, *shape]`` block
+  per parameter (:mod:`regsearch.engine.layout`).
 - Activations are kept feature-major, ``[K, features, batch]``: the batched matmuls then have
   the batch as their long inner dimension, which CPU BLAS handles far better than outputs only
   1–3 wide (the moons net's last layers).
@@ -17,6 +16,9 @@ arithmetic (see the population module's docstring for the design and its measure
   joined) and compares it with each member's rate using float ops only; the 1/(1 - rate)
   scale is folded into the next layer's weights.
 
+Activation kernels: :mod:`~regsearch.engine.kernels`; optimizer step:
+:mod:`~regsearch.engine.update`; random streams: :mod:`~regsearch.engine.streams`.
+
 A stack is rebuilt (:meth:`Stack.rebuilt`) to drop members that stopped and to take in new
 ones: every member's state (parameters, optimizer state, batch-norm statistics, saved-best
 weights, random streams, its own epoch and step count) moves with it, so a member's numbers
@@ -25,26 +27,36 @@ do not depend on rebuilds, nor on which members share its stack (bit for bit in 
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from regsearch.engine.batches import epoch_batches
+from regsearch.engine.kernels import GRAD, IMPLEMENTED, IN_PLACE, INTO
+from regsearch.engine.layout import (
+    Blocks,
+    Layer,
+    Saved,
+    columns,
+    pitch,
+    split_rows,
+    structure,
+)
 from regsearch.engine.members import Schedule
-from regsearch.models import ACTIVATIONS, ModelSpec
+from regsearch.engine.streams import dropout_streams, order_streams
+from regsearch.engine.update import adam_step, sgd_step
+from regsearch.models import ModelSpec
 from regsearch.records import Hyperparams, Member
+from regsearch.regularizers import SPARSE_BELOW
 from regsearch.tasks.bundle import TaskData
 
 __all__ = ["IMPLEMENTED", "Entry", "Shared", "Stack"]
 
 aten = torch.ops.aten
 
-_LEAKY_SLOPE = 0.01  # nn.LeakyReLU's default, which models.build_mlp uses
 _EVAL_ELEMENTS = 1 << 24  # activation elements per evaluation chunk (64 MiB in float32)
 
 
@@ -56,7 +68,7 @@ class Shared:
     spec: ModelSpec
     schedule: Schedule
     device: str | torch.device
-    exact: bool = False  # per-member products and aligned slices (see _pitch)
+    exact: bool = False  # per-member products and aligned slices (see pitch)
 
 
 @dataclass(frozen=True)
@@ -72,141 +84,6 @@ class Entry:
     def stream(self) -> tuple[int, int]:
         """Its dropout stream: members that joined together with one seed share masks."""
         return self.born, self.member.seed
-
-
-def _seed_stream(seed: int, layer: int) -> int:
-    """A 64-bit seed for the dropout generator of (member seed, hidden layer) (splitmix64)."""
-    z = (seed * 0x9E3779B97F4A7C15 + (layer + 1) * 0xBF58476D1CE4E5B9) & (2**64 - 1)
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & (2**64 - 1)
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & (2**64 - 1)
-    return (z ^ (z >> 31)) & (2**63 - 1)
-
-
-# --------------------------------------------------------------------------- layout
-
-
-@dataclass
-class _Layer:
-    """One Linear (+ BatchNorm1d + activation + dropout for hidden layers) of the stack."""
-
-    fan_in: int
-    fan_out: int
-    weight: int  # block index of the [K, fan_out, fan_in] weight
-    bias: int | None  # block index of the [K, fan_out, 1] bias
-    bn: tuple[int, int, int, int] | None = None  # blocks: gamma, beta, running mean, running var
-    rate: Tensor | None = None  # [K, 1, 1] dropout rate; None when no member drops here
-    scale: Tensor | None = None  # [K, 1, 1] 1/(1 - rate)
-    generators: list[torch.Generator] = field(default_factory=list)  # one per stream
-
-
-def _structure(
-    spec: ModelSpec, batch_norm: bool
-) -> tuple[list[_Layer], list[tuple[int, ...]], list[tuple[int, ...]]]:
-    """Layers, parameter shapes (in ``net.parameters()`` order of models.build_mlp) and
-    batch-norm statistic shapes of the MLP."""
-    layers: list[_Layer] = []
-    shapes: list[tuple[int, ...]] = []
-    stat_shapes: list[tuple[int, ...]] = []
-    widths = spec.widths
-    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
-        w = len(shapes)
-        shapes.append((fan_out, fan_in))
-        b = None
-        if spec.bias:
-            b = len(shapes)
-            shapes.append((fan_out, 1))
-        layer = _Layer(fan_in, fan_out, w, b)
-        if batch_norm and i < len(widths) - 2:
-            g, s = len(shapes), len(stat_shapes)
-            shapes += [(fan_out,), (fan_out,)]
-            stat_shapes += [(fan_out,), (fan_out,)]
-            layer.bn = (g, g + 1, s, s + 1)
-        layers.append(layer)
-    return layers, shapes, stat_shapes
-
-
-class _Blocks:
-    """Stacked tensors living in one flat buffer, one ``[K, *shape]`` block each.
-
-    Padded blocks give each member's slice a pitch that is a multiple of 32 elements (see
-    :func:`_pitch`) and come first, so every member's slice starts on a 128-byte boundary; the
-    buffer's length is a multiple of 64 elements.
-    """
-
-    def __init__(self, k: int, shapes: list[tuple[int, ...]], padded: list[bool]) -> None:
-        self.k, self.shapes, self.padded = k, shapes, padded
-        self.sizes = [math.prod(s) for s in shapes]
-        self.pitches = [_pitch(n) if pad else n for n, pad in zip(self.sizes, padded, strict=True)]
-        order = sorted(range(len(shapes)), key=lambda j: not padded[j])
-        self.offsets = [0] * len(shapes)
-        end = 0
-        for j in order:
-            self.offsets[j], end = end, end + k * self.pitches[j]
-        self.numel = -(-end // 64) * 64
-
-    def views(self, flat: Tensor) -> list[Tensor]:
-        return [
-            rows[:, :n].view(self.k, *s)
-            for rows, n, s in zip(self.rows(flat), self.sizes, self.shapes, strict=True)
-        ]
-
-    def rows(self, flat: Tensor) -> list[Tensor]:
-        """Each block as ``[K, pitch]``: one row per member, padding included."""
-        return [
-            flat[o : o + self.k * p].view(self.k, p)
-            for o, p in zip(self.offsets, self.pitches, strict=True)
-        ]
-
-    def per_element(self, values: Tensor, mask: list[bool] | None = None) -> Tensor:
-        """Expand per-member ``values`` [K] to the flat layout, zero in blocks not in mask."""
-        out = values.new_zeros(self.numel)
-        for j, (o, p) in enumerate(zip(self.offsets, self.pitches, strict=True)):
-            if mask is None or mask[j]:
-                out[o : o + self.k * p] = values.repeat_interleave(p)
-        return out
-
-    def gather(self, parts: Sequence[tuple[_Blocks, Tensor, Tensor | None]]) -> Tensor:
-        """A buffer in this layout whose member rows are, in order, the rows ``positions``
-        (None: all) of each ``(layout, flat, positions)`` part; pitches must agree."""
-        out = parts[0][1].new_empty(self.numel)
-        targets = self.rows(out)
-        start = 0
-        for blocks, flat, positions in parts:
-            count = blocks.k if positions is None else len(positions)
-            for target, source in zip(targets, blocks.rows(flat), strict=True):
-                rows = source if positions is None else source.index_select(0, positions)
-                target[start : start + count].copy_(rows)
-            start += count
-        assert start == self.k, "the parts fill the stack"
-        return out
-
-
-def _pitch(n: int) -> int:
-    """Member pitch of a stacked block of ``n`` elements in exact mode: ``n`` rounded up to 32.
-
-    Why: a member's numbers must not depend on where it sits in the stack, and without care
-    they do, by a rounding: MKL's batched product rounds a member's result differently when
-    its output slice is not 64-byte aligned, and torch's vectorized elementwise kernels compute
-    a tail shorter than 32 floats with scalar code that rounds transcendental functions (exp,
-    gelu) differently. With this pitch every member slice is aligned; where it pads, outputs
-    are no longer contiguous, so torch multiplies member by member (as for a lone member) and
-    iterates each member's elements as their own row. Sigmoid and softmax at the output (and
-    gelu in exact mode) are computed in float64, whose rounding to float32 hides the rest.
-    """
-    return -(-n // 32) * 32
-
-
-@dataclass
-class _Saved:
-    """What the backward pass needs from one layer's forward pass."""
-
-    inputs: Tensor  # the layer's input (dropout-masked, unscaled)
-    weight: Tensor  # the weight it was multiplied with (input dropout scale folded in)
-    scale: Tensor | None  # [K, 1, 1] dropout scale of the input, None without dropout
-    z: Tensor | None = None  # Linear output before batch norm
-    bn: tuple | None = None  # batch-norm tensors for native_batch_norm_backward
-    keep: Tensor | None = None  # activation output (input for gelu) for its backward
-    dropped: Tensor | None = None  # -1/0 dropout indicator, when the backward needs it
 
 
 # --------------------------------------------------------------------------- the stack
@@ -239,20 +116,27 @@ class Stack:
         self.batch_norm = self.members[0].hparams.batch_norm
         self.epoch: int = old.epoch if old is not None else 0  # epochs this stack has trained
         self.steps: int = old.steps if old is not None else 0  # optimizer steps it has taken
-        self.layers, self.shapes, stat_shapes = _structure(self.spec, self.batch_norm)
+        self.layers, self.shapes, stat_shapes = structure(self.spec, self.batch_norm)
         self.weight_blocks = {layer.weight for layer in self.layers}
         bn_blocks = {j for layer in self.layers if layer.bn for j in layer.bn[:2]}
         padded = [self.exact and j not in bn_blocks for j in range(len(self.shapes))]
-        self.blocks = _Blocks(k, self.shapes, padded)
-        self.stat_blocks = _Blocks(k, stat_shapes, [False] * len(stat_shapes))
+        self.blocks = Blocks(k, self.shapes, padded)
+        self.stat_blocks = Blocks(k, stat_shapes, [False] * len(stat_shapes))
         hps = [m.hparams for m in self.members]
         self._build_factors(hps)
         self._build_state(nets, old, keep)
-        self._build_dropout(hps, old)
-        self._build_order(old)
+        blocks, of_member, generators = dropout_streams(
+            entries, self.layers, hps, old.generators if old else {}, self.dtype, self.device
+        )
+        self.stream_blocks, self.stream_of_member = blocks, of_member
+        self.generators: dict[tuple[int, int, int], torch.Generator] = generators
+        orders, self.generation = order_streams(
+            entries, old.orders if old else {}, self.schedule.order_seed, self.device
+        )
+        self.orders: dict[int, torch.Generator] = orders
         self.active = torch.ones(k, dtype=torch.bool, device=self.device)
         self._set_factors()
-        self.splits = _split_rows([e.view for e in entries])
+        self.splits = split_rows([e.view for e in entries])
         x, y = self.splits["train"]
         self.n_train = x.shape[1]
         self.x_t = self._per_member(x.transpose(1, 2).contiguous())
@@ -291,19 +175,19 @@ class Stack:
         """Parameters, BN statistics, optimizer state and saved-best weights: rows of kept
         members from ``old``, then rows of new members from their networks (zero optimizer
         state, best = initial)."""
-        fresh = _Blocks(len(nets), self.blocks.shapes, self.blocks.padded)
-        fresh_stats = _Blocks(len(nets), self.stat_blocks.shapes, self.stat_blocks.padded)
+        fresh = Blocks(len(nets), self.blocks.shapes, self.blocks.padded)
+        fresh_stats = Blocks(len(nets), self.stat_blocks.shapes, self.stat_blocks.padded)
         params = [list(net.parameters()) for net in nets]
         stats = [[b for name, b in net.named_buffers() if "running_" in name] for net in nets]
-        init = self._stack(fresh, params)
-        init_stats = self._stack(fresh_stats, stats)
+        init = fresh.pack(params, self.dtype, self.device)
+        init_stats = fresh_stats.pack(stats, self.dtype, self.device)
         zeros = torch.zeros(fresh.numel, dtype=self.dtype, device=self.device)
         at = torch.tensor(list(keep), dtype=torch.long, device=self.device)
         carried = old.state() if old is not None else {}
 
         def rows(name: str, new: Tensor, fallback: str | None = None) -> Tensor:
             stat = "stats" in name
-            parts: list[tuple[_Blocks, Tensor, Tensor | None]] = []
+            parts: list[tuple[Blocks, Tensor, Tensor | None]] = []
             if len(keep):
                 assert old is not None
                 # Members without a use for this buffer (e.g. no momentum) get a stand-in.
@@ -342,68 +226,12 @@ class Stack:
             out.update(best_params=self.best[0], best_stats=self.best[1])
         return out
 
-    def _stack(self, blocks: _Blocks, tensors: Sequence[Sequence[Tensor]]) -> Tensor:
-        """One flat buffer from each member's list of tensors (one per block)."""
-        flat = torch.empty(blocks.numel, dtype=self.dtype, device=self.device)
-        if not tensors:
-            return flat
-        with torch.no_grad():
-            for view, column in zip(blocks.views(flat), zip(*tensors, strict=True), strict=True):
-                view.copy_(torch.stack([t.detach().reshape(view.shape[1:]) for t in column]))
-        return flat
-
     def _factor(self, values: list[float], mask: list[bool] | None) -> Tensor | None:
         """Per-element factor in the flat layout, or None when every member's value is 0."""
         if not any(values):
             return None
         column = torch.tensor(values, dtype=torch.float64, device=self.device)
         return self.blocks.per_element(column, mask).to(self.dtype)
-
-    def _build_dropout(self, hps: list[Hyperparams], old: Stack | None) -> None:
-        """Per-layer rates and one generator per (stream, hidden layer); kept streams keep
-        their generators (and so their place in their random sequence)."""
-        streams = [e.stream for e in self.entries]
-        distinct = list(dict.fromkeys(streams))
-        self.stream_blocks = [
-            (streams.index(s), len(streams) - streams[::-1].index(s)) for s in distinct
-        ]
-        assert sum(end - start for start, end in self.stream_blocks) == self.k, (
-            "each stream's members sit side by side"
-        )
-        self.stream_of_member = torch.tensor(
-            [b for b, (start, end) in enumerate(self.stream_blocks) for _ in range(start, end)],
-            dtype=torch.long,
-            device=self.device,
-        )
-        carried = old.generators if old is not None else {}
-        self.generators: dict[tuple[int, int, int], torch.Generator] = {}
-        for h, layer in enumerate(self.layers[:-1]):
-            rates = [hp.dropout[h] if hp.dropout else 0.0 for hp in hps]
-            if not any(rates):
-                continue
-            rate = torch.tensor(rates, dtype=self.dtype, device=self.device).view(-1, 1, 1)
-            layer.rate = rate
-            layer.scale = torch.where(rate < 1, 1 / (1 - rate), torch.zeros_like(rate))
-            for born, seed in distinct:
-                gen = carried.get((born, seed, h))
-                if gen is None:  # a new stream (or one whose members never drop here)
-                    gen = torch.Generator(device=self.device).manual_seed(_seed_stream(seed, h))
-                self.generators[born, seed, h] = gen
-                layer.generators.append(gen)
-
-    def _build_order(self, old: Stack | None) -> None:
-        """One minibatch-order generator per generation (members that joined together), so
-        each member sees the batch order of its own epochs, as when trained alone."""
-        births = sorted({e.born for e in self.entries})
-        carried = old.orders if old is not None else {}
-        self.orders: dict[int, torch.Generator] = {}
-        for born in births:
-            gen = carried.get(born)
-            self.orders[born] = gen or torch.Generator().manual_seed(self.schedule.order_seed)
-        self.generation: Tensor | None = None  # each member's generation, when several
-        if len(births) > 1:
-            generation = [births.index(e.born) for e in self.entries]
-            self.generation = torch.tensor(generation, dtype=torch.long, device=self.device)
 
     def _targets(self, y: Tensor) -> Tensor:
         """Training targets, feature-major: [1 or K, outputs, n] (one-hot for multi-class)."""
@@ -462,13 +290,13 @@ class Stack:
             x_t = self._per_member(x_t.index_select(2, idx))
             target = target.index_select(2, idx)
         elif idx is not None:
-            x_t = self._per_member(_columns(x_t, idx))
-            target = _columns(target, idx)
+            x_t = self._per_member(columns(x_t, idx))
+            target = columns(target, idx)
         out, saved = self._forward_train(x_t)
         self._backward(out, target, saved)
         self._update()
 
-    def _forward_train(self, x_t: Tensor) -> tuple[Tensor, list[_Saved]]:
+    def _forward_train(self, x_t: Tensor) -> tuple[Tensor, list[Saved]]:
         """Training-mode forward pass; returns the output and what the backward pass needs.
 
         Dropout keeps units with ``d = a + a·dropped`` (dropped ∈ {-1, 0}) and folds the
@@ -477,14 +305,14 @@ class Stack:
         """
         act = self.spec.activation
         a = x_t.expand(self.k, -1, -1)  # a broadcast view, or x_t itself when per member
-        saved: list[_Saved] = []
+        saved: list[Saved] = []
         scale: Tensor | None = None  # dropout scale of the layer input
         for layer in self.layers:
             w = self.views[layer.weight]
             if scale is not None:
                 w = torch.mul(w, scale, out=self._empty(layer.fan_out, layer.fan_in))
             z = self._linear(layer, a, self.views, w)
-            record = _Saved(a, w, scale)
+            record = Saved(a, w, scale)
             saved.append(record)
             if layer is self.layers[-1]:
                 return z, saved
@@ -494,7 +322,7 @@ class Stack:
                 record.z = z
             dropped = self._dropped(layer, z.shape[2])
             out = self._activate(y)
-            if act in _IN_PLACE:  # backward from the masked output itself
+            if act in IN_PLACE:  # backward from the masked output itself
                 if dropped is not None:
                     out.addcmul_(out, dropped)
                 record.keep = out
@@ -507,7 +335,7 @@ class Stack:
             a, scale = out, layer.scale
         raise AssertionError("unreachable: the last layer returns")
 
-    def _linear(self, layer: _Layer, a: Tensor, views: list[Tensor], w: Tensor) -> Tensor:
+    def _linear(self, layer: Layer, a: Tensor, views: list[Tensor], w: Tensor) -> Tensor:
         """``w @ a + bias``, one [K, fan_out, n] output buffer for all members."""
         out = self._empty(layer.fan_out, a.shape[2])
         if layer.bias is None:
@@ -516,10 +344,10 @@ class Stack:
 
     def _empty(self, rows: int, cols: int) -> Tensor:
         """An uninitialized [K, rows, cols] tensor: contiguous, or with aligned member slices
-        when ``exact`` (see :func:`_pitch`)."""
-        pitch = _pitch(rows * cols) if self.exact else rows * cols
-        flat = torch.empty(self.k * pitch, dtype=self.dtype, device=self.device)
-        return flat.view(self.k, pitch)[:, : rows * cols].view(self.k, rows, cols)
+        when ``exact`` (see :func:`pitch`)."""
+        width = pitch(rows * cols) if self.exact else rows * cols
+        flat = torch.empty(self.k * width, dtype=self.dtype, device=self.device)
+        return flat.view(self.k, width)[:, : rows * cols].view(self.k, rows, cols)
 
     def _aligned(self, t: Tensor) -> Tensor:
         """``t`` itself, or when ``exact`` a copy with aligned member slices."""
@@ -529,12 +357,12 @@ class Stack:
         """nn's activation; in place where the backward needs only the output (y is not
         needed again), else into a new aligned buffer."""
         name = self.spec.activation
-        in_place = _IN_PLACE.get(name)
+        in_place = IN_PLACE.get(name)
         if in_place is not None:
             return in_place(y)
-        return _INTO[name](y, self._empty(*y.shape[1:]), self.exact)
+        return INTO[name](y, self._empty(*y.shape[1:]), self.exact)
 
-    def _batch_norm_train(self, layer: _Layer, z: Tensor) -> tuple[Tensor, tuple]:
+    def _batch_norm_train(self, layer: Layer, z: Tensor) -> tuple[Tensor, tuple]:
         assert layer.bn is not None
         g, b, rm, rv = layer.bn
         k, f, n = z.shape
@@ -546,7 +374,7 @@ class Stack:
         )
         return self._aligned(y.view(k, f, n)), (channels, gamma, mean, var, save_mean, save_invstd)
 
-    def _dropped(self, layer: _Layer, n: int) -> Tensor | None:
+    def _dropped(self, layer: Layer, n: int) -> Tensor | None:
         """[K, F, n] dropout indicator, -1 dropped / 0 kept, from each member's seed stream.
 
         One uniform draw per distinct seed serves every member with that seed, each compared
@@ -566,7 +394,7 @@ class Stack:
             dropped = u.index_select(0, self.stream_of_member).sub_(layer.rate)
         return dropped.floor_()
 
-    def _backward(self, out: Tensor, target: Tensor, saved: list[_Saved]) -> None:
+    def _backward(self, out: Tensor, target: Tensor, saved: list[Saved]) -> None:
         """Gradients of each member's mean loss into self.grads (penalties come in _update)."""
         n = out.shape[2]
         kind = self.task.n_classes
@@ -594,11 +422,11 @@ class Stack:
             if prev.dropped is not None:
                 g.addcmul_(g, prev.dropped)
             assert prev.keep is not None
-            g = _GRAD[act](g, prev.keep, self.exact)
+            g = GRAD[act](g, prev.keep, self.exact)
             if prev.bn is not None and prev.z is not None:
                 g = self._batch_norm_backward(self.layers[i - 1], g, prev.z, prev.bn)
 
-    def _batch_norm_backward(self, layer: _Layer, g: Tensor, z: Tensor, saved: tuple) -> Tensor:
+    def _batch_norm_backward(self, layer: Layer, g: Tensor, z: Tensor, saved: tuple) -> Tensor:
         assert layer.bn is not None
         k, f, n = z.shape
         channels, gamma, mean, var, save_mean, save_invstd = saved
@@ -612,7 +440,7 @@ class Stack:
 
     @torch.no_grad()
     def _update(self) -> None:
-        """Penalty gradients, decoupled decay, then torch.optim's SGD/Adam formulas."""
+        """Penalty gradients, decoupled decay, then the optimizer (:mod:`.update`)."""
         p, g = self.params, self.grad
         if self.l2 is not None:
             g.addcmul_(self.l2, p)
@@ -620,45 +448,17 @@ class Stack:
             g.addcmul_(self.l1, p.sign())
         if self.decay is not None:
             p.mul_(self.decay)
+        active = None if self.all_active else self.active_elements
         if self.schedule.optimizer == "sgd":
-            update = g
-            if self.buf is not None and self.momentum is not None:
-                update = self.buf.mul_(self.momentum).add_(g)
-            if not self.all_active:
-                update = torch.where(self.active_elements, update, 0.0)
-            p.addcmul_(self.neg_lr, update)
+            sgd_step(p, g, self.buf, self.momentum, self.neg_lr, active)
         else:
-            self._adam(p, g)
+            self.steps += 1
+            hyper = (*self.schedule.betas, self.schedule.eps)
+            counts = [self.steps - start for start in self.start_steps]
+            moments = (self.exp_avg, self.exp_avg_sq)
+            adam_step(p, g, moments, hyper, counts, self.member_of_element, self.neg_lr, active)
         if not self.all_active and self.batch_norm:
             torch.where(self.active_stats, self.stats, self.frozen_stats, out=self.stats)
-
-    def _adam(self, p: Tensor, g: Tensor) -> None:
-        beta1, beta2 = self.schedule.betas
-        self.steps += 1
-        self.exp_avg.lerp_(g, 1 - beta1)
-        self.exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        if self.member_of_element is None:  # every member at the same step
-            t = self.steps - self.start_steps[0]
-            bias1, bias2_sqrt = 1 - beta1**t, math.sqrt(1 - beta2**t)
-            denom = self.exp_avg_sq.sqrt().div_(bias2_sqrt).add_(self.schedule.eps)
-            update = torch.div(self.exp_avg, denom, out=denom)
-            if not self.all_active:
-                update = torch.where(self.active_elements, update, 0.0)
-            p.addcmul_(self.neg_lr, update, value=1 / bias1)
-            return
-        # Members that joined later are at an earlier step of their own. The per-member
-        # factors are rounded to float32 as the scalars above are, and multiplied in the same
-        # order, so a member's numbers are those it would have alone.
-        counts = [self.steps - start for start in self.start_steps]
-        inv_bias1 = [1 / (1 - beta1**t) for t in counts]
-        bias2_sqrts = [math.sqrt(1 - beta2**t) for t in counts]
-        per_member = torch.tensor([inv_bias1, bias2_sqrts], dtype=self.dtype, device=self.device)
-        inv_bias1_t, bias2_t = per_member[:, self.member_of_element]
-        denom = self.exp_avg_sq.sqrt().div_(bias2_t).add_(self.schedule.eps)
-        update = torch.div(self.exp_avg, denom, out=denom)
-        if not self.all_active:
-            update = torch.where(self.active_elements, update, 0.0)
-        p.addcmul_(inv_bias1_t.mul_(self.neg_lr), update)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -730,12 +530,12 @@ class Stack:
         return dict(zip(names, torch.stack(rows).tolist(), strict=True))
 
     def _weight_stats(self, params: Tensor) -> tuple[list[float], list[float]]:
-        """Per-member L2 norm and share of |w| < 1e-3 over all weight matrices."""
+        """Per-member L2 norm and share of |w| < SPARSE_BELOW over all weight matrices."""
         views = self.blocks.views(params)
         weights = [views[j].reshape(self.k, -1) for j in sorted(self.weight_blocks)]
         flat = torch.cat(weights, dim=1)
         norm = flat.square().sum(1).sqrt()
-        sparsity = (flat.abs() < 1e-3).to(self.dtype).mean(1)
+        sparsity = (flat.abs() < SPARSE_BELOW).to(self.dtype).mean(1)
         both = torch.stack([norm, sparsity]).tolist()
         return both[0], both[1]
 
@@ -790,80 +590,3 @@ class Stack:
         values = self._metrics(("train", "val", "test"), params, stats)
         norms, sparsity = self._weight_stats(params)
         return values, norms, sparsity
-
-
-def _split_rows(views: list[TaskData]) -> dict[str, tuple[Tensor, Tensor]]:
-    """Each split's (x, y) with a leading member axis: ``[1, n, ...]`` (a view, no copy) when
-    every member has the same tensor, else the members' rows stacked, ``[K, n, ...]``."""
-    out = {}
-    for split in ("train", "val", "test"):
-        pair = []
-        for name in (f"x_{split}", f"y_{split}"):
-            tensors = [getattr(v, name) for v in views]
-            same = all(t is tensors[0] for t in tensors)
-            pair.append(tensors[0].unsqueeze(0) if same else torch.stack(tensors))
-        out[split] = (pair[0], pair[1])
-    return out
-
-
-def _columns(t: Tensor, idx: Tensor) -> Tensor:
-    """``t`` [1 or K, features, n] at each member's own column positions ``idx`` [K, b]."""
-    k, features = idx.shape[0], t.shape[1]
-    return t.expand(k, -1, -1).gather(2, idx.unsqueeze(1).expand(-1, features, -1))
-
-
-# --------------------------------------------------------------------------- activations
-# Every activation models.build_mlp offers, written out for the stack: forward in place where
-# the backward can be computed from the (dropout-masked) output alone, else into a buffer;
-# the backward in place in the incoming gradient. IMPLEMENTED must equal models.ACTIVATIONS.
-
-
-def _gelu_into(y: Tensor, out: Tensor, exact: bool) -> Tensor:
-    if exact:  # torch's gelu rounds by position in the tensor; float64 hides that
-        return out.copy_(F.gelu(y.double()))
-    return aten.gelu.out(y, out=out)
-
-
-#: In place; the sign of the output (masked or not) is all the backward needs.
-_IN_PLACE: dict[str, Callable[[Tensor], Tensor]] = {
-    "relu": torch.relu_,
-    "leaky_relu": lambda y: F.leaky_relu_(y, _LEAKY_SLOPE),
-    "identity": lambda y: y,
-}
-#: Into an aligned buffer ``out``; ``exact`` asks for position-independent rounding.
-_INTO: dict[str, Callable[[Tensor, Tensor, bool], Tensor]] = {
-    "tanh": lambda y, out, exact: torch.tanh(y, out=out),
-    "sigmoid": lambda y, out, exact: torch.sigmoid(y, out=out),
-    "elu": lambda y, out, exact: aten.elu.out(y, 1.0, 1, 1, out=out),
-    "gelu": _gelu_into,
-}
-
-
-def _gelu_grad(g: Tensor, keep: Tensor, exact: bool) -> Tensor:
-    if exact:  # float64: see _gelu_into
-        return g.copy_(aten.gelu_backward(g.double(), keep.double()))
-    return aten.gelu_backward.grad_input(g, keep, grad_input=g)
-
-
-#: Gradient through the activation, in place in ``g``; ``keep`` is the activation's output
-#: (its input for gelu). For relu the dropout-masked output has the sign of the unmasked one
-#: wherever the mask is non-zero, and is zero where the gradient must be zero; for the others
-#: ``g`` is masked first.
-_GRAD: dict[str, Callable[[Tensor, Tensor, bool], Tensor]] = {
-    "relu": lambda g, keep, exact: aten.threshold_backward.grad_input(g, keep, 0.0, grad_input=g),
-    "leaky_relu": lambda g, keep, exact: aten.leaky_relu_backward.grad_input(
-        g, keep, _LEAKY_SLOPE, True, grad_input=g
-    ),
-    "identity": lambda g, keep, exact: g,
-    "tanh": lambda g, keep, exact: aten.tanh_backward.grad_input(g, keep, grad_input=g),
-    "sigmoid": lambda g, keep, exact: aten.sigmoid_backward.grad_input(g, keep, grad_input=g),
-    "elu": lambda g, keep, exact: aten.elu_backward.grad_input(
-        g, 1.0, 1, 1, True, keep, grad_input=g
-    ),
-    "gelu": _gelu_grad,
-}
-
-#: The activations the stack can train: forward and backward both written out.
-IMPLEMENTED: tuple[str, ...] = tuple(
-    a for a in ACTIVATIONS if a in _GRAD and a in {*_IN_PLACE, *_INTO}
-)

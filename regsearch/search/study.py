@@ -15,7 +15,6 @@ copy of the durable study; told trials are handed over for persistence at most o
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
 import math
@@ -24,7 +23,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 from optuna.exceptions import DuplicatedStudyError
@@ -33,6 +32,7 @@ from tqdm.auto import tqdm
 
 from regsearch.clock import Clock
 from regsearch.config import ConfigError, SearchConfig
+from regsearch.engine.members import OnEpoch, OnResult, Refill
 from regsearch.records import EpochReport, Member, MemberResult, TrialOutcome
 from regsearch.search.objective import Objective
 from regsearch.search.space import SearchSpace
@@ -58,9 +58,22 @@ WAIT_S = 0.5
 #: Seconds between handovers of told trials while an engine call runs.
 HANDOVER_S = 1.0
 
-#: ``train(members, on_epoch, *, refill=..., on_result=...)``; the hooks are optional (an
-#: engine without them trains in rounds), hence the open signature.
-TrainFn = Callable[..., list[MemberResult]]
+
+class TrainFn(Protocol):
+    """The engine call the loop makes (``Plan.train``; contract:
+    :mod:`regsearch.engine.members`): the members asked so far, and hooks through which the
+    engine asks for more as slots free up and reports each result as soon as it is final."""
+
+    def __call__(
+        self,
+        members: list[Member],
+        on_epoch: OnEpoch | None = None,
+        *,
+        refill: Refill | None = None,
+        on_result: OnResult | None = None,
+    ) -> list[MemberResult]: ...
+
+
 MembersFn = Callable[[int, dict[str, Any]], list[Member]]
 
 
@@ -421,12 +434,11 @@ class _Flight:
         try:
             with self.tuning.clock("sampler"):
                 first = [m for job, size in asking for _ in range(size) for m in self._ask(job)]
-            hooks: dict[str, Any] = {}
-            if _takes_hooks(self.tuning.train):
-                hooks = {"refill": self.refill, "on_result": self.on_result}
             with self.tuning.clock("train"):
-                results = self.tuning.train(first, self.router, **hooks)
-            # Engines without on_result (or trials it missed) are told from the returned list.
+                results = self.tuning.train(
+                    first, self.router, refill=self.refill, on_result=self.on_result
+                )
+            # Trials on_result missed (none, by the engine contract) are told from the list.
             for index, result in enumerate(results):
                 if not self.asked[result.member.trial].told:
                     self.on_result(index, result)
@@ -517,16 +529,6 @@ class _Flight:
                 job.hand_over(ready, self.tuning.clock, before)
             told[:] = [o for o in told if before is not None and o.number >= before]
         self.pending = {job: told for job, told in self.pending.items() if told}
-
-
-def _takes_hooks(train: TrainFn) -> bool:
-    """Whether ``train`` takes ``refill`` and ``on_result``: simple engine callables (tests,
-    tools) take only ``(members, on_epoch)`` and train in rounds."""
-    try:
-        params = inspect.signature(train).parameters
-    except (TypeError, ValueError):  # builtins and some callables have no signature
-        return False
-    return "refill" in params and "on_result" in params
 
 
 def _tell(
