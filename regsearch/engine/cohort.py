@@ -82,6 +82,7 @@ class Cohort:
         self._noise_gens = [
             torch.Generator(device=device).manual_seed(m.seed + DROPOUT_STREAM) for m in members
         ]
+        self._read_flags()
 
     def __len__(self) -> int:
         return len(self.members)
@@ -122,7 +123,7 @@ class Cohort:
         """Each dropout layer's uniform noise, ``[K, rows, *shape]``, drawn member by member
         in forward order exactly as the member's own MemberDropout draws it; a layer no member
         drops gets ``[K, 1]`` zeros (keep all, no draw)."""
-        rates = {name: self.buffers[f"{name}.rate"].tolist() for name in self.dropouts}
+        rates = self._rates
         noise: dict[str, list[torch.Tensor]] = {name: [] for name in self.dropouts}
         for k, gen in enumerate(self._noise_gens):
             for name, shape in self.dropouts.items():
@@ -138,11 +139,17 @@ class Cohort:
             for name, draws in noise.items()
         }
 
+    def _read_flags(self) -> None:
+        """Which per-member factors any member uses, and each dropout layer's rate per
+        member: read once per cohort, not per step (each read syncs an accelerator)."""
+        self._uses = {name: bool(t.any()) for name, t in self._hp.items()}
+        self._rates = {name: self.buffers[f"{name}.rate"].tolist() for name in self.dropouts}
+
     def _penalty(self) -> torch.Tensor:
         """Each member's ``l1·Σ|W| + (l2/2)·ΣW²`` over its weight matrices, ``[K]``."""
         l1, l2 = self._hp["l1"], self._hp["l2"]
         total = torch.zeros(len(self), device=self.device)
-        if not (bool(l1.any()) or bool(l2.any())):
+        if not (self._uses["l1"] or self._uses["l2"]):
             return total
         for w in self._weights():
             flat = w.flatten(1)
@@ -158,7 +165,7 @@ class Cohort:
     def _decay(self, p: torch.Tensor) -> None:
         """Decoupled decay ``θ ← (1 − lr·wd)·θ`` (weights only unless ``decay_all``)."""
         wd = self._hp["weight_decay"]
-        if not bool(wd.any()) or (p.dim() < 3 and not self.schedule.decay_all):
+        if not self._uses["weight_decay"] or (p.dim() < 3 and not self.schedule.decay_all):
             return
         p.mul_(self._per_member(1.0 - self._hp["lr"] * wd, p))
 
@@ -167,7 +174,7 @@ class Cohort:
         lr = self._per_member(self._hp["lr"], p)
         state = self.state[name]
         if self.schedule.optimizer == "sgd":
-            if bool(self._hp["momentum"].any()):
+            if self._uses["momentum"]:
                 buf = state.setdefault("momentum", torch.zeros_like(p))
                 buf.mul_(self._per_member(self._hp["momentum"], p)).add_(g)
                 g = buf
@@ -237,6 +244,7 @@ class Cohort:
             n: {k: t.index_select(0, index) for k, t in s.items()} for n, s in self.state.items()
         }
         self._hp = {n: t.index_select(0, index) for n, t in self._hp.items()}
+        self._read_flags()
 
 
 def _dropout_shapes(net: nn.Module, rows: torch.Tensor) -> dict[str, tuple[int, ...]]:
