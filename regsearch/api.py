@@ -70,9 +70,10 @@ def run(
     if not any(a.startswith("progress=") for a in args):
         args.append(f"progress={str(progress).lower()}")
     dirs = [config_dir] if config_dir is not None else []
-    table = target is not None or _is_frame(data)
-    stored = stored_frame(data, target, args, dirs) if table or data is None else None
-    with stored or stored_arrays(data, args, dirs) as args:
+    # A table (or no data: the overrides as they are) is a csv task; anything else arrays.
+    table = data is None or target is not None or _is_frame(data)
+    stored = stored_frame(data, target, args, dirs) if table else stored_arrays(data, args, dirs)
+    with stored as args:
         typed, yaml_text = compose_checked(args, config_dirs=dirs)
         if typed.suite is not None:
             raise ConfigError(

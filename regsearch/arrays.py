@@ -28,6 +28,7 @@ import numpy as np
 from regsearch.compose import compose_checked
 from regsearch.config import ConfigError
 from regsearch.datafiles import file_stem, quoted, stored_file
+from regsearch.tasks.arrays import paired_splits
 
 __all__ = ["DEFAULT_NAME", "as_arrays", "stored_arrays"]
 
@@ -87,19 +88,7 @@ def as_arrays(data: Any) -> dict[str, np.ndarray]:
             f"data: {type(data).__name__} is not data regsearch reads; give a DataFrame with "
             "target=, (x, y) arrays or tensors, a dict of them, or a torch Dataset"
         )
-    if "x" not in arrays or "y" not in arrays:
-        raise ConfigError("data: give at least x and y (the training pool)")
-    for xk in ("x", "x_val", "x_test"):
-        yk = xk.replace("x", "y", 1)
-        if (xk in arrays) != (yk in arrays):
-            raise ConfigError(f"data: {xk if xk in arrays else yk} without its pair; give both")
-        if xk in arrays and (
-            arrays[xk].ndim < 2 or arrays[yk].ndim != 1 or len(arrays[xk]) != len(arrays[yk])
-        ):
-            raise ConfigError(
-                f"data: {xk} {list(arrays[xk].shape)} and {yk} {list(arrays[yk].shape)} "
-                "must be [n, *shape] and [n] with the same n"
-            )
+    paired_splits(arrays, "data")  # the checks the task makes of its file, before writing it
     return arrays
 
 

@@ -34,6 +34,17 @@ TINY_COMPARE = [
 ]
 
 
+#: A two-trial tuning sweep of two epochs, no final phase, no tracking (regsearch.run).
+TINY_RUN = [
+    "train.max_epochs=2",
+    "train.eval_every=1",
+    "search.n_trials=2",
+    "search.cv=0",
+    "sweep.final_seeds=0",
+    "tracking=none",
+]
+
+
 def test_blocks_in_1d_and_2d_with_a_dropout_rate_per_block() -> None:
     net = build_cnn(CnnSpec((40,), 10, channels=(4, 6), head=(8,)), dropout=[0.1, 0.2, 0.3])
     assert net(torch.zeros(3, 40)).shape == (3, 10)
@@ -114,6 +125,7 @@ def test_lenet_on_8x8_images_is_refused_with_the_fix(tmp_path: Path) -> None:
 
 
 def test_the_report_shows_the_architecture_and_weights_per_layer_type(tmp_path: Path) -> None:
+    """model=cnn on the population engine: the setup's layer list, weights per layer type."""
     from regsearch.api import run
 
     result = run(
@@ -122,14 +134,10 @@ def test_the_report_shows_the_architecture_and_weights_per_layer_type(tmp_path: 
         "model=cnn",
         "model.channels=[4]",
         "model.kernel_size=[3]",
-        "train.max_epochs=2",
-        "train.eval_every=1",
-        "search.n_trials=2",
-        "search.cv=0",
-        "sweep.final_seeds=0",
-        "tracking=none",
+        *TINY_RUN,
         root=tmp_path,
     )
+    assert result.summary["engine"] == "population"
     arch = result.summary["architecture"]
     assert list(arch["layers"][:3]) == ["Conv2d(1→4, k3)", "ReLU", "MaxPool2d(2)"]
     assert arch["n_parameters"] == 4 * 9 + 4 + 4 * 16 * 10 + 10
@@ -155,12 +163,7 @@ def test_lenet_with_batch_norm_on_fashion_mnist_files(tmp_path: Path) -> None:
         "task=fashion_mnist",
         f"task.data_dir={data}",
         "model=lenet",
-        "train.max_epochs=2",
-        "train.eval_every=1",
-        "search.n_trials=2",
-        "search.cv=0",
-        "sweep.final_seeds=0",
-        "tracking=none",
+        *TINY_RUN,
         "report=false",
         root=tmp_path / "sweeps",
     )

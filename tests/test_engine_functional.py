@@ -10,7 +10,6 @@ import logging
 import math
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -236,26 +235,3 @@ def test_same_seed_same_numbers_whatever_the_cohort(digits: TaskData) -> None:
     [alone] = functional.train(digits, CNN, [one], schedule=SGD)
     crowd = functional.train(digits, CNN, [*mixed(), one], schedule=SGD)
     assert_same(alone, crowd[-1])
-
-
-def test_the_sweep_says_which_engine_trained_it(tmp_path: Path) -> None:
-    """model=cnn trains on the population engine (engine=auto), as the summary records."""
-    from regsearch.api import run
-
-    result = run(
-        "+sweep=l2",
-        "task=digits",
-        "model=cnn",
-        "model.channels=[4]",
-        "model.kernel_size=[3]",
-        "train.max_epochs=2",
-        "train.eval_every=1",
-        "search.n_trials=2",
-        "search.cv=0",
-        "sweep.final_seeds=0",
-        "tracking=none",
-        "report=false",
-        "progress=false",
-        root=tmp_path,
-    )
-    assert result.summary["engine"] == "population"

@@ -28,6 +28,7 @@ from regsearch.engine.batches import epoch_batches
 from regsearch.engine.members import Schedule
 from regsearch.engine.metrics import loss as task_loss
 from regsearch.records import Member
+from regsearch.regularizers import weight_kinds
 from regsearch.tasks.bundle import TaskData
 
 __all__ = ["Cohort", "Slice"]
@@ -68,6 +69,7 @@ class Cohort:
         self.epoch = 0
         self._step = 0
         self.base = copy.deepcopy(nets[0]).to("meta")
+        self.weight_kinds = weight_kinds(self.base)  # the layer type of each weight matrix
         self.dropouts = _dropout_shapes(nets[0], data.x_train[:2])
         params, buffers = stack_module_state(nets)
         self.params = {k: v.detach().to(device).requires_grad_() for k, v in params.items()}

@@ -24,7 +24,6 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -53,7 +52,7 @@ from regsearch.records import (
     NonFiniteLoss,
     with_gaps,
 )
-from regsearch.regularizers import EarlyStopping, weight_kinds, weight_stats
+from regsearch.regularizers import EarlyStopping, weight_stats
 from regsearch.tasks.bundle import TaskData
 
 __all__ = ["train", "vectorizes"]
@@ -167,6 +166,7 @@ class _Track:
     best: Slice | None = None
     best_val: float = math.inf
     seconds: float = 0.0
+    done: bool = False  # its result is final; it leaves its cohort at the next compaction
 
 
 @dataclass
@@ -196,7 +196,9 @@ class _Run:
             try:
                 net = _initial_net(self.spec, member, self.schedule, self.device)
             except (RuntimeError, ValueError) as err:
-                self._fail(_new_track(index, member, self.schedule), err)
+                self._fail(
+                    _Track(index, MemberResult(member=member, state="complete"), 0, None), err
+                )
                 continue
             seed_dropout_(net, member.seed, self.device)
             view = None if member.fold is None else member.seed
@@ -226,7 +228,7 @@ class _Run:
                     self._evaluate(cohort, tracks, due)
             except (RuntimeError, ValueError) as err:  # not one member's: fail the cohort
                 for track in tracks:
-                    if track.last >= 0:  # not finished before the error
+                    if not track.done:  # not finished before the error
                         self._fail(track, err)
             share = (time.perf_counter() - start) / max(1, len(cohort))
             for track in tracks:
@@ -239,15 +241,12 @@ class _Run:
         train_out = cohort.outputs(cohort.data.x_train)
         val_out = cohort.outputs(cohort.data.x_val)
         for k in due:
-            track = tracks[k]
-            report = _report(cohort.data, cohort.epoch, train_out[k], val_out[k])
-            if report is None:
-                self._fail(
-                    track,
-                    NonFiniteLoss(_not_finite(cohort.epoch, train_out[k], val_out[k], cohort.data)),
-                )
+            try:
+                report = _report(cohort.data, cohort.epoch, train_out[k], val_out[k])
+            except NonFiniteLoss as err:
+                self._fail(tracks[k], err)
                 continue
-            self._record(cohort, k, track, report)
+            self._record(cohort, k, tracks[k], report)
 
     def _record(self, cohort: Cohort, k: int, track: _Track, report: EpochReport) -> None:
         result = track.result
@@ -291,7 +290,7 @@ class _Run:
             self._fail(track, NonFiniteLoss(f"final metrics are not finite: {final}"))
             return
         result.final = with_gaps(final)
-        kinds = weight_kinds(cohort.base)
+        kinds = cohort.weight_kinds
         stats = weight_stats({n: w for n, w in saved.params.items() if n in kinds}, kinds)
         result.weight_norm, result.sparsity = stats.norm, stats.sparsity
         result.by_layer = stats.by_layer
@@ -310,13 +309,13 @@ class _Run:
 
     def _done(self, track: _Track) -> None:
         track.result.duration_s = track.seconds
-        track.last = -1  # marks it finished: it leaves its cohort at the next compaction
+        track.done = True
         self.results[track.index] = track.result
         if self.on_result is not None:
             self.on_result(track.index, track.result)
 
     def _compact(self, cohort: Cohort, tracks: list[_Track]) -> None:
-        live = [k for k, t in enumerate(tracks) if t.last >= 0]
+        live = [k for k, t in enumerate(tracks) if not t.done]
         if len(live) < len(tracks):
             if live:
                 cohort.keep(live)
@@ -324,15 +323,14 @@ class _Run:
 
 
 def _new_track(index: int, member: Member, schedule: Schedule) -> _Track:
+    """The track of a member :func:`_initial_net` accepted (its cap and patience are valid)."""
     hp = member.hparams
-    stopper = None
-    try:
-        last = last_epoch(hp, schedule)
-        if hp.patience:
-            stopper = EarlyStopping(hp.patience, hp.min_delta, schedule.restore_best)
-    except ValueError:
-        last = 0  # the member fails before training (see _Run.add)
-    return _Track(index, MemberResult(member=member, state="complete"), last, stopper)
+    stopper = (
+        EarlyStopping(hp.patience, hp.min_delta, schedule.restore_best) if hp.patience else None
+    )
+    return _Track(
+        index, MemberResult(member=member, state="complete"), last_epoch(hp, schedule), stopper
+    )
 
 
 def _due(epoch: int, last: int, schedule: Schedule) -> bool:
@@ -341,27 +339,23 @@ def _due(epoch: int, last: int, schedule: Schedule) -> bool:
 
 def _report(
     data: TaskData, epoch: int, train_out: torch.Tensor, val_out: torch.Tensor
-) -> EpochReport | None:
-    """The member's evaluation, or None when a loss is not finite."""
+) -> EpochReport:
+    """The member's evaluation from its outputs on the training and validation rows.
+
+    Raises:
+        NonFiniteLoss: A loss is NaN or infinite (the member fails, as on the reference).
+    """
     train_loss = float(task_loss(train_out, data.y_train, data.n_classes))
     val_loss = float(task_loss(val_out, data.y_val, data.n_classes))
     if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-        return None
-    accuracy_of: Callable[[torch.Tensor, torch.Tensor], float | None] = (
-        (lambda out, y: accuracy(out, y, data.n_classes))
-        if data.is_classification
-        else (lambda out, y: None)
-    )
+        raise NonFiniteLoss(
+            f"loss is not finite at epoch {epoch} (train {train_loss}, val {val_loss})"
+        )
+    classes = data.is_classification
     return EpochReport(
         epoch,
         train_loss,
         val_loss,
-        accuracy_of(train_out, data.y_train),
-        accuracy_of(val_out, data.y_val),
+        accuracy(train_out, data.y_train, data.n_classes) if classes else None,
+        accuracy(val_out, data.y_val, data.n_classes) if classes else None,
     )
-
-
-def _not_finite(epoch: int, train_out: torch.Tensor, val_out: torch.Tensor, data: TaskData) -> str:
-    train_loss = float(task_loss(train_out, data.y_train, data.n_classes))
-    val_loss = float(task_loss(val_out, data.y_val, data.n_classes))
-    return f"loss is not finite at epoch {epoch} (train {train_loss}, val {val_loss})"

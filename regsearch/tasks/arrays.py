@@ -10,13 +10,15 @@ channel (a multi-channel sequence is ``[n, C, 1, L]``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from regsearch.config import ArraysTask, ConfigError
 from regsearch.config.schema import TASK_KINDS
 from regsearch.tasks.bundle import TaskData, make_bundle, split_indices
 
-__all__ = ["SPLITS", "example_shape", "load_arrays"]
+__all__ = ["SPLITS", "example_shape", "load_arrays", "paired_splits"]
 
 #: The arrays a file may hold: (x, y) of each split; only the training pool's are required.
 SPLITS = {"train": ("x", "y"), "val": ("x_val", "y_val"), "test": ("x_test", "y_test")}
@@ -59,33 +61,45 @@ def example_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _read(path: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The file's (x, y) per split it holds, checked for matching rows and shapes."""
+    """The file's (x, y) per split it holds."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except (OSError, ValueError) as err:
         raise ConfigError(f"task.npz={path!r}: cannot read it ({err})") from None
+    return paired_splits(arrays, f"task.npz={path!r}")
+
+
+def paired_splits(
+    arrays: Mapping[str, np.ndarray], where: str
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(x, y) per split in ``arrays``, checked: the training pair given, every x with its y,
+    ``[n, *shape]`` and ``[n]`` with one n, one example shape for all splits.
+
+    Raises:
+        ConfigError: One line starting with ``where`` (what holds the arrays).
+    """
+    if "x" not in arrays or "y" not in arrays:
+        raise ConfigError(f"{where}: give at least x and y (the training pool)")
     found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for part, (xk, yk) in SPLITS.items():
-        if xk not in arrays and yk not in arrays and part != "train":
+        if xk not in arrays and yk not in arrays:
             continue
         if xk not in arrays or yk not in arrays:
             raise ConfigError(
-                f"task.npz={path!r}: has {xk if xk in arrays else yk} without its pair; "
+                f"{where}: has {xk if xk in arrays else yk} without its pair; "
                 f"give both {xk} and {yk}"
             )
         x, y = arrays[xk], arrays[yk]
         if y.ndim != 1 or len(x) != len(y) or x.ndim < 2:
             raise ConfigError(
-                f"task.npz={path!r}: {xk} {list(x.shape)} and {yk} {list(y.shape)} must be "
+                f"{where}: {xk} {list(x.shape)} and {yk} {list(y.shape)} must be "
                 "[n, *shape] and [n] with the same n"
             )
         found[part] = (x, y)
     shapes = {x.shape[1:] for x, _ in found.values()}
     if len(shapes) > 1:
-        raise ConfigError(
-            f"task.npz={path!r}: the splits' examples differ in shape: {sorted(shapes)}"
-        )
+        raise ConfigError(f"{where}: the splits' examples differ in shape: {sorted(shapes)}")
     return found
 
 
